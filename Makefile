@@ -1,0 +1,59 @@
+# The only entry points; .ci/run calls the same targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-from-lock
+export AWS_DEFAULT_REGION ?= eu-west-1
+export SAM_CLI_TELEMETRY := 0
+export BC_SKIP_MAPPING := TRUE
+# sam build needs the Lambda runtime's Python (3.13); pyenv provides it when it is not on PATH.
+PYTHON313_DIR := $(shell dirname "$$(command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)" 2>/dev/null)
+
+.PHONY: help install local test lint security build bench requirements clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	@python3 -m venv .tools
+	@.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) uv.lock pyproject.toml
+	@echo "installing the locked environment into $(VENV) ..."
+	@$(UV) sync --frozen --quiet
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv from uv.lock (quick when up to date)
+
+local: install ## run the whole pipeline on the local twin (no AWS, no Docker)
+	@$(BIN)/cpctl local demo
+
+test: install ## pytest, then cfn-lint and sam validate --lint on the template
+	$(BIN)/pytest
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint
+
+lint: install ## ruff, ruff format --check, mypy strict on functions/ and cpctl/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+security: install ## checkov on the template (findings are fixed or suppressed with a reason in the template)
+	$(BIN)/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+build: install requirements ## sam build of the real Lambda artifact (needs Python 3.13)
+	@test -n "$(PYTHON313_DIR)" || { echo "make build needs python3.13 on PATH (pyenv install 3.13)"; exit 1; }
+	PATH="$(PYTHON313_DIR):$$PATH" $(BIN)/sam build
+
+bench: install ## speed and memory benchmarks
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+requirements: install ## export the Lambda's runtime requirements from the lock
+	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet -o functions/requirements.txt
+
+clean: ## remove the environment and build output
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

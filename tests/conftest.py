@@ -1,0 +1,30 @@
+"""Shared fixtures: the repository's own template, decoded once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+def load_template() -> dict[str, Any]:
+    """Decode template.yaml with cfn-lint's decoder, which understands the short intrinsic tags."""
+    template, matches = decode(str(TEMPLATE_PATH))
+    assert not matches, f"template.yaml does not decode: {matches}"
+    assert template is not None
+    return dict(template)
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="session")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template["Resources"])
