@@ -1,0 +1,375 @@
+"""Validate a control-plane.conf like a compiler: every problem with its line and column, one verdict.
+
+The workflow's first step and `cpctl validate` both call `validate_config`; the local twin's fake
+control plane reads configs with `load_config`. docs/validator.md lists the rules.
+
+Nothing here opens a file or a URL named by the config, reads the process's own environment, or
+lets the control plane token reach a result: messages never quote a secret's value, and every
+message, path and summary string is passed through a redaction of the secrets found in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import hocon
+from pydantic import BaseModel, ConfigDict, Field
+
+from controlplane.config_rules import TOKEN_VARIABLE, Issue, check_config, show
+from controlplane.hocon_source import (
+    MAX_CONFIG_BYTES,
+    KeyPath,
+    Position,
+    SourceError,
+    SourceMap,
+    decode_source,
+    environment_placeholder,
+    is_environment_placeholder,
+    parse_resolved,
+    render_path,
+    scan,
+    show_placeholders,
+)
+
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "ConfigParseError",
+    "ConfigSummary",
+    "DeploymentContext",
+    "Finding",
+    "LocationSummary",
+    "ValidationResult",
+    "load_config",
+    "validate_config",
+]
+
+# A file with more missing required substitutions than this gets one more error saying so.
+MAX_REPORTED_SUBSTITUTIONS = 20
+# Secrets shorter than this are not searched for inside messages (they would blank ordinary words);
+# messages never quote a secret's value in the first place.
+_MIN_REDACTED_LENGTH = 4
+_TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
+
+
+class DeploymentContext(BaseModel):
+    """What the stack gives the container; known in the workflow, optional on the CLI."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_injected: bool = False
+    pass_role_configured: bool = False
+    elastic_ips_configured: bool = False
+    private_packages_bucket_configured: bool = False
+    server_port: int = Field(default=8080, ge=1, le=65535)
+    container_env: tuple[str, ...] = ()
+
+    def environment(self) -> dict[str, str]:
+        """The container's environment variables, each with a placeholder value."""
+        names = [*self.container_env, *([TOKEN_VARIABLE] if self.token_injected else [])]
+        return {name: environment_placeholder(name) for name in names}
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line: int | None
+    column: int | None
+    path: str | None
+    message: str
+
+
+class LocationSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: str
+    region_or_zone: str | None
+
+
+class ConfigSummary(BaseModel):
+    """What the workflow passes on about a config: never the token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    description: str | None
+    locations: list[LocationSummary]
+    sha256: str
+
+
+class ValidationResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    valid: bool
+    errors: list[Finding]
+    warnings: list[Finding]
+    summary: ConfigSummary | None
+
+    def format_lines(self) -> list[str]:
+        """Compiler-style lines, `FILE:LINE:COL: error|warning: message [key.path]`, in file order."""
+        tagged = [("error", f) for f in self.errors] + [("warning", f) for f in self.warnings]
+        tagged.sort(key=lambda item: (item[1].line or 0, item[1].column or 0))
+        lines = []
+        for severity, finding in tagged:
+            where = self.file
+            if finding.line is not None:
+                where += f":{finding.line}:{finding.column or 1}"
+            suffix = f" [{finding.path}]" if finding.path else ""
+            lines.append(f"{where}: {severity}: {finding.message}{suffix}")
+        return lines
+
+    def verdict(self) -> str:
+        """One line: `FILE: valid (2 warnings)` or `FILE: invalid (1 error, 2 warnings)`."""
+        counts = [_count(len(self.errors), "error")] if self.errors else []
+        if self.warnings:
+            counts.append(_count(len(self.warnings), "warning"))
+        detail = f" ({', '.join(counts)})" if counts else ""
+        return f"{self.file}: {'valid' if self.valid else 'invalid'}{detail}"
+
+    def format_text(self) -> str:
+        """The compiler-style lines, then the verdict."""
+        return "\n".join([*self.format_lines(), self.verdict()])
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+class ConfigParseError(Exception):
+    """The file cannot be read as HOCON, or a required substitution cannot be resolved."""
+
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}: " if self.line else ""
+        return f"{where}{self.message}"
+
+
+# Documented hocon errors are handled one by one; these are what a parser bug could raise instead.
+# The validator must answer with a verdict for any bytes, so they become an error finding too.
+_PARSER_FAILURES = (RuntimeError, ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+
+
+def validate_config(
+    data: bytes, *, context: DeploymentContext | None = None, filename: str = "control-plane.conf"
+) -> ValidationResult:
+    """Validate the raw bytes of a control-plane.conf; never raises, whatever the bytes."""
+    report = _Report(filename)
+    try:
+        source = scan(decode_source(data))
+    except SourceError as error:
+        report.add("error", error.position, None, error.message)
+        return report.result(None)
+    report.secrets.update(source.secrets)
+    report.add_includes(source)
+    tree = _resolve(source, context, report)
+    if tree is None:
+        return report.result(None)
+    root = tree.get("control-plane")
+    token = root.get("token") if isinstance(root, dict) else None
+    if isinstance(token, str) and not is_environment_placeholder(token):
+        report.secrets.add(token)
+    for issue in check_config(tree, context=context, substitutions=source.substitutions):
+        report.add_issue(issue, source)
+    return report.result(_summary(tree, data, report))
+
+
+def load_config(data: bytes, *, environment: Mapping[str, str]) -> dict[str, Any]:
+    """Parse and resolve like the control plane in its container: against exactly `environment`,
+    with no include read (a plain include is empty, a required one fails). Raises `ConfigParseError`.
+    """
+    try:
+        text = decode_source(data)
+    except SourceError as error:
+        position = error.position
+        raise ConfigParseError(
+            error.message, position.line if position else None, position.column if position else None
+        ) from None
+    try:
+        return parse_resolved(text, environment)
+    except hocon.ParseError as error:
+        raise ConfigParseError(_redact_text(str(error), text), error.line, error.col) from None
+    except hocon.ResolveError as error:
+        line, column = (error.line, error.col) if error.line > 0 else (None, None)
+        raise ConfigParseError(_redact_text(str(error), text), line, column) from None
+    except hocon.ConfigError:
+        raise ConfigParseError("the file's root must be an object, not a list", 1, 1) from None
+
+
+def _redact_text(message: str, text: str) -> str:
+    try:
+        secrets = scan(text).secrets
+    except SourceError:
+        secrets = set()
+    return _redact(message, secrets)
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= _MIN_REDACTED_LENGTH:
+            text = text.replace(secret, "***")
+    text = _TOKEN_LIKE.sub("cpt_***", show_placeholders(text))
+    # Lone surrogates (from \ud800 escapes) cannot be printed or serialised: make them visible.
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _resolve(source: SourceMap, context: DeploymentContext | None, report: _Report) -> dict[str, Any] | None:
+    """The resolved tree, reporting each required substitution the container cannot satisfy."""
+    environment = context.environment() if context is not None else {}
+    for _ in range(MAX_REPORTED_SUBSTITUTIONS + 1):
+        try:
+            return parse_resolved(source.text, environment)
+        except hocon.ParseError as error:
+            report.add("error", _position(error.line, error.col), None, f"syntax error: {error}")
+            return None
+        except hocon.ResolveError as error:
+            name = error.path
+            if not str(error).startswith("could not resolve substitution") or not name or name in environment:
+                report.add("error", _position(error.line, error.col), None, f"cannot resolve: {error}")
+                return None
+            _report_unresolved(name, _position(error.line, error.col), source, context, report)
+            environment[name] = environment_placeholder(name)
+        except hocon.ConfigError:
+            report.add("error", Position(1, 1), None, "the file's root must be an object, not a list")
+            return None
+        except _PARSER_FAILURES as error:
+            report.add("error", None, None, f"the HOCON parser failed on this file ({type(error).__name__})")
+            return None
+    report.add(
+        "error", None, None, f"more than {MAX_REPORTED_SUBSTITUTIONS} substitutions cannot be resolved"
+    )
+    return None
+
+
+def _report_unresolved(
+    name: str,
+    position: Position | None,
+    source: SourceMap,
+    context: DeploymentContext | None,
+    report: _Report,
+) -> None:
+    paths = [s.key_path for s in source.substitutions if s.position == position and s.key_path]
+    path = render_path(paths[0]) if paths else None
+    if name == TOKEN_VARIABLE and context is None:
+        report.add(
+            "warning",
+            position,
+            path,
+            f"${{{name}}} is set only when the deployment injects the token secret "
+            "(set the stack's token secret parameter)",
+        )
+        return
+    report.add(
+        "error",
+        position,
+        path,
+        f"${{{name}}} is neither defined in the file nor set in the container's environment: the control "
+        f"plane would refuse to start (write ${{?{name}}} if it is optional)",
+    )
+
+
+def _position(line: int, column: int) -> Position | None:
+    return Position(line, max(column, 1)) if line > 0 else None
+
+
+def _summary(tree: Mapping[str, Any], data: bytes, report: _Report) -> ConfigSummary:
+    root = tree.get("control-plane")
+    root = root if isinstance(root, dict) else {}
+    description = root.get("description")
+    locations = root.get("locations")
+    summaries = []
+    for location in locations if isinstance(locations, list) else []:
+        if not isinstance(location, dict):
+            continue
+        location_id, kind = location.get("id"), location.get("type")
+        if not isinstance(location_id, str) or not isinstance(kind, str):
+            continue
+        where = location.get("zone" if kind == "gcp" else "region")
+        summaries.append(
+            LocationSummary(
+                id=report.clean(location_id),
+                type=report.clean(kind),
+                region_or_zone=report.clean(where) if isinstance(where, str) else None,
+            )
+        )
+    return ConfigSummary(
+        description=report.clean(description) if isinstance(description, str) else None,
+        locations=summaries,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+class _Report:
+    """Findings being collected for one file, redacted as they are added."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.secrets: set[str] = set()
+        self.findings: list[tuple[Literal["error", "warning"], Position | None, str | None, str]] = []
+
+    def clean(self, text: str) -> str:
+        return _redact(text, self.secrets)
+
+    def add(
+        self, severity: Literal["error", "warning"], position: Position | None, path: str | None, message: str
+    ) -> None:
+        self.findings.append((severity, position, path, message))
+
+    def add_issue(self, issue: Issue, source: SourceMap) -> None:
+        path: KeyPath = issue.path
+        position = source.locate(path) if path else None
+        self.add(issue.severity, position, render_path(path) if path else None, issue.message)
+
+    def add_includes(self, source: SourceMap) -> None:
+        for include in source.includes:
+            target = show(include.target)
+            if include.kind == "plain" and not include.required:
+                self.add(
+                    "warning",
+                    include.position,
+                    None,
+                    f"include {target} will be empty in the container: only control-plane.conf is shipped",
+                )
+            elif include.kind in ("plain", "file") and include.required:
+                self.add(
+                    "error",
+                    include.position,
+                    None,
+                    f"include required({target}) would stop the control plane: only control-plane.conf "
+                    "is shipped to the container (the validator never reads it)",
+                )
+            else:
+                self.add(
+                    "error",
+                    include.position,
+                    None,
+                    f"include {include.kind}({target}) is not allowed: the validator never fetches it and the "
+                    "container has only control-plane.conf (inline the settings instead)",
+                )
+
+    def result(self, summary: ConfigSummary | None) -> ValidationResult:
+        errors: list[Finding] = []
+        warnings: list[Finding] = []
+        ordered = sorted(self.findings, key=lambda f: (f[1].line, f[1].column) if f[1] else (0, 0))
+        for severity, position, path, message in ordered:
+            finding = Finding(
+                line=position.line if position else None,
+                column=position.column if position else None,
+                path=self.clean(path) if path else None,
+                message=self.clean(message),
+            )
+            (errors if severity == "error" else warnings).append(finding)
+        return ValidationResult(
+            file=self.clean(self.filename),
+            valid=not errors,
+            errors=errors,
+            warnings=warnings,
+            summary=summary,
+        )
