@@ -55,6 +55,7 @@ class Include:
     required: bool
     target: str
     position: Position
+    directive: str  # as written, whitespace collapsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +235,11 @@ class _Scanner:
                     frame = _Frame((), is_array=False)
                     continue
             if include is not None:
-                if kind != "comma" and kind != "close":
+                if include.open_parentheses > 0 or (kind != "comma" and kind != "close"):
                     include.tokens.append(lexeme)
                     include.end = match.end()
+                    if kind == "word":
+                        include.open_parentheses += lexeme.count("(") - lexeme.count(")")
                     continue
                 self._finish_include(include)
                 include = None
@@ -359,7 +362,10 @@ class _Scanner:
             kind = "classpath"
         elif "package(" in words:
             kind = "package"
-        self.result.includes.append(Include(kind, "required" in words, ", ".join(targets), include.position))
+        directive = " ".join(self.text[include.start : include.end].split())
+        self.result.includes.append(
+            Include(kind, "required" in words, ", ".join(targets), include.position, directive)
+        )
         self.blanks.append((include.start, include.end))
 
     def _blank_out(self) -> str:
@@ -383,6 +389,7 @@ class _IncludeDirective:
     position: Position
     end: int
     tokens: list[str] = field(default_factory=list)
+    open_parentheses: int = 0
 
 
 def _unquote(token: str) -> str:

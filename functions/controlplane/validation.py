@@ -329,30 +329,22 @@ class _Report:
 
     def add_includes(self, source: SourceMap) -> None:
         for include in source.includes:
-            target = show(include.target)
+            directive = include.directive if len(include.directive) <= 80 else include.directive[:77] + "..."
             if include.kind == "plain" and not include.required:
-                self.add(
-                    "warning",
-                    include.position,
-                    None,
-                    f"include {target} will be empty in the container: only control-plane.conf is shipped",
-                )
+                message = f"{directive}: will be empty in the container, where only control-plane.conf is shipped"
+                self.add("warning", include.position, None, message)
             elif include.kind in ("plain", "file") and include.required:
-                self.add(
-                    "error",
-                    include.position,
-                    None,
-                    f"include required({target}) would stop the control plane: only control-plane.conf "
-                    "is shipped to the container (the validator never reads it)",
+                message = (
+                    f"{directive}: the control plane would not start, as only control-plane.conf is shipped "
+                    "to the container (the validator never reads the file)"
                 )
+                self.add("error", include.position, None, message)
             else:
-                self.add(
-                    "error",
-                    include.position,
-                    None,
-                    f"include {include.kind}({target}) is not allowed: the validator never fetches it and the "
-                    "container has only control-plane.conf (inline the settings instead)",
+                message = (
+                    f"{directive}: {include.kind}(...) includes are not allowed: the validator never fetches "
+                    "them and the container has only control-plane.conf (inline the settings instead)"
                 )
+                self.add("error", include.position, None, message)
 
     def result(self, summary: ConfigSummary | None) -> ValidationResult:
         errors: list[Finding] = []
