@@ -132,6 +132,8 @@ def decode_source(data: bytes) -> str:
         raise SourceError(f"file is larger than the {MAX_CONFIG_BYTES // (1024 * 1024)} MiB limit")
     if not data:
         raise SourceError("file is empty")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError("file is UTF-16 or UTF-32 text: save it as UTF-8", Position(1, 1))
     nul = data.find(b"\x00")
     if nul >= 0:
         raise SourceError("file is binary, not text (it contains a NUL byte)", _byte_position(data, nul))
