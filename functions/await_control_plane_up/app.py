@@ -1,0 +1,41 @@
+"""Step 6 (in the VPC): wait until /info answers and Gatling lists every location of the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.aws_clients import secrets_provider
+from controlplane.http_client import http_get
+from controlplane.liveness import await_up, begin
+from controlplane.models import AwaitControlPlaneUpInput
+from controlplane.settings import Settings, get_settings
+from controlplane.telemetry import correlate, logger, metrics, tracer
+
+TOKEN_MAX_AGE_SECONDS = 300
+
+
+def read_api_token(settings: Settings) -> str | None:
+    """The Gatling API token from Secrets Manager, cached by Powertools; never logged or returned."""
+    if settings.gatling_api_token_secret_arn is None:
+        return None
+    return str(secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=TOKEN_MAX_AGE_SECONDS))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=AwaitControlPlaneUpInput)
+def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> dict[str, Any]:
+    correlate(event.execution.id, event.execution.name, event.config.version_id)
+    settings = get_settings()
+    check = await_up(
+        event.up or begin(settings),
+        private_ip=event.rollout.private_ip,
+        location_ids=event.config.location_ids,
+        settings=settings,
+        http_get=http_get,
+        read_token=lambda: read_api_token(settings),
+    )
+    return event.model_copy(update={"up": check}).model_dump(mode="json")

@@ -1,0 +1,24 @@
+"""Step 5: long-poll the deployment until it succeeds, fails, passes its deadline or this call's budget ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.aws_clients import ecs_client, logs_client
+from controlplane.models import AwaitRolloutInput
+from controlplane.rollout import await_deployment
+from controlplane.settings import get_settings
+from controlplane.telemetry import correlate, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=AwaitRolloutInput)
+def lambda_handler(event: AwaitRolloutInput, context: LambdaContext) -> dict[str, Any]:
+    correlate(event.execution.id, event.execution.name, event.config.version_id)
+    watch = await_deployment(event.rollout, ecs=ecs_client(), logs=logs_client(), settings=get_settings())
+    logger.info("rollout checked", extra={"status": watch.status, "invocations": watch.invocations})
+    return event.model_copy(update={"rollout": watch}).model_dump(mode="json")

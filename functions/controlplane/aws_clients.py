@@ -1,0 +1,84 @@
+"""Cached AWS client factories: created on first use, never at import time, reset by the twin.
+
+boto3 honours `AWS_ENDPOINT_URL` by itself, so the same factories talk to the local twin.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Short timeouts: a handler that long-polls must notice a hung call well within its budget.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+
+
+@functools.cache
+def ecs_client() -> ECSClient:
+    return boto3.client("ecs", config=_CONFIG)
+
+
+@functools.cache
+def s3_client() -> S3Client:
+    return boto3.client("s3", config=_CONFIG)
+
+
+@functools.cache
+def dynamodb_client() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=_CONFIG)
+
+
+@functools.cache
+def sns_client() -> SNSClient:
+    return boto3.client("sns", config=_CONFIG)
+
+
+@functools.cache
+def logs_client() -> CloudWatchLogsClient:
+    return boto3.client("logs", config=_CONFIG)
+
+
+@functools.cache
+def sfn_client() -> SFNClient:
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
+@functools.cache
+def secrets_client() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", config=_CONFIG)
+
+
+@functools.cache
+def secrets_provider() -> SecretsProvider:
+    """Powertools' Secrets Manager provider (it caches values by `max_age`) on the cached client."""
+    return SecretsProvider(boto3_client=secrets_client())
+
+
+_FACTORIES = (
+    ecs_client,
+    s3_client,
+    dynamodb_client,
+    sns_client,
+    logs_client,
+    sfn_client,
+    secrets_client,
+    secrets_provider,
+)
+
+
+def reset_clients() -> None:
+    """Forget every cached client and cached secret (the twin calls this between invocations)."""
+    for factory in _FACTORIES:
+        factory.cache_clear()

@@ -1,0 +1,68 @@
+"""The config's versions in S3: fetch one exact version and validate it; find the version before another."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from controlplane import clock
+from controlplane.models import MAX_FINDINGS, ConfigObject, ConfigRef, ValidationReport
+from controlplane.settings import Settings
+from controlplane.validation import MAX_CONFIG_BYTES, validate_config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def read_version(bucket: str, key: str, version_id: str, *, s3: S3Client) -> bytes:
+    """The bytes of one version, at most one byte more than the validator's limit (it reports the excess)."""
+    response = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
+    with response["Body"] as body:
+        return body.read(MAX_CONFIG_BYTES + 1)
+
+
+def validate_version(
+    target: ConfigObject, *, s3: S3Client, settings: Settings
+) -> tuple[ValidationReport, ConfigRef | None]:
+    """Validate exactly `target.version_id` against the stack's deployment context."""
+    data = read_version(target.bucket, target.key, target.version_id, s3=s3)
+    result = validate_config(data, context=settings.deployment_context(), filename=target.key)
+    kept = MAX_FINDINGS
+    report = ValidationReport(
+        valid=result.valid,
+        errors=result.errors[:kept],
+        warnings=result.warnings[: max(kept - len(result.errors), 0)],
+        omitted_findings=max(len(result.errors) + len(result.warnings) - kept, 0),
+        validated_at=clock.utcnow(),
+    )
+    if not result.valid:
+        return report, None
+    summary = result.summary
+    config = ConfigRef(
+        bucket=target.bucket,
+        key=target.key,
+        version_id=target.version_id,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        sequencer=target.sequencer,
+        description=summary.description if summary else None,
+        location_ids=[location.id for location in summary.locations] if summary else [],
+    )
+    return report, config
+
+
+def version_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> str | None:
+    """The version of `key` written just before `version_id` (delete markers skipped), if any."""
+    # S3 lists the versions of a key newest first.
+    ordered: list[str] = []
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        ordered.extend(
+            entry["VersionId"]
+            for entry in page.get("Versions", [])
+            if entry.get("Key") == key and "VersionId" in entry
+        )
+    if version_id not in ordered:
+        return None
+    older = ordered[ordered.index(version_id) + 1 :]
+    return older[0] if older else None

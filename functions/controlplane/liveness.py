@@ -1,0 +1,128 @@
+"""Is the new control plane up? Two checks, retried until a deadline.
+
+1. `GET http://<task private IP>:<server port>/info` answers 200: the process runs and its server
+   listens. It does not prove the control plane reached Gatling or accepted its locations.
+2. Only when a Gatling API token secret is configured: every location id of the deployed config is
+   listed by `GET /v2/locations?type=private_location`. An id that was already listed before this
+   deployment proves nothing new (Gatling keeps listing locations of a control plane that went down);
+   a new id proves this control plane registered it.
+Unreachable endpoints, 5xx and 429 are retried until the deadline; a refused API token fails at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from controlplane import clock, endpoints
+from controlplane.errors import GatlingApiError, GatlingApiRefused
+from controlplane.gatling_api import private_location_ids
+from controlplane.http_client import HttpGet, HttpUnreachable
+from controlplane.models import FailureReport, UpCheck
+from controlplane.settings import Settings
+from controlplane.telemetry import logger
+
+ReadToken = Callable[[], str | None]
+
+
+def probe_info(private_ip: str, port: int, *, http_get: HttpGet, timeout: float) -> str | None:
+    """None when `/info` answers 200, else what went wrong."""
+    host, resolved_port = endpoints.resolve(private_ip, port)
+    try:
+        response = http_get(f"http://{host}:{resolved_port}/info", {}, timeout)
+    except HttpUnreachable as error:
+        return f"GET /info on {private_ip}:{port} got no answer ({error})"
+    if response.status != 200:
+        return f"GET /info on {private_ip}:{port} answered HTTP {response.status}"
+    return None
+
+
+def begin(settings: Settings) -> UpCheck:
+    started = clock.utcnow()
+    return UpCheck(started_at=started, deadline=started + timedelta(seconds=settings.up_deadline_seconds))
+
+
+def await_up(
+    check: UpCheck,
+    *,
+    private_ip: str | None,
+    location_ids: list[str],
+    settings: Settings,
+    http_get: HttpGet,
+    read_token: ReadToken,
+) -> UpCheck:
+    """Poll both checks until they pass, one fails for good, the deadline passes or the budget is spent."""
+    budget_end = clock.now() + settings.invocation_budget_seconds
+    deadline = check.deadline.timestamp()
+    invocations = check.invocations + 1
+    if private_ip is None:
+        return _failed(check, invocations, "the new task has no private IP address to probe", check.info_ok)
+    while True:
+        info_problem = probe_info(
+            private_ip, settings.server_port, http_get=http_get, timeout=settings.http_timeout_seconds
+        )
+        problem = info_problem
+        missing: list[str] = []
+        checked = False
+        if info_problem is None:
+            try:
+                missing, checked = _missing_locations(
+                    location_ids, settings=settings, http_get=http_get, read_token=read_token
+                )
+            except GatlingApiRefused as error:
+                return _failed(check, invocations, f"{error}: fix the GatlingApiTokenSecretArn secret", True)
+            except GatlingApiError as error:
+                problem = str(error)
+            else:
+                problem = f"Gatling does not list location(s) {', '.join(missing)} yet" if missing else None
+        update = {
+            "invocations": invocations,
+            "info_ok": info_problem is None,
+            "locations_checked": checked,
+            "missing_locations": missing,
+            "last_problem": problem,
+        }
+        if problem is None:
+            logger.info("control plane is up", extra={"locations_checked": checked})
+            return check.model_copy(update={**update, "status": "up", "finished_at": clock.utcnow()})
+        now = clock.now()
+        if now >= deadline:
+            waited = int((check.deadline - check.started_at).total_seconds())
+            return _failed(
+                check.model_copy(update=update),
+                invocations,
+                f"the control plane was not up within {waited} s: {problem}",
+                info_problem is None,
+            )
+        if now + settings.poll_interval_seconds > budget_end:
+            return check.model_copy(update=update)
+        clock.sleep(min(settings.poll_interval_seconds, deadline - now))
+
+
+def _missing_locations(
+    location_ids: list[str], *, settings: Settings, http_get: HttpGet, read_token: ReadToken
+) -> tuple[list[str], bool]:
+    """Location ids of the config that Gatling does not list; (missing, whether the check ran)."""
+    if not location_ids:
+        return [], False
+    token = read_token()
+    if token is None:
+        return [], False
+    listed = private_location_ids(
+        settings.gatling_api_url, token, http_get=http_get, timeout=settings.http_timeout_seconds
+    )
+    return sorted(set(location_ids) - listed), True
+
+
+def _failed(check: UpCheck, invocations: int, reason: str, info_ok: bool) -> UpCheck:
+    logger.warning("control plane is not up", extra={"reason": reason})
+    return check.model_copy(
+        update={
+            "status": "failed",
+            "invocations": invocations,
+            "info_ok": info_ok,
+            "finished_at": clock.utcnow(),
+            "last_problem": reason,
+            "failure": FailureReport(phase="control_plane_up", reason=reason),
+        }
+    )

@@ -1,0 +1,288 @@
+"""Every payload that crosses a state boundary of the deployment workflow.
+
+The workflow passes one `WorkflowState` from state to state: each handler receives the whole state,
+adds what its step learned and returns the whole state (the ASL keeps the Lambda's `Payload`).
+Each handler's input model is `WorkflowState` with the fields its step needs made required, so a
+state that skipped a step fails to parse instead of failing halfway through the step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controlplane.validation import Finding
+
+Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed"]
+AdmissionDecision = Literal["admitted", "waiting", "duplicate", "stale", "superseded", "timed_out"]
+WatchStatus = Literal["in_progress", "succeeded", "failed"]
+
+# Findings carried in the state, the record and the notification; the rest are counted.
+MAX_FINDINGS = 200
+
+_UPLOAD_FIELDS = ("bucket", "key", "version_id", "sequencer", "event_id", "event_time")
+_EVENT_ONLY_FIELDS = ("bucket", "key", "etag", "size", "sequencer", "event_id", "event_time")
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- the trigger
+
+
+class DeploymentRequest(Payload):
+    """What started the execution: the rule's clean S3 event (`source: upload`) or an operator's request.
+
+    An operator sends `{"version_id": "...", "reason": "..."}` to deploy that exact config version (a
+    rollback to an older config) or `{"reason": "..."}` to redeploy the latest version.
+    """
+
+    source: Literal["upload", "manual"] = "manual"
+    version_id: str | None = Field(default=None, min_length=1, max_length=1024)
+    reason: str | None = Field(default=None, max_length=1000)
+    bucket: str | None = None
+    key: str | None = None
+    etag: str | None = None
+    size: int | None = Field(default=None, ge=0)
+    sequencer: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{1,64}$")
+    event_id: str | None = None
+    event_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_of_two_shapes(self) -> Self:
+        if self.source == "upload":
+            missing = [name for name in _UPLOAD_FIELDS if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"an upload event needs {', '.join(missing)}")
+            return self
+        extra = [name for name in _EVENT_ONLY_FIELDS if getattr(self, name) is not None]
+        if extra:
+            raise ValueError(f"a manual request takes only version_id and reason, not {', '.join(extra)}")
+        if self.reason is None or not self.reason.strip():
+            raise ValueError("a manual request needs a reason: it is recorded and notified")
+        return self
+
+
+class ExecutionRef(Payload):
+    """The Step Functions execution, from the context object (`$$.Execution`)."""
+
+    id: str
+    name: str
+    started_at: datetime
+
+
+class ConfigObject(Payload):
+    """One exact version of the config object in S3."""
+
+    bucket: str
+    key: str
+    version_id: str
+    etag: str | None = None
+    size: int | None = None
+    sequencer: str | None = None
+
+
+# ---------------------------------------------------------------- step results
+
+
+class Admission(Payload):
+    """The admission decision; `waiting` loops back to admission until the deadline."""
+
+    decision: AdmissionDecision
+    detail: str
+    target: ConfigObject
+    invocations: int = 0
+    wait_deadline: datetime
+    admitted_at: datetime | None = None
+
+
+class ValidationReport(Payload):
+    """The validator's verdict on the exact object version (findings beyond `MAX_FINDINGS` are counted)."""
+
+    valid: bool
+    errors: list[Finding]
+    warnings: list[Finding]
+    omitted_findings: int = 0
+    validated_at: datetime
+
+
+class ConfigRef(Payload):
+    """A valid config version: what a revision pins and what the up-check expects."""
+
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int
+    sequencer: str | None = None
+    description: str | None = None
+    location_ids: list[str] = Field(default_factory=list)
+
+
+class RevisionRef(Payload):
+    """The registered pinned revision and the revision the service was on before."""
+
+    task_definition_arn: str
+    previous_task_definition_arn: str
+    registered_at: datetime
+
+
+class ContainerExit(Payload):
+    name: str
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+class TaskFailure(Payload):
+    """Why one task of a deployment stopped, as ECS tells it (ECS forgets stopped tasks after ~1 hour)."""
+
+    task_arn: str
+    task_definition_arn: str | None = None
+    stopped_reason: str | None = None
+    stop_code: str | None = None
+    containers: list[ContainerExit] = Field(default_factory=list)
+    side_car_failed: bool = False
+
+    def describe(self) -> str:
+        """One line a human can act on."""
+        task_id = self.task_arn.rsplit("/", 1)[-1]
+        parts = [f"task {task_id} stopped"]
+        if self.stop_code or self.stopped_reason:
+            parts.append(
+                f"({self.stop_code or 'unknown stop code'}: {self.stopped_reason or 'no reason given'})"
+            )
+        for container in self.containers:
+            exit_text = "no exit code" if container.exit_code is None else f"exit code {container.exit_code}"
+            reason = f", {container.reason}" if container.reason else ""
+            parts.append(f"; {container.name}: {exit_text}{reason}")
+        if self.side_car_failed:
+            parts.append("; the config-loader side-car failed: the config download from S3 failed")
+        return " ".join(parts).replace(" ;", ";")
+
+
+class FailureReport(Payload):
+    """Why a deployment failed: one sentence, the stopped tasks and the control plane's error lines."""
+
+    phase: Literal["rollout", "control_plane_up", "workflow"]
+    reason: str
+    tasks: list[TaskFailure] = Field(default_factory=list)
+    log_lines: list[str] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [self.reason, *(task.describe() for task in self.tasks)]
+        if self.log_lines:
+            lines.append("control plane errors:")
+            lines.extend(f"  {line}" for line in self.log_lines)
+        return "\n".join(lines)
+
+
+class Watch(Payload):
+    """One ECS service deployment being waited for, under an absolute deadline."""
+
+    deployment_id: str
+    task_definition_arn: str
+    started_at: datetime
+    deadline: datetime
+    invocations: int = 0
+    status: WatchStatus = "in_progress"
+    finished_at: datetime | None = None
+    task_arn: str | None = None
+    private_ip: str | None = None
+    failure: FailureReport | None = None
+
+
+class UpCheck(Payload):
+    """Waiting for the control plane to answer /info and to register its locations with Gatling."""
+
+    started_at: datetime
+    deadline: datetime
+    invocations: int = 0
+    status: Literal["checking", "up", "failed"] = "checking"
+    info_ok: bool = False
+    locations_checked: bool = False
+    missing_locations: list[str] = Field(default_factory=list)
+    last_problem: str | None = None
+    finished_at: datetime | None = None
+    failure: FailureReport | None = None
+
+
+class Rollback(Payload):
+    """Putting the service back on the last good revision after a failure past registration."""
+
+    failure: FailureReport
+    target_task_definition_arn: str | None = None
+    status: Literal["in_progress", "succeeded", "failed", "not_needed"] = "in_progress"
+    watch: Watch | None = None
+    problem: str | None = None
+
+
+class CaughtError(Payload):
+    """What a Step Functions `Catch` puts at its `ResultPath`."""
+
+    Error: str
+    Cause: str = ""
+
+
+class OutcomeResult(Payload):
+    """The recorded outcome; the ASL ends the execution on it (`cause` becomes the Fail state's Cause)."""
+
+    outcome: Outcome
+    error: str | None
+    cause: str
+    record_key: str
+
+
+# ---------------------------------------------------------------- the state and each step's input
+
+
+class WorkflowState(Payload):
+    """The whole state of one execution, as the ASL passes it from step to step."""
+
+    request: DeploymentRequest
+    execution: ExecutionRef
+    admission: Admission | None = None
+    validation: ValidationReport | None = None
+    config: ConfigRef | None = None
+    revision: RevisionRef | None = None
+    rollout: Watch | None = None
+    up: UpCheck | None = None
+    rollback: Rollback | None = None
+    error: CaughtError | None = None
+    rollback_error: CaughtError | None = None
+    result: OutcomeResult | None = None
+
+
+class AdmitDeploymentInput(WorkflowState):
+    pass
+
+
+class ValidateConfigInput(WorkflowState):
+    admission: Admission
+
+
+class RegisterRevisionInput(WorkflowState):
+    admission: Admission
+    config: ConfigRef
+
+
+class StartRolloutInput(RegisterRevisionInput):
+    revision: RevisionRef
+
+
+class AwaitRolloutInput(StartRolloutInput):
+    rollout: Watch
+
+
+class AwaitControlPlaneUpInput(AwaitRolloutInput):
+    pass
+
+
+class RollBackInput(StartRolloutInput):
+    pass
+
+
+class RecordOutcomeInput(WorkflowState):
+    pass

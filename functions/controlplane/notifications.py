@@ -1,0 +1,70 @@
+"""Notifications of a deployment's outcome on the stack's SNS topic: outcome, version, revision, reason.
+
+Messages carry only what the workflow state carries, which never holds a secret; log lines in it
+were redacted where they were read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from controlplane.models import Outcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+TITLES: dict[Outcome, str] = {
+    "succeeded": "deployed",
+    "rejected": "rejected invalid config",
+    "failed": "deployment failed",
+    "rolled_back": "deployment failed, rolled back",
+    "rollback_failed": "ROLLBACK FAILED, manual action needed",
+}
+MAX_MESSAGE_BYTES = 200_000
+
+
+def subject(service: str, outcome: Outcome, version_id: str | None) -> str:
+    """An SNS subject: ASCII, under 100 characters."""
+    version = f" version {version_id[:16]}" if version_id else ""
+    text = f"[{service}] {TITLES[outcome]}{version}"
+    return text.encode("ascii", errors="replace").decode("ascii")[:99]
+
+
+def message(record: dict[str, Any]) -> str:
+    """The notification text of a deployment record."""
+    lines = [
+        f"Outcome: {TITLES[record['outcome']]} ({record['outcome']})",
+        f"Service: {record['cluster']}/{record['service']}",
+        f"Config: s3://{record.get('bucket')}/{record.get('key')} version {record.get('version_id') or 'unknown'}",
+    ]
+    if record.get("sha256"):
+        lines.append(f"Config sha256: {record['sha256']}")
+    if record.get("task_definition_arn"):
+        lines.append(f"Revision: {record['task_definition_arn']}")
+    source = record.get("source", "?")
+    lines.append(f"Source: {source}" + (f" ({record['reason']})" if record.get("reason") else ""))
+    lines.append(f"Execution: {record.get('execution_arn')}")
+    lines.append("")
+    lines.append(str(record.get("cause", "")))
+    findings = record.get("validation_errors") or []
+    if findings:
+        lines.append("")
+        lines.append("Errors:")
+        lines.extend(f"  {finding}" for finding in findings)
+    phases = record.get("phase_seconds") or {}
+    if phases:
+        lines.append("")
+        lines.append(
+            "Time spent: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
+        )
+    text = "\n".join(lines)
+    return text.encode()[:MAX_MESSAGE_BYTES].decode(errors="ignore")
+
+
+def notify(record: dict[str, Any], *, sns: SNSClient, topic_arn: str) -> None:
+    sns.publish(
+        TopicArn=topic_arn,
+        Subject=subject(record["service"], record["outcome"], record.get("version_id")),
+        Message=message(record),
+        MessageAttributes={"outcome": {"DataType": "String", "StringValue": record["outcome"]}},
+    )

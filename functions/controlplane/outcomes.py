@@ -1,0 +1,236 @@
+"""The end of every deployment: decide the outcome, record it, move the last-good pointer, prune old
+revisions, notify, and release the lock. The Fail state then ends the execution with `error`/`cause`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from controlplane import clock
+from controlplane.errors import (
+    ConfigRejected,
+    DeploymentFailed,
+    DeploymentRolledBack,
+    InconsistentState,
+    RollbackFailed,
+)
+from controlplane.models import OutcomeResult, RecordOutcomeInput, WorkflowState
+from controlplane.notifications import notify
+from controlplane.records import LastGood, RecordStore, deployment_sk
+from controlplane.revisions import prune_revisions, service_task_definitions
+from controlplane.rollback import error_message, failure_of
+from controlplane.settings import Settings
+from controlplane.telemetry import count_deployment, logger, record_phase_durations
+from controlplane.validation import Finding
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_sns import SNSClient
+
+MAX_CAUSE_CHARS = 4000
+
+
+def format_finding(finding: Finding) -> str:
+    where = f"line {finding.line}" if finding.line is not None else "file"
+    if finding.line is not None and finding.column is not None:
+        where += f", column {finding.column}"
+    suffix = f" [{finding.path}]" if finding.path else ""
+    return f"{where}: {finding.message}{suffix}"
+
+
+def decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
+    """The outcome of an execution from its state: (result without record key, one-line summary)."""
+    version = state.admission.target.version_id if state.admission else state.request.version_id
+    rollback = state.rollback
+    if state.rollback_error is not None or (
+        rollback is not None and rollback.status in ("failed", "in_progress")
+    ):
+        failure = rollback.failure if rollback is not None else failure_of(state)
+        target = rollback.target_task_definition_arn if rollback is not None else None
+        cause = (
+            f"Manual action needed: version {version} failed and the rollback to "
+            f"{target or 'the last good revision'} failed too; nothing more was changed.\n"
+            f"Why the deployment failed: {failure.describe()}\n"
+            f"Why the rollback failed: {_rollback_problem(state)}"
+        )
+        return _result("rollback_failed", RollbackFailed, cause), "rollback failed"
+    if rollback is not None and rollback.status == "succeeded":
+        cause = (
+            f"Version {version} failed and the service is back on {rollback.target_task_definition_arn}. "
+            f"Fix the config and upload it again.\nWhy: {rollback.failure.describe()}"
+        )
+        return _result("rolled_back", DeploymentRolledBack, cause), "rolled back"
+    if rollback is not None and rollback.status == "not_needed":
+        cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {rollback.failure.describe()}"
+        return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+    if state.validation is not None and not state.validation.valid:
+        errors = [format_finding(finding) for finding in state.validation.errors]
+        cause = (
+            f"Version {version} of s3://{state.admission.target.bucket if state.admission else '?'}/"
+            f"{state.admission.target.key if state.admission else '?'} is invalid ({len(errors)} error(s)); "
+            "the service was not touched.\n" + "\n".join(errors)
+        )
+        return _result("rejected", ConfigRejected, cause), "rejected"
+    if state.error is not None:
+        cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {error_message(state.error)}"
+        return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+    if state.admission is not None and state.admission.decision != "admitted":
+        cause = f"Version {version} was not deployed: {state.admission.detail}"
+        return _result("failed", DeploymentFailed, cause), "gave up waiting"
+    if state.up is not None and state.up.status == "up" and state.revision is not None:
+        cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up."
+        return _result("succeeded", None, cause), "succeeded"
+    raise InconsistentState("the workflow state names no outcome: no success, failure or rollback")
+
+
+def _rollback_problem(state: WorkflowState) -> str:
+    if state.rollback_error is not None:
+        return error_message(state.rollback_error)
+    if state.rollback is not None and state.rollback.status == "in_progress":
+        return "gave up waiting for the rollback"
+    if state.rollback is not None and state.rollback.problem:
+        return state.rollback.problem
+    return "unknown"
+
+
+def _result(outcome: Any, error: type[Exception] | None, cause: str) -> OutcomeResult:
+    if len(cause) > MAX_CAUSE_CHARS:
+        cause = cause[: MAX_CAUSE_CHARS - 20] + "\n... (truncated)"
+    return OutcomeResult(outcome=outcome, error=error.__name__ if error else None, cause=cause, record_key="")
+
+
+def phase_seconds(state: WorkflowState, finished: datetime) -> dict[str, float]:
+    """Time spent in each phase that ran, in seconds."""
+    marks: list[tuple[str, datetime | None, datetime | None]] = []
+    admitted = state.admission.admitted_at if state.admission else None
+    marks.append(("queue", state.execution.started_at, admitted))
+    validated = state.validation.validated_at if state.validation else None
+    marks.append(("validation", admitted, validated))
+    registered = state.revision.registered_at if state.revision else None
+    marks.append(("registration", validated, registered))
+    if state.rollout is not None:
+        marks.append(("rollout", state.rollout.started_at, state.rollout.finished_at))
+    if state.up is not None:
+        marks.append(("control_plane_up", state.up.started_at, state.up.finished_at))
+    if state.rollback is not None and state.rollback.watch is not None:
+        marks.append(("rollback", state.rollback.watch.started_at, state.rollback.watch.finished_at))
+    durations = {name: (end - start).total_seconds() for name, start, end in marks if start and end}
+    durations["total"] = (finished - state.execution.started_at).total_seconds()
+    return {name: round(max(seconds, 0.0), 3) for name, seconds in durations.items()}
+
+
+def build_record(
+    state: WorkflowState, result: OutcomeResult, *, settings: Settings, finished: datetime
+) -> dict[str, Any]:
+    """The history item of one execution (see docs/records.md)."""
+    target = state.admission.target if state.admission else None
+    rollout = state.rollout
+    failure = None
+    if (
+        result.outcome != "succeeded"
+        and result.outcome != "rejected"
+        and (state.rollback or state.error or rollout)
+    ):
+        failure = (state.rollback.failure if state.rollback else failure_of(state)).model_dump(mode="json")
+    rollback = state.rollback
+    return {
+        "execution_name": state.execution.name,
+        "execution_arn": state.execution.id,
+        "cluster": settings.cluster,
+        "service": settings.service,
+        "outcome": result.outcome,
+        "error": result.error,
+        "cause": result.cause,
+        "source": state.request.source,
+        "reason": state.request.reason,
+        "event_id": state.request.event_id,
+        "bucket": target.bucket if target else settings.config_bucket,
+        "key": target.key if target else settings.config_key,
+        "version_id": target.version_id if target else state.request.version_id,
+        "sha256": state.config.sha256 if state.config else None,
+        "task_definition_arn": state.revision.task_definition_arn if state.revision else None,
+        "previous_task_definition_arn": state.revision.previous_task_definition_arn
+        if state.revision
+        else None,
+        "deployment_id": rollout.deployment_id if rollout else None,
+        "started_at": state.execution.started_at.isoformat(),
+        "finished_at": finished.isoformat(),
+        "phase_seconds": phase_seconds(state, finished),
+        "validation_errors": [format_finding(f) for f in state.validation.errors]
+        if state.validation and not state.validation.valid
+        else None,
+        "failure": failure,
+        "rollback": {
+            "target_task_definition_arn": rollback.target_task_definition_arn,
+            "status": rollback.status,
+            "deployment_id": rollback.watch.deployment_id if rollback.watch else None,
+            "problem": rollback.problem,
+        }
+        if rollback
+        else None,
+    }
+
+
+def finish(
+    state: RecordOutcomeInput, *, store: RecordStore, ecs: ECSClient, sns: SNSClient, settings: Settings
+) -> WorkflowState:
+    """Record, move the last-good pointer, prune, notify, release the lock; the state with `result` set."""
+    result, summary = decide(state)
+    finished = clock.utcnow()
+    record = build_record(state, result, settings=settings, finished=finished)
+    key = deployment_sk(state.execution.started_at.isoformat(), state.execution.name)
+    store.put_deployment(key, record)
+    if record["version_id"]:
+        store.mark_version(
+            record["version_id"],
+            status=result.outcome,
+            execution_name=state.execution.name,
+            sha256=record["sha256"],
+        )
+    if result.outcome == "succeeded":
+        _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())
+    notify(record, sns=sns, topic_arn=settings.require_topic_arn())
+    released = store.release_lock(state.execution.name)
+    store.dequeue(state.execution.name)
+    count_deployment(result.outcome)
+    record_phase_durations(record["phase_seconds"])
+    logger.info(
+        "deployment finished",
+        extra={"outcome": result.outcome, "summary": summary, "lock_released": released},
+    )
+    return state.model_copy(update={"result": result.model_copy(update={"record_key": key})})
+
+
+def _move_last_good(
+    state: WorkflowState, *, store: RecordStore, ecs: ECSClient, settings: Settings, deployed_at: str
+) -> None:
+    assert state.config is not None and state.revision is not None and state.rollout is not None
+    previous = store.last_good()
+    sequencers = [s for s in (state.config.sequencer, previous.newest_sequencer if previous else None) if s]
+    store.set_last_good(
+        LastGood(
+            version_id=state.config.version_id,
+            sha256=state.config.sha256,
+            task_definition_arn=state.revision.task_definition_arn,
+            deployment_id=state.rollout.deployment_id,
+            deployed_at=deployed_at,
+            execution_name=state.execution.name,
+            newest_sequencer=max(sequencers) if sequencers else None,
+        )
+    )
+    protected = {state.revision.task_definition_arn, state.revision.previous_task_definition_arn}
+    if previous is not None:
+        protected.add(previous.task_definition_arn)
+    try:
+        protected |= service_task_definitions(ecs=ecs, settings=settings)
+        pruned = prune_revisions(
+            keep=settings.keep_revisions, protected=protected, ecs=ecs, settings=settings
+        )
+    except ClientError as error:
+        # The deployment succeeded; a revision left registered costs nothing. Say so and go on.
+        logger.warning("could not prune old revisions", extra={"error": str(error)})
+        return
+    logger.info("pruned old revisions", extra={"deregistered": pruned})

@@ -1,0 +1,334 @@
+"""Deployment records, the per-service lock and queue, in one DynamoDB table (see docs/records.md).
+
+Every item of a service shares the partition key `pk = <service name>`; the sort key names the item
+kind: `LOCK`, `LAST_GOOD`, `WAIT#<execution>`, `VERSION#<version id>`,
+`DEPLOYMENT#<finished at>#<execution>`. Later kinds (health checks, heal actions) add their own
+prefix; every item carries `kind` so readers can skip kinds they do not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from controlplane.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+LOCK_SK = "LOCK"
+LAST_GOOD_SK = "LAST_GOOD"
+WAIT_PREFIX = "WAIT#"
+VERSION_PREFIX = "VERSION#"
+DEPLOYMENT_PREFIX = "DEPLOYMENT#"
+# DynamoDB's TTL attribute of the table: items with it vanish some time after that epoch second.
+TTL_ATTRIBUTE = "expires_at"
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def deployment_sk(finished_at_iso: str, execution_name: str) -> str:
+    """History items sort by time: `DEPLOYMENT#2026-11-29T16:22:29.123000+00:00#<execution>`."""
+    return f"{DEPLOYMENT_PREFIX}{finished_at_iso}#{execution_name}"
+
+
+def normalise_sequencer(sequencer: str | None) -> str | None:
+    """S3 sequencers compare as hex strings of equal length: left-pad to 64, upper case."""
+    return None if sequencer is None else sequencer.upper().rjust(64, "0")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A request's place in the per-service queue: who asks for which version, and how new it is."""
+
+    execution_name: str
+    execution_arn: str
+    version_id: str
+    source: str
+    sequencer: str | None
+    requested_at_ms: int
+
+    def is_newer_than(self, other: Ticket) -> bool:
+        """Two uploads compare by S3 sequencer; anything else by request time, then execution name."""
+        if self.sequencer is not None and other.sequencer is not None and self.sequencer != other.sequencer:
+            return self.sequencer > other.sequencer
+        return (self.requested_at_ms, self.execution_name) > (other.requested_at_ms, other.execution_name)
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "execution_name": self.execution_name,
+            "execution_arn": self.execution_arn,
+            "version_id": self.version_id,
+            "source": self.source,
+            "sequencer": self.sequencer,
+            "requested_at_ms": self.requested_at_ms,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Ticket:
+        return cls(
+            execution_name=str(item["execution_name"]),
+            execution_arn=str(item["execution_arn"]),
+            version_id=str(item["version_id"]),
+            source=str(item["source"]),
+            sequencer=None if item.get("sequencer") is None else str(item["sequencer"]),
+            requested_at_ms=int(item["requested_at_ms"]),
+        )
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The deployment that holds the service, until it releases the lock or its lease expires."""
+
+    holder: Ticket
+    lease_expires_at: int
+
+
+@dataclass(frozen=True)
+class LastGood:
+    """The last revision that was deployed and proved up: where a rollback goes."""
+
+    version_id: str
+    sha256: str
+    task_definition_arn: str
+    deployment_id: str
+    deployed_at: str
+    execution_name: str
+    newest_sequencer: str | None
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain mapping as DynamoDB attribute values (floats become Decimal, None is dropped)."""
+    return {
+        key: _SERIALIZER.serialize(_decimals(value)) for key, value in values.items() if value is not None
+    }
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(round(value, 3)))
+    if isinstance(value, Mapping):
+        return {key: _decimals(inner) for key, inner in value.items() if inner is not None}
+    if isinstance(value, list | tuple):
+        return [_decimals(inner) for inner in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def _conditional_check_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class RecordStore:
+    """The items of one service in the records table."""
+
+    def __init__(self, *, dynamodb: DynamoDBClient, table: str, service: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._pk = service
+
+    @classmethod
+    def of(cls, settings: Settings, *, dynamodb: DynamoDBClient) -> RecordStore:
+        """The store of this stack's service."""
+        return cls(dynamodb=dynamodb, table=settings.records_table, service=settings.service)
+
+    def _key(self, sk: str) -> dict[str, Any]:
+        return to_item({"pk": self._pk, "sk": sk})
+
+    def _get(self, sk: str) -> dict[str, Any] | None:
+        response = self._dynamodb.get_item(TableName=self._table, Key=self._key(sk), ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def _query_prefix(
+        self, prefix: str, *, newest_first: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": self._pk, ":prefix": prefix}),
+            "ConsistentRead": True,
+            "ScanIndexForward": not newest_first,
+        }
+        while True:
+            if limit is not None:
+                arguments["Limit"] = limit - len(items)
+            response = self._dynamodb.query(**arguments)
+            items.extend(from_item(item) for item in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last or (limit is not None and len(items) >= limit):
+                return items
+            arguments["ExclusiveStartKey"] = last
+
+    # ---------------------------------------------------------------- versions seen
+
+    def claim_version(self, ticket: Ticket, *, now_iso: str) -> dict[str, Any] | None:
+        """Remember that an upload of this version arrived; the item already there if it was seen before."""
+        item = {
+            "pk": self._pk,
+            "sk": VERSION_PREFIX + ticket.version_id,
+            "kind": "version",
+            "version_id": ticket.version_id,
+            "source": ticket.source,
+            "sequencer": ticket.sequencer,
+            "first_seen_at": now_iso,
+            "first_execution": ticket.execution_name,
+            "status": "queued",
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if not _conditional_check_failed(error):
+                raise
+            return self.version(ticket.version_id) or {"status": "unknown"}
+        return None
+
+    def version(self, version_id: str) -> dict[str, Any] | None:
+        return self._get(VERSION_PREFIX + version_id)
+
+    def mark_version(
+        self, version_id: str, *, status: str, execution_name: str, sha256: str | None = None
+    ) -> None:
+        """Upsert the version's latest status (a manual deploy creates the item too)."""
+        updates = {
+            "kind": "version",
+            "version_id": version_id,
+            "status": status,
+            "last_execution": execution_name,
+        }
+        if sha256 is not None:
+            updates["sha256"] = sha256
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(VERSION_PREFIX + version_id),
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in updates),
+            ExpressionAttributeNames={f"#{name}": name for name in updates},
+            ExpressionAttributeValues=to_item({f":{name}": value for name, value in updates.items()}),
+        )
+
+    # ---------------------------------------------------------------- lock
+
+    def lock(self) -> Lock | None:
+        item = self._get(LOCK_SK)
+        if item is None:
+            return None
+        return Lock(holder=Ticket.from_item(item), lease_expires_at=int(item["lease_expires_at"]))
+
+    def acquire_lock(
+        self, ticket: Ticket, *, now: float, lease_seconds: int, acquired_at_iso: str, replacing: str | None
+    ) -> bool:
+        """Take the lock if it is free, expired, already ours, or held by `replacing` (a finished execution)."""
+        condition = "attribute_not_exists(pk) OR lease_expires_at < :now OR execution_name = :me"
+        values: dict[str, Any] = {":now": int(now), ":me": ticket.execution_name}
+        if replacing is not None:
+            condition += " OR execution_name = :replacing"
+            values[":replacing"] = replacing
+        item = {
+            "pk": self._pk,
+            "sk": LOCK_SK,
+            "kind": "lock",
+            **ticket.attributes(),
+            "acquired_at": acquired_at_iso,
+            "lease_expires_at": int(now) + lease_seconds,
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_item(values),
+            )
+        except ClientError as error:
+            if _conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def release_lock(self, execution_name: str) -> bool:
+        """Release the lock if this execution holds it; False when it did not."""
+        try:
+            self._dynamodb.delete_item(
+                TableName=self._table,
+                Key=self._key(LOCK_SK),
+                ConditionExpression="execution_name = :me",
+                ExpressionAttributeValues=to_item({":me": execution_name}),
+            )
+        except ClientError as error:
+            if _conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    # ---------------------------------------------------------------- queue
+
+    def enqueue(self, ticket: Ticket, *, expires_at: int, queued_at_iso: str) -> None:
+        item = {
+            "pk": self._pk,
+            "sk": WAIT_PREFIX + ticket.execution_name,
+            "kind": "wait",
+            **ticket.attributes(),
+            "queued_at": queued_at_iso,
+            TTL_ATTRIBUTE: expires_at,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def dequeue(self, execution_name: str) -> None:
+        self._dynamodb.delete_item(TableName=self._table, Key=self._key(WAIT_PREFIX + execution_name))
+
+    def waiters(self, *, now: float) -> list[Ticket]:
+        """Requests waiting for the lock whose wait has not expired (TTL deletion lags by hours)."""
+        return [
+            Ticket.from_item(item)
+            for item in self._query_prefix(WAIT_PREFIX)
+            if int(item.get(TTL_ATTRIBUTE, 0)) > now
+        ]
+
+    # ---------------------------------------------------------------- last good and history
+
+    def last_good(self) -> LastGood | None:
+        item = self._get(LAST_GOOD_SK)
+        if item is None:
+            return None
+        return LastGood(
+            version_id=str(item["version_id"]),
+            sha256=str(item["sha256"]),
+            task_definition_arn=str(item["task_definition_arn"]),
+            deployment_id=str(item["deployment_id"]),
+            deployed_at=str(item["deployed_at"]),
+            execution_name=str(item["execution_name"]),
+            newest_sequencer=None if item.get("newest_sequencer") is None else str(item["newest_sequencer"]),
+        )
+
+    def set_last_good(self, last_good: LastGood) -> None:
+        item = {"pk": self._pk, "sk": LAST_GOOD_SK, "kind": "last_good", **last_good.__dict__}
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def put_deployment(self, sk: str, record: Mapping[str, Any]) -> None:
+        item = {**record, "pk": self._pk, "sk": sk, "kind": "deployment"}
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def deployments(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest deployment records first."""
+        return self._query_prefix(DEPLOYMENT_PREFIX, newest_first=True, limit=limit)

@@ -1,0 +1,178 @@
+"""Task definition revisions pinned to one config version, found again by their tags.
+
+A pinned revision is a copy of the service's current revision whose `config-loader` side-car runs
+`s3api get-object --bucket B --key K --version-id V /app/conf/control-plane.conf`, so any task of
+that revision, including one started by a rollback, reads exactly the config it was made for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from controlplane import clock
+from controlplane.errors import ServiceNotFound, TaskDefinitionUnsupported
+from controlplane.models import ConfigRef, RevisionRef
+from controlplane.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+CONFIG_LOADER = "config-loader"
+CONFIG_PATH = "/app/conf/control-plane.conf"
+TAG_VERSION = "config-version-id"
+TAG_SHA256 = "config-sha256"
+TAG_EXECUTION = "execution"
+# What DescribeTaskDefinition returns but RegisterTaskDefinition does not take.
+READ_ONLY_FIELDS = frozenset(
+    {
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+        "deregisteredAt",
+    }
+)
+
+
+def pinned_command(bucket: str, key: str, version_id: str) -> list[str]:
+    """The side-car command that fetches exactly one version (the local twin parses this exact shape)."""
+    return ["s3api", "get-object", "--bucket", bucket, "--key", key, "--version-id", version_id, CONFIG_PATH]
+
+
+def pinned_version(task_definition: Mapping[str, Any]) -> str | None:
+    """The config version a revision's side-car fetches, or None when it reads whatever is latest."""
+    command = _config_loader(task_definition).get("command") or []
+    if "--version-id" in command:
+        position = command.index("--version-id") + 1
+        return str(command[position]) if position < len(command) else None
+    return None
+
+
+def pin(
+    task_definition: Mapping[str, Any], *, bucket: str, key: str, version_id: str, accepted: Sequence[str]
+) -> dict[str, Any]:
+    """RegisterTaskDefinition arguments: a copy of `task_definition` whose side-car fetches `version_id`.
+
+    `accepted` lists RegisterTaskDefinition's parameters; anything else the description holds is dropped,
+    so a field ECS adds to its answers in future cannot break registration.
+    """
+    _config_loader(task_definition)  # fails early on a foreign task definition
+    spec = {
+        name: value
+        for name, value in task_definition.items()
+        if name not in READ_ONLY_FIELDS and name in accepted
+    }
+    spec["containerDefinitions"] = [
+        {**container, "command": pinned_command(bucket, key, version_id)}
+        if container.get("name") == CONFIG_LOADER
+        else dict(container)
+        for container in task_definition["containerDefinitions"]
+    ]
+    return spec
+
+
+def _config_loader(task_definition: Mapping[str, Any]) -> Mapping[str, Any]:
+    for container in task_definition.get("containerDefinitions", []):
+        if container.get("name") == CONFIG_LOADER:
+            return dict(container)
+    raise TaskDefinitionUnsupported(
+        f"task definition {task_definition.get('taskDefinitionArn', task_definition.get('family'))} "
+        f"has no {CONFIG_LOADER} container"
+    )
+
+
+def current_task_definition(*, ecs: ECSClient, settings: Settings) -> str:
+    """The revision the service runs now."""
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    if not services or services[0].get("status") != "ACTIVE":
+        raise ServiceNotFound(
+            f"service {settings.service} of cluster {settings.cluster} is missing or inactive"
+        )
+    return services[0]["taskDefinition"]
+
+
+def register_pinned(
+    source_arn: str,
+    *,
+    bucket: str,
+    key: str,
+    version_id: str,
+    sha256: str,
+    execution_name: str,
+    ecs: ECSClient,
+) -> str:
+    """Register a copy of `source_arn` pinned to `version_id` and tagged with it; the new revision's ARN."""
+    described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
+    input_shape = ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
+    accepted = list(input_shape.members) if input_shape is not None else []
+    spec = pin(described["taskDefinition"], bucket=bucket, key=key, version_id=version_id, accepted=accepted)
+    ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
+    # Keep the stack's own tags; `aws:` tags are ECS's and cannot be set by anyone else.
+    kept = [
+        tag
+        for tag in described.get("tags", [])
+        if tag.get("key") not in ours and not str(tag.get("key", "")).startswith("aws:")
+    ]
+    tags = kept + [{"key": name, "value": value} for name, value in ours.items()]
+    registered = ecs.register_task_definition(**spec, tags=tags)
+    return registered["taskDefinition"]["taskDefinitionArn"]
+
+
+def register_revision(
+    config: ConfigRef, execution_name: str, *, ecs: ECSClient, settings: Settings
+) -> RevisionRef:
+    """Step 3: copy the service's current revision, pin it to `config`, tag it; the service is untouched."""
+    previous = current_task_definition(ecs=ecs, settings=settings)
+    arn = register_pinned(
+        previous,
+        bucket=config.bucket,
+        key=config.key,
+        version_id=config.version_id,
+        sha256=config.sha256,
+        execution_name=execution_name,
+        ecs=ecs,
+    )
+    return RevisionRef(
+        task_definition_arn=arn, previous_task_definition_arn=previous, registered_at=clock.utcnow()
+    )
+
+
+def revision_tags(task_definition_arn: str, *, ecs: ECSClient) -> dict[str, str]:
+    """The tags of a revision (`config-version-id`, `config-sha256`, `execution` for pinned ones)."""
+    tags = ecs.list_tags_for_resource(resourceArn=task_definition_arn).get("tags", [])
+    return {str(tag.get("key")): str(tag.get("value")) for tag in tags}
+
+
+def prune_revisions(*, keep: int, protected: set[str], ecs: ECSClient, settings: Settings) -> list[str]:
+    """Deregister the family's revisions beyond the newest `keep`, never a protected one; those deregistered."""
+    arns: list[str] = []
+    paginator = ecs.get_paginator("list_task_definitions")
+    for page in paginator.paginate(familyPrefix=settings.task_family, status="ACTIVE", sort="DESC"):
+        arns.extend(arn for arn in page.get("taskDefinitionArns", []) if _family(arn) == settings.task_family)
+    arns.sort(key=_revision_number, reverse=True)
+    doomed = [arn for arn in arns[keep:] if arn not in protected]
+    for arn in doomed:
+        ecs.deregister_task_definition(taskDefinition=arn)
+    return doomed
+
+
+def _family(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def _revision_number(arn: str) -> int:
+    return int(arn.rsplit(":", 1)[-1])
+
+
+def service_task_definitions(*, ecs: ECSClient, settings: Settings) -> set[str]:
+    """Every revision the service uses now: its own and those of its live deployments."""
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    used: set[str] = set()
+    for service in services:
+        used.add(service["taskDefinition"])
+        used.update(deployment["taskDefinition"] for deployment in service.get("deployments", []))
+    return used

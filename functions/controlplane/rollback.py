@@ -1,0 +1,128 @@
+"""Rolling back after a failure past registration: to the last good revision, or to the revision in use
+before this execution when nothing was recorded yet.
+
+A revision that does not pin a config version (the template's original one) would read the new,
+failing config again on start; it is first re-registered pinned to the version written just before
+the failing one. With no such version, there is nothing safe to roll back to: manual action needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from controlplane.config_versions import read_version, version_before
+from controlplane.diagnostics import CONTROL_PLANE, error_lines
+from controlplane.models import CaughtError, FailureReport, Rollback, RollBackInput, WorkflowState
+from controlplane.records import RecordStore
+from controlplane.revisions import current_task_definition, pinned_version, register_pinned
+from controlplane.rollout import await_deployment, start_rollout
+from controlplane.settings import Settings
+from controlplane.telemetry import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+
+
+def error_message(caught: CaughtError) -> str:
+    """`Error: message` from a Step Functions Catch (a Lambda error's Cause is JSON with errorMessage)."""
+    try:
+        message = str(json.loads(caught.Cause).get("errorMessage", caught.Cause))
+    except (ValueError, AttributeError):
+        message = caught.Cause
+    return f"{caught.Error}: {message}" if message else caught.Error
+
+
+def failure_of(state: WorkflowState) -> FailureReport:
+    """Why the deployment failed, from whichever step noticed."""
+    if state.up is not None and state.up.failure is not None:
+        return state.up.failure
+    if state.rollout is not None and state.rollout.failure is not None:
+        return state.rollout.failure
+    if state.error is not None:
+        return FailureReport(phase="workflow", reason=error_message(state.error))
+    if state.up is not None and state.up.status == "checking":
+        return FailureReport(
+            phase="control_plane_up",
+            reason=f"gave up after {state.up.invocations} checks of the control plane: {state.up.last_problem}",
+        )
+    if state.rollout is not None and state.rollout.status == "in_progress":
+        return FailureReport(
+            phase="rollout", reason=f"gave up after {state.rollout.invocations} rollout checks"
+        )
+    return FailureReport(phase="workflow", reason="the deployment failed at an unknown step")
+
+
+def roll_back(
+    state: RollBackInput,
+    *,
+    ecs: ECSClient,
+    s3: S3Client,
+    logs: CloudWatchLogsClient,
+    store: RecordStore,
+    settings: Settings,
+) -> WorkflowState:
+    """Start the rollback on the first call, then wait for it like any rollout; the state with `rollback` set."""
+    rollback = state.rollback or _begin(state, ecs=ecs, s3=s3, logs=logs, store=store, settings=settings)
+    if rollback.status == "in_progress" and rollback.watch is not None:
+        watch = await_deployment(rollback.watch, ecs=ecs, logs=logs, settings=settings)
+        problem = watch.failure.describe() if watch.failure is not None else None
+        rollback = rollback.model_copy(update={"watch": watch, "status": watch.status, "problem": problem})
+    logger.info("rollback", extra={"status": rollback.status, "target": rollback.target_task_definition_arn})
+    return state.model_copy(update={"rollback": rollback})
+
+
+def _begin(
+    state: RollBackInput,
+    *,
+    ecs: ECSClient,
+    s3: S3Client,
+    logs: CloudWatchLogsClient,
+    store: RecordStore,
+    settings: Settings,
+) -> Rollback:
+    failure = failure_of(state)
+    task_arn = state.rollout.task_arn if state.rollout is not None else None
+    if failure.phase == "control_plane_up" and task_arn and not failure.log_lines and settings.log_group:
+        lines = error_lines(task_arn, CONTROL_PLANE, log_group=settings.log_group, logs=logs)
+        failure = failure.model_copy(update={"log_lines": lines})
+    if state.rollout is None:
+        # UpdateService never answered: if the service is not on our revision, it was never changed.
+        current = current_task_definition(ecs=ecs, settings=settings)
+        if current != state.revision.task_definition_arn:
+            return Rollback(failure=failure, target_task_definition_arn=current, status="not_needed")
+    last_good = store.last_good()
+    target = last_good.task_definition_arn if last_good else state.revision.previous_task_definition_arn
+    described = ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]
+    if pinned_version(described) is None:
+        config = state.config
+        older = version_before(config.bucket, config.key, config.version_id, s3=s3)
+        if older is None:
+            return Rollback(
+                failure=failure,
+                target_task_definition_arn=target,
+                status="failed",
+                problem=(
+                    f"{target} reads whatever config is latest and no config version older than "
+                    f"{config.version_id} exists, so there is nothing safe to roll back to"
+                ),
+            )
+        data = read_version(config.bucket, config.key, older, s3=s3)
+        target = register_pinned(
+            target,
+            bucket=config.bucket,
+            key=config.key,
+            version_id=older,
+            sha256=hashlib.sha256(data).hexdigest(),
+            execution_name=state.execution.name,
+            ecs=ecs,
+        )
+    logger.warning("rolling back", extra={"target": target, "reason": failure.reason})
+    return Rollback(
+        failure=failure,
+        target_task_definition_arn=target,
+        watch=start_rollout(target, ecs=ecs, settings=settings),
+    )

@@ -1,0 +1,192 @@
+"""Rolling the service onto a revision and waiting for that exact deployment, under a deadline.
+
+"Service stable" is not "deployed": after a circuit-breaker rollback the service is stable on the
+old revision. Success here needs the deployment started by our UpdateService call to be PRIMARY and
+COMPLETED, the service on our revision, and a RUNNING task of our revision whose config-loader
+side-car exited 0. FAILED, vanished or superseded deployments fail at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from controlplane import clock
+from controlplane.diagnostics import failure_lines, stopped_tasks
+from controlplane.errors import ServiceNotFound
+from controlplane.models import FailureReport, Watch, WatchStatus
+from controlplane.revisions import CONFIG_LOADER
+from controlplane.settings import Settings
+from controlplane.telemetry import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One look at the deployment: where it stands, in words, and the task that proves success."""
+
+    status: WatchStatus
+    detail: str
+    task: Mapping[str, Any] | None = None
+
+
+def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch:
+    """UpdateService onto the revision with forceNewDeployment; the new PRIMARY deployment to watch."""
+    service = ecs.update_service(
+        cluster=settings.cluster,
+        service=settings.service,
+        taskDefinition=task_definition_arn,
+        forceNewDeployment=True,
+    )["service"]
+    primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
+    if not primary:
+        raise ServiceNotFound(f"UpdateService on {settings.service} returned no PRIMARY deployment")
+    started = clock.utcnow()
+    logger.info(
+        "rollout started", extra={"deployment_id": primary[0]["id"], "task_definition": task_definition_arn}
+    )
+    return Watch(
+        deployment_id=primary[0]["id"],
+        task_definition_arn=task_definition_arn,
+        started_at=started,
+        deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
+    )
+
+
+def private_ip(task: Mapping[str, Any]) -> str | None:
+    """The task's private IPv4 address from its elastic network interface attachment."""
+    for attachment in task.get("attachments", []):
+        if attachment.get("type") != "ElasticNetworkInterface":
+            continue
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return str(detail.get("value"))
+    return None
+
+
+def _side_car_exit(task: Mapping[str, Any]) -> int | None:
+    for container in task.get("containers", []):
+        if container.get("name") == CONFIG_LOADER:
+            code = container.get("exitCode")
+            return None if code is None else int(code)
+    return None
+
+
+def _proving_task(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Mapping[str, Any] | None:
+    arns = ecs.list_tasks(
+        cluster=settings.cluster, startedBy=watch.deployment_id, desiredStatus="RUNNING"
+    ).get("taskArns", [])
+    if not arns:
+        return None
+    for task in ecs.describe_tasks(cluster=settings.cluster, tasks=arns[:100]).get("tasks", []):
+        if (
+            task.get("lastStatus") == "RUNNING"
+            and task.get("taskDefinitionArn") == watch.task_definition_arn
+            and _side_car_exit(task) == 0
+        ):
+            return task
+    return None
+
+
+def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
+    """Where the watched deployment stands now."""
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    if not services or services[0].get("status") != "ACTIVE":
+        return Observation("failed", f"the service {settings.service} is missing or inactive")
+    service = services[0]
+    deployments = service.get("deployments", [])
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    now_running = (
+        f"; the service now runs deployment {primary.get('id')} of {primary.get('taskDefinition')}"
+        if primary
+        else ""
+    )
+    ours = next((d for d in deployments if d.get("id") == watch.deployment_id), None)
+    if ours is None:
+        return Observation("failed", f"deployment {watch.deployment_id} vanished{now_running}")
+    state = ours.get("rolloutState")
+    if state == "FAILED":
+        reason = ours.get("rolloutStateReason") or "no reason given"
+        return Observation("failed", f"ECS marked deployment {watch.deployment_id} FAILED: {reason}")
+    if ours.get("status") != "PRIMARY":
+        return Observation("failed", f"deployment {watch.deployment_id} was superseded{now_running}")
+    progress = (
+        f"rollout {state or 'state unknown'}: {ours.get('runningCount', 0)}/{ours.get('desiredCount', 0)} "
+        f"running, {ours.get('failedTasks', 0)} failed task(s)"
+    )
+    if state != "COMPLETED":
+        return Observation("in_progress", progress)
+    if service.get("taskDefinition") != watch.task_definition_arn:
+        return Observation(
+            "failed",
+            f"deployment completed but the service is on {service.get('taskDefinition')}, not our revision",
+        )
+    task = _proving_task(watch, ecs=ecs, settings=settings)
+    if task is None:
+        return Observation(
+            "in_progress", progress + "; no RUNNING task of our revision with a successful side-car yet"
+        )
+    return Observation("succeeded", f"deployment {watch.deployment_id} completed", task)
+
+
+def await_deployment(
+    watch: Watch, *, ecs: ECSClient, logs: CloudWatchLogsClient, settings: Settings
+) -> Watch:
+    """Poll every `poll_interval_seconds` until the outcome is known, the deadline passes or this invocation's
+    budget is spent (then `status` stays `in_progress` and the workflow calls again)."""
+    budget_end = clock.now() + settings.invocation_budget_seconds
+    deadline = watch.deadline.timestamp()
+    invocations = watch.invocations + 1
+    while True:
+        seen = observe(watch, ecs=ecs, settings=settings)
+        now = clock.now()
+        if seen.status == "succeeded" and seen.task is not None:
+            return watch.model_copy(
+                update={
+                    "status": "succeeded",
+                    "invocations": invocations,
+                    "finished_at": clock.utcnow(),
+                    "task_arn": seen.task.get("taskArn"),
+                    "private_ip": private_ip(seen.task),
+                }
+            )
+        if seen.status == "failed" or now >= deadline:
+            reason = (
+                seen.detail
+                if seen.status == "failed"
+                else (
+                    f"deployment {watch.deployment_id} did not complete within "
+                    f"{int((watch.deadline - watch.started_at).total_seconds())} s ({seen.detail})"
+                )
+            )
+            return watch.model_copy(
+                update={
+                    "status": "failed",
+                    "invocations": invocations,
+                    "finished_at": clock.utcnow(),
+                    "failure": explain_failure(
+                        watch.deployment_id, reason, ecs=ecs, logs=logs, settings=settings
+                    ),
+                }
+            )
+        if now + settings.poll_interval_seconds > budget_end:
+            logger.info("rollout still in progress", extra={"detail": seen.detail})
+            return watch.model_copy(update={"invocations": invocations})
+        clock.sleep(min(settings.poll_interval_seconds, deadline - now))
+
+
+def explain_failure(
+    deployment_id: str, reason: str, *, ecs: ECSClient, logs: CloudWatchLogsClient, settings: Settings
+) -> FailureReport:
+    """The failure with the deployment's stopped tasks and their containers' error lines."""
+    tasks = stopped_tasks(deployment_id, cluster=settings.cluster, ecs=ecs)
+    lines = failure_lines(tasks, log_group=settings.log_group, logs=logs)
+    if any(task.side_car_failed for task in tasks):
+        reason += "; the config-loader side-car failed, so the config download from S3 failed"
+    logger.warning("deployment failed", extra={"deployment_id": deployment_id, "reason": reason})
+    return FailureReport(phase="rollout", reason=reason, tasks=tasks, log_lines=lines)

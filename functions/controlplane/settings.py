@@ -1,0 +1,107 @@
+"""The one settings model of every Lambda, read once from the environment the template sets."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from controlplane.errors import SettingsError
+from controlplane.validation import DeploymentContext
+
+DEFAULT_GATLING_API_URL = "https://api.gatling.io/api/public"
+
+
+class Settings(BaseModel):
+    """What a handler needs to know about its stack; field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    # Identity of the stack's resources (every function gets these through the template's Globals).
+    cluster: str = Field(alias="CLUSTER_NAME", min_length=1)
+    service: str = Field(alias="SERVICE_NAME", min_length=1)
+    task_family: str = Field(alias="TASK_FAMILY", min_length=1)
+    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=1)
+    config_key: str = Field(alias="CONFIG_KEY", min_length=1)
+    records_table: str = Field(alias="RECORDS_TABLE", min_length=1)
+    log_group: str | None = Field(default=None, alias="LOG_GROUP_NAME")
+    topic_arn: str | None = Field(default=None, alias="NOTIFICATION_TOPIC_ARN")
+
+    # Deadlines and polling.
+    deployment_deadline_seconds: int = Field(default=900, alias="DEPLOYMENT_DEADLINE_SECONDS", ge=60)
+    up_deadline_seconds: int = Field(default=300, alias="CONTROL_PLANE_UP_DEADLINE_SECONDS", ge=10)
+    queue_wait_seconds: int = Field(default=1800, alias="QUEUE_WAIT_SECONDS", ge=0)
+    lock_lease_seconds: int = Field(default=7200, alias="LOCK_LEASE_SECONDS", ge=60)
+    poll_interval_seconds: float = Field(default=5.0, alias="POLL_INTERVAL_SECONDS", gt=0)
+    invocation_budget_seconds: float = Field(default=600.0, alias="INVOCATION_BUDGET_SECONDS", gt=0)
+    http_timeout_seconds: float = Field(default=3.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
+    keep_revisions: int = Field(default=10, alias="KEEP_REVISIONS", ge=1)
+
+    # The control plane's /info port and Gatling's public API.
+    server_port: int = Field(default=8080, alias="SERVER_PORT", ge=1, le=65535)
+    gatling_api_url: str = Field(default=DEFAULT_GATLING_API_URL, alias="GATLING_API_URL")
+    gatling_api_token_secret_arn: str | None = Field(default=None, alias="GATLING_API_TOKEN_SECRET_ARN")
+
+    # What the stack gives the container, for the validator.
+    token_injected: bool = Field(default=False, alias="CONTEXT_TOKEN_INJECTED")
+    pass_role_configured: bool = Field(default=False, alias="CONTEXT_PASS_ROLE_CONFIGURED")
+    elastic_ips_configured: bool = Field(default=False, alias="CONTEXT_ELASTIC_IPS_CONFIGURED")
+    private_packages_bucket_configured: bool = Field(
+        default=False, alias="CONTEXT_PRIVATE_PACKAGES_BUCKET_CONFIGURED"
+    )
+
+    @field_validator("log_group", "topic_arn", "gatling_api_token_secret_arn", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # CloudFormation cannot omit a variable conditionally without noise; "" means "not configured".
+        return None if value == "" else value
+
+    @field_validator("gatling_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def deployment_context(self) -> DeploymentContext:
+        """The container's situation as the validator needs it."""
+        return DeploymentContext(
+            token_injected=self.token_injected,
+            pass_role_configured=self.pass_role_configured,
+            elastic_ips_configured=self.elastic_ips_configured,
+            private_packages_bucket_configured=self.private_packages_bucket_configured,
+            server_port=self.server_port,
+        )
+
+    def require_topic_arn(self) -> str:
+        if self.topic_arn is None:
+            raise SettingsError("NOTIFICATION_TOPIC_ARN is not set")
+        return self.topic_arn
+
+    def require_log_group(self) -> str:
+        if self.log_group is None:
+            raise SettingsError("LOG_GROUP_NAME is not set")
+        return self.log_group
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from an environment mapping; a missing or malformed variable is a `SettingsError`."""
+    try:
+        return Settings.model_validate(dict(environ))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise SettingsError(f"invalid Lambda environment: {problems}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this Lambda, read from `os.environ` on first use."""
+    return load_settings(os.environ)
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (the local twin runs every Lambda in one process)."""
+    get_settings.cache_clear()

@@ -1,0 +1,26 @@
+"""Step 3: register a revision of the task definition pinned to the validated config version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.aws_clients import ecs_client
+from controlplane.models import RegisterRevisionInput
+from controlplane.revisions import register_revision
+from controlplane.settings import get_settings
+from controlplane.telemetry import correlate, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=RegisterRevisionInput)
+def lambda_handler(event: RegisterRevisionInput, context: LambdaContext) -> dict[str, Any]:
+    correlate(event.execution.id, event.execution.name, event.config.version_id)
+    revision = register_revision(
+        event.config, event.execution.name, ecs=ecs_client(), settings=get_settings()
+    )
+    logger.info("revision registered", extra={"task_definition": revision.task_definition_arn})
+    return event.model_copy(update={"revision": revision}).model_dump(mode="json")

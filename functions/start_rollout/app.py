@@ -1,0 +1,23 @@
+"""Step 4: point the service at the pinned revision with forceNewDeployment; keep the deployment id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.aws_clients import ecs_client
+from controlplane.models import StartRolloutInput
+from controlplane.rollout import start_rollout
+from controlplane.settings import get_settings
+from controlplane.telemetry import correlate, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=StartRolloutInput)
+def lambda_handler(event: StartRolloutInput, context: LambdaContext) -> dict[str, Any]:
+    correlate(event.execution.id, event.execution.name, event.config.version_id)
+    watch = start_rollout(event.revision.task_definition_arn, ecs=ecs_client(), settings=get_settings())
+    return event.model_copy(update={"rollout": watch}).model_dump(mode="json")

@@ -1,0 +1,26 @@
+"""Step 2: validate the exact config version against the stack's deployment context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.aws_clients import s3_client
+from controlplane.config_versions import validate_version
+from controlplane.models import ValidateConfigInput
+from controlplane.settings import get_settings
+from controlplane.telemetry import correlate, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=ValidateConfigInput)
+def lambda_handler(event: ValidateConfigInput, context: LambdaContext) -> dict[str, Any]:
+    target = event.admission.target
+    correlate(event.execution.id, event.execution.name, target.version_id)
+    report, config = validate_version(target, s3=s3_client(), settings=get_settings())
+    logger.info("config validated", extra={"valid": report.valid, "errors": len(report.errors)})
+    state = event.model_copy(update={"validation": report, "config": config})
+    return state.model_dump(mode="json")
