@@ -215,6 +215,7 @@ class Rollback(Payload):
     failure: FailureReport
     target_task_definition_arn: str | None = None
     status: Literal["in_progress", "succeeded", "failed", "not_needed"] = "in_progress"
+    invocations: int = 0
     watch: Watch | None = None
     problem: str | None = None
 

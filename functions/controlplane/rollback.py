@@ -71,6 +71,7 @@ def roll_back(
         watch = await_deployment(rollback.watch, ecs=ecs, logs=logs, settings=settings)
         problem = watch.failure.describe() if watch.failure is not None else None
         rollback = rollback.model_copy(update={"watch": watch, "status": watch.status, "problem": problem})
+    rollback = rollback.model_copy(update={"invocations": rollback.invocations + 1})
     logger.info("rollback", extra={"status": rollback.status, "target": rollback.target_task_definition_arn})
     return state.model_copy(update={"rollback": rollback})
 

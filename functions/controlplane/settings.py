@@ -30,9 +30,10 @@ class Settings(BaseModel):
     topic_arn: str | None = Field(default=None, alias="NOTIFICATION_TOPIC_ARN")
 
     # Deadlines and polling.
-    deployment_deadline_seconds: int = Field(default=900, alias="DEPLOYMENT_DEADLINE_SECONDS", ge=60)
-    up_deadline_seconds: int = Field(default=300, alias="CONTROL_PLANE_UP_DEADLINE_SECONDS", ge=10)
-    queue_wait_seconds: int = Field(default=1800, alias="QUEUE_WAIT_SECONDS", ge=0)
+    # Deadlines come in minutes, as the template's parameters do (CloudFormation cannot multiply).
+    deployment_deadline_minutes: float = Field(default=15, alias="DEPLOYMENT_DEADLINE_MINUTES", gt=0)
+    up_deadline_minutes: float = Field(default=5, alias="CONTROL_PLANE_UP_DEADLINE_MINUTES", gt=0)
+    queue_wait_minutes: float = Field(default=30, alias="QUEUE_WAIT_MINUTES", ge=0)
     lock_lease_seconds: int = Field(default=7200, alias="LOCK_LEASE_SECONDS", ge=60)
     poll_interval_seconds: float = Field(default=5.0, alias="POLL_INTERVAL_SECONDS", gt=0)
     invocation_budget_seconds: float = Field(default=600.0, alias="INVOCATION_BUDGET_SECONDS", gt=0)
@@ -62,6 +63,18 @@ class Settings(BaseModel):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def deployment_deadline_seconds(self) -> float:
+        return self.deployment_deadline_minutes * 60
+
+    @property
+    def up_deadline_seconds(self) -> float:
+        return self.up_deadline_minutes * 60
+
+    @property
+    def queue_wait_seconds(self) -> float:
+        return self.queue_wait_minutes * 60
 
     def deployment_context(self) -> DeploymentContext:
         """The container's situation as the validator needs it."""
