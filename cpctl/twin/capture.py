@@ -107,8 +107,8 @@ class StdStreams:
     def install(self) -> None:
         self.stdout = ThreadRoutedStream(sys.stdout)
         self.stderr = ThreadRoutedStream(sys.stderr)
-        sys.stdout = self.stdout  # type: ignore[assignment]
-        sys.stderr = self.stderr  # type: ignore[assignment]
+        sys.stdout = self.stdout
+        sys.stderr = self.stderr
 
     def uninstall(self) -> None:
         for handler, stream in self._retargeted:

@@ -38,6 +38,10 @@ class DeadlineExceeded(BaseException):
     """Raised out of `sleep` when the thread's deadline is reached. Subclasses say whose deadline."""
 
 
+class ClockStopped(BaseException):
+    """Raised out of `sleep` once the twin stopped: work left running must end, not carry on."""
+
+
 @dataclass(order=True)
 class _Sleeper:
     wake: float
@@ -78,6 +82,7 @@ class SimulatedClock:
         self._local = threading.local()
         self.stats = ClockStats()
         self.listener_errors: list[str] = []
+        self._closed = False
 
     # ---------------------------------------------------------------- the Clock protocol
     def now(self) -> float:
@@ -85,6 +90,8 @@ class SimulatedClock:
 
     def sleep(self, seconds: float) -> None:
         """Wait `seconds` of simulated time (as a worker if the caller is one)."""
+        if self._closed:
+            raise ClockStopped()
         deadline, error = self._nearest_deadline()
         wake = self._now + max(0.0, float(seconds))
         interrupted = deadline is not None and wake > deadline
@@ -159,6 +166,16 @@ class SimulatedClock:
     def inherit_deadlines(self, deadlines: list[tuple[float, type[DeadlineExceeded]]]) -> None:
         self._local.deadlines = list(deadlines)
 
+    def close(self) -> None:
+        """Stop the clock for good: every sleeper, now or later, gets `ClockStopped`."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # ---------------------------------------------------------------- internals
     def _deadlines(self) -> list[tuple[float, type[DeadlineExceeded]]]:
         stack: list[tuple[float, type[DeadlineExceeded]]] | None = getattr(self._local, "deadlines", None)
@@ -183,6 +200,8 @@ class SimulatedClock:
             self._progress += 1
             self._maybe_advance_locked()
             while not sleeper.woken:
+                if self._closed:
+                    raise ClockStopped()
                 seen = self._progress
                 started = time.monotonic()
                 self._cond.wait(timeout=self._watchdog)
@@ -262,6 +281,8 @@ class ClockMutex:
             clock._progress += 1
             clock._maybe_advance_locked()
             while self._owner is not ticket:
+                if clock._closed:
+                    raise ClockStopped()
                 clock._cond.wait(timeout=clock._watchdog)
 
     def release(self) -> None:

@@ -89,7 +89,7 @@ class EventBridge:
         def send_s3_event(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
             bridge.publish(bridge.s3_event(bucket, event_name, key))
 
-        events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+        events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
         notifications._send_event_bridge_message = send_s3_event
         self._undo.append(lambda: setattr(events_models.Rule, "send_to_targets", original_send))
         self._undo.append(lambda: setattr(notifications, "_send_event_bridge_message", original_s3))

@@ -59,6 +59,7 @@ class FunctionSpec:
     timeout: int = 3
     memory_size: int = 128
     runtime: str = "python3.13"
+    log_group: str = ""  # LoggingConfig.LogGroup, else /aws/lambda/<name>
 
     @property
     def module_name(self) -> str:
@@ -69,8 +70,8 @@ class FunctionSpec:
         return self.handler.rsplit(".", 1)[1]
 
     @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.function_name}"
 
 
 @dataclass
@@ -94,7 +95,7 @@ class LambdaContext:
         self.invoked_function_arn = spec.arn
         self.memory_limit_in_mb = spec.memory_size
         self.aws_request_id = request_id
-        self.log_group_name = spec.log_group
+        self.log_group_name = spec.log_group_name
         self.log_stream_name = f"2026/01/01/[$LATEST]{request_id.replace('-', '')}"
         self.identity = None
         self.client_context = None
@@ -186,7 +187,10 @@ class LambdaRouter:
             ) -> str | bytes | None:
                 spec = router.find(function_name)
                 if spec is None:
-                    return _original(backend, function_name, qualifier, body, headers, response_headers)
+                    answer: str | bytes | None = _original(
+                        backend, function_name, qualifier, body, headers, response_headers
+                    )
+                    return answer
                 return router._moto_invoke(spec, body, headers, response_headers)
 
             setattr(backend_class, "invoke", invoke)  # noqa: B010 - replacing a method on the class
@@ -338,7 +342,7 @@ class LambdaRouter:
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
-            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group_name,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             "AWS_REGION": self._region,
             "AWS_DEFAULT_REGION": self._region,

@@ -26,12 +26,13 @@ import datetime as _datetime
 import importlib
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, cast
 
-from cpctl.twin.clock import DeadlineExceeded, SimulatedClock
+from cpctl.twin.clock import ClockStopped, DeadlineExceeded, SimulatedClock
 
 SUPPORTED_MOTO = "5.2.5"
 
@@ -54,7 +55,6 @@ _MOTO_MODULES = (
     "moto.awslambda.models",
     "moto.stepfunctions.models",
     "moto.stepfunctions.parser.models",
-    "moto.stepfunctions.parser.provider",
     "moto.stepfunctions.parser.backend.execution",
     "moto.stepfunctions.parser.backend.execution_worker",
     "moto.stepfunctions.parser.asl.component.program.program",
@@ -69,13 +69,16 @@ _DATETIME_MODULES = (
     "moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp",
     "moto.stepfunctions.parser.asl.component.state.state",
     "moto.stepfunctions.parser.asl.eval.event.event_manager",
-    "moto.stepfunctions.parser.provider",
     "moto.stepfunctions.parser.backend.activity",
     "moto.stepfunctions.parser.backend.execution",
     "moto.stepfunctions.parser.backend.alias",
     "moto.stepfunctions.parser.backend.state_machine",
     "moto.stepfunctions.parser.models",
 )
+
+
+# Execution ARN -> (wall start, wall end or None), in time.monotonic() seconds.
+EXECUTION_WALL_TIMES: dict[str, tuple[float, float | None]] = {}
 
 
 class StateTimedOut(DeadlineExceeded):
@@ -247,19 +250,26 @@ def _patch_interpreter(patches: _Patches, clock: SimulatedClock) -> None:
             env.event_manager.add_event(
                 context=env.event_history_context,
                 event_type=HistoryEventType.ExecutionTimedOut,
-                event_details=EventDetails(executionTimedOutEventDetails=ExecutionTimedOutEventDetails()),
+                event_details=cast(
+                    EventDetails, {"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()}
+                ),
             )
 
     patches.setattr(Program, "eval", program_eval)
 
     # Every execution is a clock worker from StartExecution until it ends.
     def worker_start(self: ExecutionWorker) -> None:
+        arn = self._evaluation_details.execution_details.arn
+        EXECUTION_WALL_TIMES[arn] = (time.monotonic(), None)
         clock.enter_worker()
 
         def run() -> None:
             try:
-                self._execution_logic()
+                self._execution_logic()  # type: ignore[no-untyped-call]
+            except ClockStopped:
+                return  # the twin stopped while this execution was waiting: it just ends
             finally:
+                EXECUTION_WALL_TIMES[arn] = (EXECUTION_WALL_TIMES[arn][0], time.monotonic())
                 clock.leave_worker()
 
         thread = threading.Thread(target=run, daemon=True, name="sfn-execution")
@@ -268,7 +278,7 @@ def _patch_interpreter(patches: _Patches, clock: SimulatedClock) -> None:
 
     def sync_worker_start(self: SyncExecutionWorker) -> None:
         with clock.worker():
-            self._execution_logic()
+            self._execution_logic()  # type: ignore[no-untyped-call]
 
     patches.setattr(ExecutionWorker, "start", worker_start)
     patches.setattr(SyncExecutionWorker, "start", sync_worker_start)

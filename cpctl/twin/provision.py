@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import io
 import json
 import re
@@ -52,7 +53,7 @@ class TranslatedTemplate:
 
 
 def load_sam_template(path: Path) -> dict[str, Any]:
-    from samtranslator.yaml_helper import yaml_parse
+    from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
 
     parsed = yaml_parse(path.read_text(encoding="utf-8"))
     if not isinstance(parsed, dict):
@@ -62,8 +63,8 @@ def load_sam_template(path: Path) -> dict[str, Any]:
 
 def translate(template_path: Path, *, region: str) -> TranslatedTemplate:
     """SAM -> CloudFormation offline, local code and ASL locations kept aside."""
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
+    from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+    from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
     base = template_path.parent
     sam = load_sam_template(template_path)
@@ -115,11 +116,28 @@ def translate(template_path: Path, *, region: str) -> TranslatedTemplate:
     return TranslatedTemplate(template, code_dirs, definitions)
 
 
-def _aws_managed_policy_map() -> dict[str, str]:
-    """AWS managed policy name -> ARN, from the copy bundled with moto (no IAM call)."""
+def aws_managed_policy_document(arn: str) -> str | None:
+    """The document of an AWS managed policy ARN, from moto's bundled copy; None for other ARNs."""
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::aws:policy/.+", arn):
+        return None
+    data = _aws_managed_policies()
+    name = arn.rsplit("/", 1)[-1]
+    if name not in data:
+        raise ProvisionError(f"{arn} is not an AWS managed policy known to the local twin")
+    return json.dumps(data[name]["Document"])
+
+
+@functools.cache
+def _aws_managed_policies() -> dict[str, Any]:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    data = json.loads(aws_managed_policies_data)
+    parsed: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return parsed
+
+
+def _aws_managed_policy_map() -> dict[str, str]:
+    """AWS managed policy name -> ARN, from the copy bundled with moto (no IAM call)."""
+    data = _aws_managed_policies()
     return {name: f"arn:aws:iam::aws:policy{item.get('Path', '/')}{name}" for name, item in data.items()}
 
 
@@ -182,7 +200,7 @@ class Provisioner:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, region_name=self.region)
+            self._clients[service] = self.session.client(service, region_name=self.region)  # type: ignore[call-overload]
         return self._clients[service]
 
     # ------------------------------------------------------------------ entry point
@@ -703,7 +721,15 @@ def _iam_role(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resour
             PolicyDocument=_policy_document(policy["PolicyDocument"]),
         )
     for arn in props.get("ManagedPolicyArns") or []:
-        iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        document = aws_managed_policy_document(arn)
+        if document is not None:
+            # Loading moto's ~1,000 AWS managed policies costs a second per twin: the role gets an
+            # inline copy of the policy instead, with the same permissions.
+            iam.put_role_policy(
+                RoleName=name, PolicyName=f"aws-managed-{arn.rsplit('/', 1)[-1]}", PolicyDocument=document
+            )
+        else:
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
     props.done()
     return Resource(logical_id, props.kind, name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
@@ -822,6 +848,30 @@ def _permission(props: Properties, rule: Mapping[str, Any]) -> dict[str, Any]:
     return permission
 
 
+def _security_group_ingress(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
+    props = Properties(logical_id, "AWS::EC2::SecurityGroupIngress", values)
+    group_id = props.require("GroupId")
+    rule = {key: props.get(key) for key in list(values) if key not in ("GroupId", "GroupName")}
+    if props.get("GroupName"):
+        raise props.error("property GroupName is not supported by the local twin (use GroupId)")
+    p.client("ec2").authorize_security_group_ingress(
+        GroupId=group_id, IpPermissions=[_permission(props, rule)]
+    )
+    props.done()
+    return Resource(logical_id, props.kind, f"{logical_id}-{uuid.uuid4().hex[:8]}")
+
+
+def _security_group_egress(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
+    props = Properties(logical_id, "AWS::EC2::SecurityGroupEgress", values)
+    group_id = props.require("GroupId")
+    rule = {key: props.get(key) for key in list(values) if key != "GroupId"}
+    p.client("ec2").authorize_security_group_egress(
+        GroupId=group_id, IpPermissions=[_permission(props, rule)]
+    )
+    props.done()
+    return Resource(logical_id, props.kind, f"{logical_id}-{uuid.uuid4().hex[:8]}")
+
+
 def _task_definition(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
     props = Properties(logical_id, "AWS::ECS::TaskDefinition", values)
     if "Family" not in values:
@@ -885,9 +935,18 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
     tags = {tag["Key"]: tag["Value"] for tag in _tags(props)}
     if tags:
         kwargs["Tags"] = tags
-    # Not modelled: X-Ray tracing (no daemon), log format (handlers write what they write),
+    vpc = props.get("VpcConfig")
+    if vpc:
+        # Recorded on the function; the twin's handlers reach the fake control planes directly.
+        kwargs["VpcConfig"] = {
+            "SubnetIds": vpc.get("SubnetIds", []),
+            "SecurityGroupIds": vpc.get("SecurityGroupIds", []),
+        }
+    logging_config = props.get("LoggingConfig") or {}
+    log_group = logging_config.get("LogGroup") or f"/aws/lambda/{name}"
+    # Not modelled: X-Ray tracing (no daemon), the log format (handlers write what they write),
     # reserved concurrency (invocations run one at a time anyway), ephemeral storage.
-    props.ignore("TracingConfig", "LoggingConfig", "ReservedConcurrentExecutions", "EphemeralStorage")
+    props.ignore("TracingConfig", "ReservedConcurrentExecutions", "EphemeralStorage")
     if props.get("Layers"):
         raise props.error("property Layers is not supported by the local twin")
     arn = p.client("lambda").create_function(**kwargs)["FunctionArn"]
@@ -902,6 +961,7 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
         timeout=timeout,
         memory_size=memory,
         runtime=runtime,
+        log_group=log_group,
     )
     return Resource(logical_id, props.kind, name, {"Arn": arn})
 
@@ -1194,6 +1254,8 @@ _CREATORS: dict[str, Callable[[Provisioner, str, dict[str, Any]], Resource]] = {
     "AWS::Logs::LogGroup": _log_group,
     "AWS::ECS::Cluster": _ecs_cluster,
     "AWS::EC2::SecurityGroup": _security_group,
+    "AWS::EC2::SecurityGroupIngress": _security_group_ingress,
+    "AWS::EC2::SecurityGroupEgress": _security_group_egress,
     "AWS::ECS::TaskDefinition": _task_definition,
     "AWS::ECS::Service": _ecs_service,
     "AWS::Lambda::Function": _lambda_function,

@@ -1,0 +1,295 @@
+"""`cpctl local demo|up|deploy`: the whole pipeline on the local twin (no AWS, no Docker).
+
+- `demo` (what `make local` runs): a fresh twin deploys the built-in initial config, then a changed
+  one (a new location), showing each state of the workflow as it runs, then a summary.
+- `up`: the twin as a server on 127.0.0.1 for the `aws` CLI or boto3 (`--endpoint-url`), until Ctrl-C.
+- `deploy FILE`: on a fresh twin, deploy the initial config, then FILE (with faults if asked); the
+  result of FILE's execution, as text or `--json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from cpctl.twin.twin import (
+    FAULTS,
+    ExecutionReport,
+    LocalTwin,
+    ServiceSnapshot,
+    TwinError,
+    TwinOptions,
+    builtin_config,
+)
+
+DEFAULT_WALL_TIMEOUT = 120.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "local", help="run the pipeline on the local twin (embedded AWS, simulated Fargate, fake Gatling)"
+    )
+    commands = parser.add_subparsers(dest="local_command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="deploy the initial config, then a changed one, live (make local)"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=DEFAULT_WALL_TIMEOUT, help="wall seconds per deployment"
+    )
+    demo.set_defaults(handler=run_demo)
+
+    up = commands.add_parser("up", help="serve the twin on 127.0.0.1 for the aws CLI or boto3, until Ctrl-C")
+    up.add_argument("--port", type=int, default=5000, help="port of the AWS endpoint (0: any free port)")
+    up.add_argument(
+        "--no-initial", action="store_true", help="do not deploy the built-in initial config first"
+    )
+    up.set_defaults(handler=run_up)
+
+    deploy = commands.add_parser("deploy", help="on a fresh twin, deploy the initial config, then FILE")
+    deploy.add_argument("file", type=Path, metavar="FILE", help="the control-plane.conf to deploy")
+    deploy.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=FAULTS,
+        metavar="NAME",
+        help=f"inject a fault: {', '.join(FAULTS)}",
+    )
+    deploy.add_argument("--json", action="store_true", help="print the result as JSON")
+    deploy.add_argument(
+        "--timeout", type=float, default=DEFAULT_WALL_TIMEOUT, help="wall seconds per deployment"
+    )
+    deploy.set_defaults(handler=run_deploy)
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass
+class DeployResult:
+    """What `cpctl local deploy` reports, all of it about the execution FILE started."""
+
+    report: ExecutionReport
+    service: ServiceSnapshot
+    version_id: str
+    registered_locations: list[str]
+    revisions_registered: int
+    rolled_back: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.report.status,
+            "error": self.report.error,
+            "cause": self.report.cause,
+            "rolled_back": self.rolled_back,
+            "transitions": self.report.transitions,
+            "simulated_seconds": round(self.report.simulated_seconds, 3),
+            "wall_seconds": round(self.report.wall_seconds, 3),
+            "execution_arn": self.report.arn,
+            "service": {
+                "task_definition": self.service.task_definition,
+                "config_version_id": self.service.config_version_id,
+                "config_sha256": self.service.config_sha256,
+            },
+            "registered_locations": self.registered_locations,
+            "revisions_registered": self.revisions_registered,
+        }
+
+
+def deploy_file(
+    twin: LocalTwin,
+    data: bytes,
+    *,
+    faults: tuple[str, ...] = (),
+    wall_timeout: float = DEFAULT_WALL_TIMEOUT,
+    on_start: Callable[[str], Callable[[], None]] | None = None,
+) -> DeployResult:
+    """Upload `data` as the config, wait for the execution it starts; the result of that execution."""
+    version_id = twin.upload_config(data, faults=faults)
+    arn = twin.execution_for_version(version_id)
+    stop_watch = on_start(arn) if on_start is not None else None
+    try:
+        report = twin.wait_for_execution(arn, wall_timeout=wall_timeout)
+    finally:
+        if stop_watch is not None:
+            stop_watch()
+    revisions = [item for item in twin.revisions() if item["tags"].get("execution") == report.name]
+    service = twin.service()
+    ours = {item["arn"] for item in revisions}
+    return DeployResult(
+        report=report,
+        service=service,
+        version_id=version_id,
+        registered_locations=sorted(twin.gatling.location_ids()),
+        revisions_registered=len(revisions),
+        rolled_back=bool(ours) and service.task_definition not in ours,
+    )
+
+
+def deploy_initial(twin: LocalTwin, *, wall_timeout: float = DEFAULT_WALL_TIMEOUT) -> DeployResult:
+    """Deploy the built-in initial config; `TwinError` unless it succeeds."""
+    result = deploy_file(twin, builtin_config("initial"), wall_timeout=wall_timeout)
+    if result.report.status != "SUCCEEDED":
+        raise TwinError(
+            f"the initial deployment ended {result.report.status}: {result.report.error}: {result.report.cause}"
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------- commands
+def run_demo(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    wall_start = time.monotonic()
+    _line(out, "Starting the local twin (embedded AWS, simulated Fargate, fake Gatling Cloud) ...")
+    with LocalTwin() as twin:
+        _line(
+            out,
+            f"  ready in {twin.startup_seconds:.1f} s: stack {twin.stack.name if twin.stack else ''}, "
+            f"{len(twin.functions())} Lambdas from template.yaml",
+        )
+        _line(out, f"  bucket         s3://{twin.bucket}/{twin.config_key}")
+        _line(out, f"  state machine  {twin.state_machine_arn}")
+        _line(out, "")
+        _line(out, "1. Deploying the initial config (cpctl/twin/configs/initial.conf) ...")
+        initial = deploy_initial(twin, wall_timeout=args.timeout)
+        _line(
+            out,
+            f"   {initial.report.status} in {initial.report.simulated_seconds:.0f} simulated s "
+            f"({initial.report.wall_seconds:.1f} s wall): {_short(initial.service.task_definition)}, "
+            f"locations {', '.join(initial.registered_locations)}",
+        )
+        _line(out, "")
+        _line(out, "2. Uploading a changed config (a new location): the workflow, live")
+        _line(out, f"  {'simulated':>9}  {'wall':>7}")
+        result = deploy_file(
+            twin,
+            builtin_config("changed"),
+            wall_timeout=args.timeout,
+            on_start=lambda arn: twin.watch(arn, lambda text: _line(out, text)),
+        )
+        _line(out, "")
+        _print_summary(out, result, total_wall=time.monotonic() - wall_start)
+    return 0 if result.report.status == "SUCCEEDED" else 1
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        print(f"cpctl local deploy: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    out = sys.stdout
+    try:
+        with LocalTwin() as twin:
+            if not args.json:
+                _line(out, f"Twin ready in {twin.startup_seconds:.1f} s; deploying the initial config ...")
+            deploy_initial(twin, wall_timeout=args.timeout)
+            if not args.json:
+                faults = f" with fault(s) {', '.join(args.fault)}" if args.fault else ""
+                _line(out, f"Deploying {args.file}{faults} ...")
+            result = deploy_file(twin, data, faults=tuple(args.fault), wall_timeout=args.timeout)
+    except TwinError as error:
+        print(f"cpctl local deploy: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        out.write(json.dumps(result.as_json(), indent=2) + "\n")
+    else:
+        _print_summary(out, result, total_wall=None)
+    return 0
+
+
+def run_up(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        with LocalTwin(TwinOptions(serve_port=args.port)) as twin:
+            if not args.no_initial:
+                deploy_initial(twin)
+            endpoint = twin.endpoint_url
+            _line(out, f"Local twin up in {twin.startup_seconds:.1f} s (Ctrl-C stops it)")
+            _line(out, f"  endpoint       {endpoint}   (region {twin.region}, any access key)")
+            _line(out, f"  bucket         s3://{twin.bucket}/{twin.config_key}")
+            _line(out, f"  state machine  {twin.state_machine_arn}")
+            _line(out, f"  fake Gatling   {twin.gatling.url}")
+            _line(out, "")
+            _line(out, "Deploy a config by hand:")
+            _line(
+                out,
+                f"  AWS_ACCESS_KEY_ID=twin AWS_SECRET_ACCESS_KEY=twin aws --endpoint-url {endpoint} "
+                f"--region {twin.region} s3 cp control-plane.conf s3://{twin.bucket}/{twin.config_key}",
+            )
+            _line(
+                out,
+                f"  aws --endpoint-url {endpoint} stepfunctions list-executions --state-machine-arn {twin.state_machine_arn}",
+            )
+            _line(out, "")
+            _follow_executions(twin, out, stopping)
+            _line(out, "Stopping the local twin ...")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def _follow_executions(twin: LocalTwin, out: TextIO, stopping: threading.Event) -> None:
+    """Show every execution started while the twin is up, live, until `stopping` is set."""
+    seen = {item["executionArn"] for item in twin.executions()}
+    watches: dict[str, Callable[[], None]] = {}
+    while not stopping.wait(0.2):
+        for item in twin.executions():
+            arn = item["executionArn"]
+            if arn not in seen:
+                seen.add(arn)
+                _line(out, f"Execution {item['name']} started")
+                watches[arn] = twin.watch(arn, lambda text: _line(out, text))
+            if arn in watches and item["status"] != "RUNNING":
+                watches.pop(arn)()
+                report = twin.report(arn)
+                _line(
+                    out,
+                    f"Execution {report.name} {report.status}"
+                    + (f": {report.error}: {report.cause}" if report.error else ""),
+                )
+    for stop in watches.values():
+        stop()
+
+
+# ---------------------------------------------------------------------------------- output
+_lock = threading.Lock()
+
+
+def _line(out: TextIO, text: str) -> None:
+    with _lock:
+        out.write(text + "\n")
+        out.flush()
+
+
+def _short(task_definition: str) -> str:
+    return task_definition.rsplit("/", 1)[-1]
+
+
+def _print_summary(out: TextIO, result: DeployResult, *, total_wall: float | None) -> None:
+    report, service = result.report, result.service
+    outcome = report.status + (f" ({report.error})" if report.error else "")
+    rows = [
+        ("Outcome", outcome),
+        ("Rolled back", "yes" if result.rolled_back else "no"),
+        ("Revision", _short(service.task_definition)),
+        ("Config version", f"{service.config_version_id} (sha256 {str(service.config_sha256)[:12]}...)"),
+        ("Locations", ", ".join(result.registered_locations) or "(none)"),
+        ("State transitions", str(report.transitions)),
+        ("Time", f"{report.simulated_seconds:.1f} s simulated, {report.wall_seconds:.2f} s wall"),
+    ]
+    if report.cause:
+        rows.insert(1, ("Cause", report.cause))
+    if total_wall is not None:
+        rows.append(("Whole demo", f"{total_wall:.1f} s wall"))
+    for label, value in rows:
+        _line(out, f"{label:<18} {value}")

@@ -1,0 +1,773 @@
+"""`LocalTwin`: the whole pipeline on this machine, no AWS, no Docker.
+
+One object starts, in this order: a simulated clock; moto (in-process, executing state machines,
+on that clock); the fake Gatling Cloud on 127.0.0.1; the secrets, VPC and subnets the template's
+parameters need; the in-process Lambda service and EventBridge delivery; the stack, provisioned from
+template.yaml; the simulated Fargate. Optionally it also serves the AWS API on 127.0.0.1 for the
+`aws` CLI or boto3 (`cpctl local up`).
+
+Everything is process-global while the twin runs (moto's mock, the clock installed in
+`controlplane.clock`, the endpoint resolver, sys.stdout routing): run one twin per process at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+from moto.core.config import DefaultConfig
+
+from cpctl.twin import moto_time
+from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
+from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
+from cpctl.twin.eventbridge import EventBridge
+from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
+from cpctl.twin.provision import Provisioner, Stack, translate
+
+LOG = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+CONFIGS = Path(__file__).resolve().parent / "configs"
+ACCOUNT_ID = "123456789012"
+REGION = "eu-west-1"
+STACK_NAME = "control-plane-autopilot"
+
+# Faults of `cpctl local deploy --fault`: the first two belong to the twin, the rest to Fargate.
+TWIN_FAULTS = ("gatling-api-flaky", "lambda-transient")
+FARGATE_FAULTS = (
+    "task-fails-to-start",
+    "config-download-denied",
+    "never-up",
+    "rollback-fails",
+    "slow-rollout",
+)
+FAULTS = (
+    "task-fails-to-start",
+    "config-download-denied",
+    "never-up",
+    "gatling-api-flaky",
+    "lambda-transient",
+    "rollback-fails",
+    "slow-rollout",
+)
+
+_MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "iam": {"load_aws_managed_policies": False},  # see provision.aws_managed_policy_document
+    # The twin installs its own default session (see _shared_botocore_session).
+    "core": {"mock_credentials": True, "reset_boto3_session": False},
+}
+
+
+class TwinError(RuntimeError):
+    """The twin could not do what was asked (a wait ran out of wall time, a missing resource...)."""
+
+
+def builtin_config(name: str) -> bytes:
+    """`initial` or `changed`: the twin's built-in configs."""
+    return (CONFIGS / f"{name}.conf").read_bytes()
+
+
+@dataclass
+class StateStep:
+    """One state the execution entered, with its simulated offset from the execution's start."""
+
+    name: str
+    type: str
+    entered: float
+    exited: float | None = None
+    retries: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ExecutionReport:
+    arn: str
+    name: str
+    status: str
+    error: str | None
+    cause: str | None
+    input: Any
+    output: Any
+    transitions: int
+    simulated_seconds: float
+    wall_seconds: float
+    states: list[StateStep] = field(default_factory=list)
+
+
+@dataclass
+class ServiceSnapshot:
+    task_definition: str
+    config_version_id: str | None
+    config_sha256: str | None
+    running_count: int
+    deployments: list[dict[str, Any]]
+
+
+@dataclass
+class TwinOptions:
+    template: Path = TEMPLATE_PATH
+    workdir: Path | None = None
+    parameters: dict[str, str] = field(default_factory=dict)  # overrides of template parameters
+    serve_port: int | None = None  # also serve the AWS API on 127.0.0.1:PORT (0: any free port)
+    api_token: str = ""
+    control_plane_token: str = ""
+    max_step: float = 1.0
+
+
+class LocalTwin:
+    """The stack of template.yaml on moto, with simulated Fargate and a fake Gatling Cloud."""
+
+    def __init__(self, options: TwinOptions | None = None) -> None:
+        self.options = options or TwinOptions()
+        # Fresh random tokens per twin: the secrets scenario searches every capture for them.
+        self.api_token = self.options.api_token or f"gat_twin_{secrets.token_hex(16)}"
+        self.control_plane_token = self.options.control_plane_token or f"cpt_twin_{secrets.token_hex(16)}"
+        self.clock = SimulatedClock(DEFAULT_EPOCH, max_step=self.options.max_step)
+        self.capture = Capture()
+        self.streams = StdStreams()
+        self.account_id = ACCOUNT_ID
+        self.region = REGION
+        self.stack: Stack | None = None
+        self.startup_seconds = 0.0
+        self.endpoint_url: str | None = None
+        self._stack_undo: contextlib.ExitStack = contextlib.ExitStack()
+        self._own_workdir = self.options.workdir is None
+        self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix="cpctl-twin-"))
+        self._wall_starts: dict[str, float] = {}
+        self._started = False
+        self.gatling: Any = None
+        self.fargate: Any = None
+        self.lambdas: LambdaRouter | None = None
+        self.eventbridge: EventBridge | None = None
+        self.session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+
+    # ================================================================ lifecycle
+    def __enter__(self) -> LocalTwin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalTwin:
+        started = time.monotonic()
+        undo = self._stack_undo
+        try:
+            self._start(undo)
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _start(self, undo: contextlib.ExitStack) -> None:
+        from moto import mock_aws
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        functions_dir = str(REPO_ROOT / "functions")
+        if functions_dir not in sys.path:
+            sys.path.insert(0, functions_dir)
+        from controlplane import clock as domain_clock
+        from controlplane import endpoints
+
+        # Process environment: a region, and nothing that could send a call to real AWS.
+        undo.enter_context(
+            _environ(
+                {
+                    "AWS_DEFAULT_REGION": self.region,
+                    "AWS_REGION": self.region,
+                    "AWS_ENDPOINT_URL": None,
+                    "AWS_PROFILE": None,
+                    "AWS_CONFIG_FILE": os.devnull,
+                    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                }
+            )
+        )
+        self.streams.install()
+        undo.callback(self.streams.uninstall)
+        handler = CaptureLogHandler(self.capture)
+        logging.getLogger().addHandler(handler)
+        undo.callback(logging.getLogger().removeHandler, handler)
+
+        domain_clock.install(self.clock)
+        undo.callback(domain_clock.install, domain_clock.SystemClock())
+        undo.callback(self.clock.close)
+
+        mock = mock_aws(config=_MOTO_CONFIG)
+        mock.start()
+        undo.callback(mock.stop)
+        moto_time.install(self.clock)
+        undo.callback(moto_time.uninstall)
+        self.session = _shared_session(self.region)
+        previous_default = boto3.DEFAULT_SESSION
+        boto3.DEFAULT_SESSION = self.session  # what the handlers' boto3.client(...) calls use
+        undo.callback(setattr, boto3, "DEFAULT_SESSION", previous_default)
+
+        from cpctl.twin.gatling import FakeGatlingCloud
+
+        self.gatling = FakeGatlingCloud(
+            api_token=self.api_token, control_plane_token=self.control_plane_token
+        )
+        self.gatling.start()
+        undo.callback(self.gatling.stop)
+
+        secretsmanager = self.client("secretsmanager")
+        api_secret = secretsmanager.create_secret(
+            Name="control-plane-autopilot/gatling-api-token", SecretString=self.api_token
+        )["ARN"]
+        token_secret = secretsmanager.create_secret(
+            Name="control-plane-autopilot/control-plane-token", SecretString=self.control_plane_token
+        )["ARN"]
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.42.{index}.0/24", AvailabilityZone=f"{self.region}{zone}"
+            )["Subnet"]["SubnetId"]
+            for index, zone in ((1, "a"), (2, "b"))
+        ]
+
+        self.lambdas = LambdaRouter(
+            clock=self.clock,
+            capture=self.capture,
+            streams=self.streams,
+            region=self.region,
+            write_log=self._write_lambda_log,
+        )
+        self.lambdas.before_invoke.extend(_domain_resets())
+        self.lambdas.install()
+        undo.callback(self.lambdas.uninstall)
+        self.eventbridge = EventBridge(
+            account_id=self.account_id,
+            region=self.region,
+            clock=self.clock,
+            capture=self.capture,
+            lambdas=self.lambdas,
+            start_execution=self._start_execution_for_rule,
+        )
+        self.eventbridge.install()
+        undo.callback(self.eventbridge.uninstall)
+
+        translated = translate(self.options.template, region=self.region)
+        declared = translated.template.get("Parameters", {})
+        candidates = {
+            "VpcId": vpc,
+            "SubnetIds": ",".join(subnets),
+            "GatlingApiUrl": self.gatling.url,
+            "GatlingApiTokenSecretArn": api_secret,
+            "ControlPlaneTokenSecretArn": token_secret,
+        }
+        parameters = {name: value for name, value in candidates.items() if name in declared}
+        parameters.update(self.options.parameters)
+        provisioner = Provisioner(
+            self.session,
+            account_id=self.account_id,
+            region=self.region,
+            stack_name=STACK_NAME,
+            translated=translated,
+        )
+        self.stack = provisioner.provision(parameters)
+        for spec in self.stack.functions.values():
+            self.lambdas.register(spec)
+
+        from cpctl.twin.fargate import SimulatedFargate
+
+        self.fargate = SimulatedFargate(
+            account_id=self.account_id,
+            region=self.region,
+            clock=self.clock,
+            gatling=self.gatling,
+            workdir=self.workdir,
+        )
+        undo.callback(self.fargate.stop)
+        self.clock.add_listener(self.fargate.tick)
+        undo.callback(self.clock.remove_listener, self.fargate.tick)
+        endpoints.install_resolver(self.fargate.resolve)
+        undo.callback(endpoints.install_resolver, None)
+
+        if self.options.serve_port is not None:
+            self._serve(undo, self.options.serve_port)
+
+    def _serve(self, undo: contextlib.ExitStack, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or _free_port(), verbose=False)
+        server.start()
+        undo.callback(server.stop)
+        host, bound = server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{bound}"
+
+    def stop(self) -> None:
+        """Stop everything the twin started (executions still waiting end with it)."""
+        self._stack_undo.close()
+        self._stack_undo = contextlib.ExitStack()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._started = False
+
+    # ================================================================ the stack
+    def client(self, service: str) -> Any:
+        if self.session is None:
+            raise TwinError("the twin is not started")
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return self._clients[service]
+
+    def _stack(self) -> Stack:
+        if self.stack is None:
+            raise TwinError("the twin is not started")
+        return self.stack
+
+    @property
+    def bucket(self) -> str:
+        return str(self._stack().first_of_type("AWS::S3::Bucket").ref)
+
+    @property
+    def config_key(self) -> str:
+        return str(self._stack().parameters.get("ConfigObjectKey", "control-plane.conf"))
+
+    @property
+    def state_machine_arn(self) -> str:
+        machines = self._stack().state_machines
+        if not machines:
+            raise TwinError("the template defines no state machine")
+        return next(iter(machines.values()))
+
+    @property
+    def cluster(self) -> str:
+        return str(self._stack().first_of_type("AWS::ECS::Cluster").ref)
+
+    @property
+    def service_name(self) -> str:
+        return str(self._stack().first_of_type("AWS::ECS::Service").attributes["Name"])
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        return dict(self._stack().functions)
+
+    # ================================================================ driving it
+    def upload_config(self, data: bytes, *, faults: tuple[str, ...] = ()) -> str:
+        """Put `data` as the config object (S3 sends its event at once); the new version id.
+
+        Faults are armed for that version before simulated time can move, so the rollout it starts
+        already meets them.
+        """
+        with self.clock.worker():
+            response = self.client("s3").put_object(Bucket=self.bucket, Key=self.config_key, Body=data)
+            version_id = str(response.get("VersionId") or "null")
+            for fault in faults:
+                self.arm(fault, version_id)
+        return version_id
+
+    def arm(self, fault: str, version_id: str) -> None:
+        if fault == "gatling-api-flaky":
+            self.gatling.flaky = True
+        elif fault == "lambda-transient":
+            assert self.lambdas is not None
+            self.lambdas.arm_transient_failures()
+        elif fault in FARGATE_FAULTS:
+            self.fargate.arm(fault, version_id)
+        else:
+            raise TwinError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of simulated time pass (executions run meanwhile)."""
+        self.clock.advance(seconds)
+
+    def start_manual(self, request: dict[str, Any], *, name: str | None = None) -> str:
+        """Start the workflow by hand (an operator's request); the execution ARN."""
+        name = name or f"manual-{uuid.uuid4().hex[:12]}"
+        return self._start_execution(self.state_machine_arn, name, json.dumps(request))
+
+    def _start_execution_for_rule(self, state_machine_arn: str, name: str, payload: str) -> str:
+        return self._start_execution(state_machine_arn, name, payload)
+
+    def _start_execution(self, state_machine_arn: str, name: str, payload: str) -> str:
+        started = time.monotonic()
+        arn = str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=payload
+            )["executionArn"]
+        )
+        self._wall_starts[arn] = started
+        return arn
+
+    def execution_for_version(self, version_id: str) -> str:
+        """The execution the upload of `version_id` started."""
+        assert self.eventbridge is not None
+        for delivery in self.eventbridge.deliveries:
+            if delivery.execution_arn and version_id in delivery.input:
+                return delivery.execution_arn
+        raise TwinError(f"no execution was started for config version {version_id}")
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Every execution of the state machine, oldest first."""
+        sfn = self.client("stepfunctions")
+        found: list[dict[str, Any]] = []
+        for arn in self._stack().state_machines.values():
+            found += sfn.list_executions(stateMachineArn=arn)["executions"]
+        return sorted(found, key=lambda item: item["startDate"])
+
+    def wait_for_execution(self, arn: str, *, wall_timeout: float = 60.0) -> ExecutionReport:
+        """Wait until `arn` ends; `TwinError` naming its last state if it takes over `wall_timeout` s."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + wall_timeout
+        while True:
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                return self.report(arn)
+            if time.monotonic() > deadline:
+                report = self.report(arn)
+                last = report.states[-1].name if report.states else "(no state yet)"
+                raise TwinError(
+                    f"execution {described['name']} still RUNNING after {wall_timeout:.0f} s of wall time "
+                    f"({report.simulated_seconds:.0f} simulated s), in state {last!r}"
+                )
+            time.sleep(0.005)
+
+    def wait_until_idle(self, *, wall_timeout: float = 60.0) -> list[ExecutionReport]:
+        """Wait until no execution runs; the reports of all executions, oldest first."""
+        deadline = time.monotonic() + wall_timeout
+        while any(item["status"] == "RUNNING" for item in self.executions()):
+            if time.monotonic() > deadline:
+                running = [item["name"] for item in self.executions() if item["status"] == "RUNNING"]
+                raise TwinError(
+                    f"executions still running after {wall_timeout:.0f} s of wall time: {running}"
+                )
+            time.sleep(0.01)
+        return [self.report(item["executionArn"]) for item in self.executions()]
+
+    # ================================================================ what happened
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = sfn.get_execution_history(**kwargs)
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def report(self, arn: str) -> ExecutionReport:
+        described = self.client("stepfunctions").describe_execution(executionArn=arn)
+        events = self.history(arn)
+        states = steps_of(events, described["startDate"])
+        stop = described.get("stopDate") or (events[-1]["timestamp"] if events else described["startDate"])
+        wall_start, wall_end = moto_time.EXECUTION_WALL_TIMES.get(
+            arn, (self._wall_starts.get(arn, 0.0), None)
+        )
+        wall = (wall_end or time.monotonic()) - wall_start if wall_start else 0.0
+        return ExecutionReport(
+            arn=arn,
+            name=described["name"],
+            status=described["status"],
+            error=described.get("error"),
+            cause=described.get("cause"),
+            input=_json_or_text(described.get("input")),
+            output=_json_or_text(described.get("output")),
+            transitions=transitions_of(events),
+            simulated_seconds=(stop - described["startDate"]).total_seconds(),
+            wall_seconds=wall,
+            states=states,
+        )
+
+    def service(self) -> ServiceSnapshot:
+        """Which revision the service runs, and the config version and sha256 that revision pins."""
+        ecs = self.client("ecs")
+        service = ecs.describe_services(cluster=self.cluster, services=[self.service_name])["services"][0]
+        task_definition = service["taskDefinition"]
+        tags = {
+            tag["key"]: tag["value"]
+            for tag in ecs.list_tags_for_resource(resourceArn=task_definition).get("tags", [])
+        }
+        return ServiceSnapshot(
+            task_definition=task_definition,
+            config_version_id=tags.get("config-version-id"),
+            config_sha256=tags.get("config-sha256"),
+            running_count=int(service.get("runningCount", 0)),
+            deployments=list(service.get("deployments", [])),
+        )
+
+    def revisions(self) -> list[dict[str, Any]]:
+        """Every task definition revision of the stack's family, with its tags, oldest first."""
+        ecs = self.client("ecs")
+        family = str(self._stack().first_of_type("AWS::ECS::TaskDefinition").properties.get("Family"))
+        arns: list[str] = []
+        for status in ("ACTIVE", "INACTIVE"):
+            arns += ecs.list_task_definitions(familyPrefix=family, status=status)["taskDefinitionArns"]
+        revisions = []
+        for arn in sorted(set(arns), key=lambda item: int(item.rsplit(":", 1)[1])):
+            tags = {
+                tag["key"]: tag["value"]
+                for tag in ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])
+            }
+            revisions.append({"arn": arn, "tags": tags})
+        return revisions
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every item of the stack's DynamoDB tables, as plain JSON values."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        items: list[dict[str, Any]] = []
+        for table in self._stack().of_type("AWS::DynamoDB::Table"):
+            paginator = self.client("dynamodb").get_paginator("scan")
+            for page in paginator.paginate(TableName=table.ref):
+                for item in page["Items"]:
+                    items.append(
+                        _plain({key: deserializer.deserialize(value) for key, value in item.items()})
+                    )
+        return items
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every message published to the stack's SNS topics (subject and message)."""
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[self.account_id][self.region]
+        sent: list[dict[str, Any]] = []
+        for topic in self._stack().of_type("AWS::SNS::Topic"):
+            for notification in backend.topics[topic.ref].sent_notifications:
+                message_id, message, subject = notification[0], notification[1], notification[2]
+                sent.append({"topic": topic.ref, "id": message_id, "subject": subject, "message": message})
+        return sent
+
+    def log_events(self) -> dict[str, list[str]]:
+        """Every CloudWatch Logs event of the twin, by log group."""
+        logs = self.client("logs")
+        found: dict[str, list[str]] = {}
+        for group in logs.describe_log_groups()["logGroups"]:
+            name = group["logGroupName"]
+            messages: list[str] = []
+            for stream in logs.describe_log_streams(logGroupName=name)["logStreams"]:
+                events = logs.get_log_events(logGroupName=name, logStreamName=stream["logStreamName"])[
+                    "events"
+                ]
+                messages += [event["message"] for event in events]
+            found[name] = messages
+        return found
+
+    def captured(self) -> list[Captured]:
+        """Everything the twin saw: logs, payloads, histories, records, notifications, events."""
+        items = list(self.capture.items())
+        for execution in self.executions():
+            items.append(
+                Captured(
+                    f"execution-history:{execution['name']}",
+                    json.dumps(self.history(execution["executionArn"]), default=str),
+                )
+            )
+            described = self.client("stepfunctions").describe_execution(
+                executionArn=execution["executionArn"]
+            )
+            items.append(Captured(f"execution:{execution['name']}", json.dumps(described, default=str)))
+        items.append(Captured("records", json.dumps(self.records(), default=str)))
+        items.append(Captured("notifications", json.dumps(self.notifications(), default=str)))
+        for group, messages in self.log_events().items():
+            items.append(Captured(f"log-group:{group}", "\n".join(messages)))
+        if self.fargate is not None:
+            items.append(Captured("fargate-events", "\n".join(str(line) for line in self.fargate.events)))
+        if self.gatling is not None:
+            items.append(
+                Captured("gatling-requests", json.dumps([repr(item) for item in self.gatling.requests]))
+            )
+        return items
+
+    def _write_lambda_log(self, spec: FunctionSpec, request_id: str, lines: list[str]) -> None:
+        logs = self.client("logs")
+        stream = f"{datetime.fromtimestamp(self.clock.now()):%Y/%m/%d}/{spec.function_name}[$LATEST]{request_id.replace('-', '')}"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=spec.log_group_name)
+        logs.create_log_stream(logGroupName=spec.log_group_name, logStreamName=stream)
+        timestamp = int(self.clock.now() * 1000)
+        events = [{"timestamp": timestamp, "message": line} for line in lines if line]
+        if events:
+            logs.put_log_events(logGroupName=spec.log_group_name, logStreamName=stream, logEvents=events)
+
+    # ================================================================ live view
+    def watch(
+        self, arn: str, emit: Callable[[str], None], *, poll_seconds: float = 0.01
+    ) -> Callable[[], None]:
+        """Emit a line per state `arn` enters, and Fargate's events, as they happen; returns `stop`."""
+        stopped = threading.Event()
+        wall_start = time.monotonic()
+
+        def loop() -> None:
+            seen_events = 0
+            seen_fargate = len(self.fargate.events) if self.fargate is not None else 0
+            start: datetime | None = None
+            while True:
+                done = stopped.is_set()
+                events = self.history(arn)
+                if events and start is None:
+                    start = events[0]["timestamp"]
+                for event in events[seen_events:]:
+                    if event["type"].endswith("StateEntered") and start is not None:
+                        name = event["stateEnteredEventDetails"]["name"]
+                        offset = (event["timestamp"] - start).total_seconds()
+                        emit(f"  {_sim(offset):>9}  {time.monotonic() - wall_start:6.2f}s  ▸ {name}")
+                seen_events = len(events)
+                if self.fargate is not None:
+                    lines = list(self.fargate.events)
+                    for line in lines[seen_fargate:]:
+                        emit(f"  {'':>9}  {time.monotonic() - wall_start:6.2f}s    · {line}")
+                    seen_fargate = len(lines)
+                if done:
+                    return
+                stopped.wait(poll_seconds)
+
+        thread = threading.Thread(target=loop, daemon=True, name="twin-watch")
+        thread.start()
+
+        def stop() -> None:
+            stopped.set()
+            thread.join(timeout=5)
+
+        return stop
+
+
+# ==================================================================== helpers
+def steps_of(events: list[dict[str, Any]], start: datetime) -> list[StateStep]:
+    """The states of an execution history, in order, with simulated offsets and retry counts."""
+    steps: list[StateStep] = []
+    current: StateStep | None = None
+    for event in events:
+        kind = event["type"]
+        offset = (event["timestamp"] - start).total_seconds()
+        if kind.endswith("StateEntered"):
+            current = StateStep(
+                event["stateEnteredEventDetails"]["name"], kind[: -len("StateEntered")], offset
+            )
+            steps.append(current)
+        elif kind.endswith("StateExited") and current is not None:
+            current.exited = offset
+        elif kind in ("TaskScheduled", "LambdaFunctionScheduled") and current is not None:
+            current.retries += 1
+        elif (
+            kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut")
+            and current is not None
+        ):
+            details: dict[str, Any] = next(
+                (value for key, value in event.items() if key.endswith("EventDetails")), {}
+            )
+            current.error = details.get("error")
+    for step in steps:
+        step.retries = max(0, step.retries - 1)
+    return steps
+
+
+def transitions_of(events: list[dict[str, Any]]) -> int:
+    """State transitions as Step Functions bills them: every state entered, plus every retry."""
+    entered = sum(1 for event in events if event["type"].endswith("StateEntered"))
+    scheduled: dict[int, int] = {}
+    state_id = 0
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            state_id = event["id"]
+        elif event["type"] in ("TaskScheduled", "LambdaFunctionScheduled"):
+            scheduled[state_id] = scheduled.get(state_id, 0) + 1
+    return entered + sum(count - 1 for count in scheduled.values() if count > 1)
+
+
+def _sim(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"+{int(minutes):d}:{rest:06.3f}" if minutes else f"+{rest:.3f}s"
+
+
+def _json_or_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _plain(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _domain_resets() -> list[Callable[[], None]]:
+    """`reset_settings` and `reset_clients` of the domain package: every function has its own env."""
+    resets: list[Callable[[], None]] = []
+    for module, name in (
+        ("controlplane.settings", "reset_settings"),
+        ("controlplane.aws_clients", "reset_clients"),
+    ):
+        try:
+            imported = __import__(module, fromlist=[name])
+        except ImportError:
+            continue
+        resets.append(getattr(imported, name))
+    return resets
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str | None]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@functools.cache
+def _shared_session(region: str) -> boto3.Session:
+    """One session for every twin of the process: a new session parses the service models again
+    (about a second), and the fake credentials are the same for every twin."""
+    return boto3.Session(botocore_session=botocore.session.get_session(), region_name=region)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
