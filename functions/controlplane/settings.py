@@ -53,7 +53,14 @@ class Settings(BaseModel):
         default=False, alias="CONTEXT_PRIVATE_PACKAGES_BUCKET_CONFIGURED"
     )
 
-    @field_validator("log_group", "topic_arn", "gatling_api_token_secret_arn", mode="before")
+    # Health checks and self-heal (docs/health.md).
+    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
+    self_heal_after_failures: int = Field(default=3, alias="SELF_HEAL_AFTER_FAILURES", ge=1)
+    self_heal_min_interval_minutes: float = Field(default=60, alias="SELF_HEAL_MIN_INTERVAL_MINUTES", ge=0)
+
+    @field_validator(
+        "log_group", "topic_arn", "gatling_api_token_secret_arn", "state_machine_arn", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # CloudFormation cannot omit a variable conditionally without noise; "" means "not configured".
@@ -95,6 +102,15 @@ class Settings(BaseModel):
         if self.log_group is None:
             raise SettingsError("LOG_GROUP_NAME is not set")
         return self.log_group
+
+    def require_state_machine_arn(self) -> str:
+        if self.state_machine_arn is None:
+            raise SettingsError("STATE_MACHINE_ARN is not set")
+        return self.state_machine_arn
+
+    @property
+    def self_heal_min_interval_seconds(self) -> float:
+        return self.self_heal_min_interval_minutes * 60
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
