@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -9,6 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "control-plane-autopilot"
 METRICS_NAMESPACE = "ControlPlaneAutopilot"
+
+# Most invocations end without a data point (a poll that is still waiting); that is normal, not news.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)

@@ -1,0 +1,468 @@
+"""The state machine stays honest: placeholders, transitions, retries, timeouts, bounded loops, error
+names, the paths it reads, the README's diagram, and a run of the real ASL with the real handlers in
+moto's interpreter, whose history gives the transition count of a deployment."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+from controlplane import errors
+from controlplane.aws_clients import reset_clients
+from controlplane.http_client import HttpResponse
+from controlplane.models import WorkflowState
+from controlplane.settings import reset_settings
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from pydantic import BaseModel
+
+from tests.conftest import REPO_ROOT, load_template
+from tests.unit import workflow_fakes as fakes
+
+ASL_PATH = REPO_ROOT / "statemachine" / "deploy_control_plane.asl.json"
+README = REPO_ROOT / "README.md"
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def state_machine() -> dict[str, Any]:
+    return dict(load_template()["Resources"]["DeployStateMachine"]["Properties"])
+
+
+def substitutions() -> dict[str, Any]:
+    return dict(state_machine()["DefinitionSubstitutions"])
+
+
+def render(values: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ASL with every placeholder replaced: numbers by the template's numbers, ARNs by fake ones."""
+    numbers = {k: str(v) for k, v in substitutions().items() if isinstance(v, int)}
+    chosen = {**numbers, **(values or {})}
+    text = PLACEHOLDER.sub(
+        lambda m: chosen.get(m.group(1), f"arn:aws:lambda:eu-west-1:123456789012:function:{m.group(1)}"),
+        ASL_PATH.read_text(),
+    )
+    return dict(json.loads(text))
+
+
+@pytest.fixture(scope="module")
+def asl() -> dict[str, Any]:
+    return render()
+
+
+def tasks(asl: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    return ((name, s) for name, s in asl["States"].items() if s["Type"] == "Task")
+
+
+def choice_rules(rules: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for rule in rules:
+        yield rule
+        for key in ("And", "Or"):
+            yield from choice_rules(rule.get(key, []))
+        if "Not" in rule:
+            yield from choice_rules([rule["Not"]])
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    found = [state["Next"]] if "Next" in state else []
+    found += [rule["Next"] for rule in state.get("Choices", [])]
+    found += [state["Default"]] if "Default" in state else []
+    found += [catch["Next"] for catch in state.get("Catch", [])]
+    return found
+
+
+def reachable(asl: dict[str, Any], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(successors(asl["States"][name]))
+    return seen
+
+
+# ---------------------------------------------------------------- structure
+
+
+def test_placeholders_match_definition_substitutions() -> None:
+    used = set(PLACEHOLDER.findall(ASL_PATH.read_text()))
+    assert used == set(substitutions())
+
+
+def test_only_features_moto_interprets_are_used() -> None:
+    text = ASL_PATH.read_text()
+    for forbidden in ("JSONata", '"Assign"', '"Arguments"', "http:invoke", "aws-sdk:", "Variables"):
+        assert forbidden not in text
+    assert not re.search(r'"\$[^"]*\[\d', text), "no $.a[0].b paths"
+
+
+def test_every_next_exists_and_every_state_is_reachable(asl: dict[str, Any]) -> None:
+    names = set(asl["States"])
+    for name, state in asl["States"].items():
+        for target in successors(state):
+            assert target in names, f"{name} -> {target}"
+        if state["Type"] in ("Task", "Pass", "Wait"):
+            assert "Next" in state or state.get("End") is True
+    assert reachable(asl, asl["StartAt"]) == names
+
+
+def test_every_task_invokes_a_lambda_with_retry_catch_and_timeout(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl):
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
+        assert state["OutputPath"] == "$.Payload", name
+        retry = state["Retry"]
+        assert any(
+            set(r["ErrorEquals"]) >= LAMBDA_TRANSIENT and r.get("JitterStrategy") == "FULL" for r in retry
+        ), name
+        assert all(r["MaxAttempts"] <= 10 and "MaxDelaySeconds" in r for r in retry), name
+        assert [c["ErrorEquals"] for c in state["Catch"]][-1] == ["States.ALL"], name
+        assert 0 < state["TimeoutSeconds"] <= 900, name
+    assert 0 < asl["TimeoutSeconds"] <= 24 * 3600
+
+
+def function_of(state: dict[str, Any]) -> str:
+    """The template's logical id of the function a Task invokes."""
+    placeholder = state["Parameters"]["FunctionName"].rsplit(":", 1)[-1]
+    return str(substitutions()[placeholder]["Fn::GetAtt"][0])
+
+
+def test_task_timeouts_exceed_their_function_timeouts(asl: dict[str, Any]) -> None:
+    template = load_template()
+    default = template["Globals"]["Function"]["Timeout"]
+    for name, state in tasks(asl):
+        function = function_of(state)
+        timeout = template["Resources"][function]["Properties"].get("Timeout", default)
+        assert state["TimeoutSeconds"] > timeout, f"{name}: the Task must outlive its Lambda ({function})"
+
+
+def test_each_task_calls_a_function_of_the_template_whose_handler_exists(asl: dict[str, Any]) -> None:
+    template = load_template()
+    for name, state in tasks(asl):
+        handler = template["Resources"][function_of(state)]["Properties"]["Handler"]
+        module, function = handler.split(".")
+        assert function == "lambda_handler"
+        assert (REPO_ROOT / "functions" / f"{module}.py").is_file(), f"{name}: {handler}"
+
+
+def test_every_error_name_is_defined_in_the_errors_module(asl: dict[str, Any]) -> None:
+    names: set[str] = set()
+    for state in asl["States"].values():
+        for policy in state.get("Retry", []) + state.get("Catch", []):
+            names.update(policy["ErrorEquals"])
+        if state["Type"] == "Fail":
+            names.add(state["Error"])
+    own = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    assert own, "the Fail states name their errors"
+    for name in own:
+        assert isinstance(getattr(errors, name, None), type) and issubclass(
+            getattr(errors, name), Exception
+        ), name
+
+
+def test_fail_states_say_why(asl: dict[str, Any]) -> None:
+    fails = {name: s for name, s in asl["States"].items() if s["Type"] == "Fail"}
+    assert fails
+    for name, state in fails.items():
+        assert "Error" in state and ("Cause" in state or "CausePath" in state), name
+
+
+def _counted(rule: dict[str, Any], limit: int) -> bool:
+    return any(
+        r.get("Variable", "").endswith(".invocations") and r.get("NumericLessThan") == limit
+        for r in choice_rules(rule.get("And", []))
+    )
+
+
+def test_every_loop_is_bounded_by_a_counter(asl: dict[str, Any]) -> None:
+    """Without the counter-guarded Choice rules, the graph has no cycle left."""
+    limit = substitutions()["MaxWaitInvocations"]
+    graph: dict[str, list[str]] = {}
+    guarded = 0
+    for name, state in asl["States"].items():
+        rules = state.get("Choices", [])
+        guarded += sum(1 for rule in rules if _counted(rule, limit))
+        kept = {**state, "Choices": [rule for rule in rules if not _counted(rule, limit)]}
+        graph[name] = successors(kept)
+    assert guarded == 4, "the admission, rollout, up-check and rollback loops"
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, f"unbounded loop through {name}"
+        if name in done:
+            return
+        visiting.add(name)
+        for target in graph[name]:
+            visit(target)
+        visiting.discard(name)
+        done.add(name)
+
+    visit(asl["StartAt"])
+
+
+def _model_has_path(model: type[BaseModel], path: list[str]) -> bool:
+    current: Any = model
+    for part in path:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        annotation = fields[part].annotation
+        inner = [
+            a
+            for a in getattr(annotation, "__args__", (annotation,))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        current = inner[0] if inner else annotation
+    return True
+
+
+def test_choice_and_fail_paths_exist_in_the_workflow_state(asl: dict[str, Any]) -> None:
+    paths = []
+    for state in asl["States"].values():
+        paths += [r["Variable"] for r in choice_rules(state.get("Choices", [])) if "Variable" in r]
+        if "CausePath" in state:
+            paths.append(state["CausePath"])
+    for path in paths:
+        parts = path.removeprefix("$.").split(".")
+        if parts[-1] == "Cause":  # a Catch result: {"Error", "Cause"}
+            assert parts[0] in WorkflowState.model_fields or parts[0] == "record_error", path
+            continue
+        assert _model_has_path(WorkflowState, parts), path
+
+
+def test_catches_keep_the_state_and_put_the_error_where_handlers_read_it(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl):
+        for catch in state["Catch"]:
+            assert catch["ResultPath"] in ("$.error", "$.rollback_error", "$.record_error"), name
+    assert asl["States"]["Roll back"]["Catch"][0]["ResultPath"] == "$.rollback_error"
+
+
+# ---------------------------------------------------------------- the README's diagram
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _label(rule: dict[str, Any]) -> str:
+    values = [r.get("StringEquals", r.get("BooleanEquals")) for r in choice_rules([rule])]
+    words = [("valid" if v is True else str(v)) for v in values if v is not None]
+    return " / ".join(words)
+
+
+def mermaid(asl: dict[str, Any]) -> str:
+    """The workflow as a mermaid flowchart, generated from the ASL."""
+    lines = ["flowchart TD"]
+    for name, state in asl["States"].items():
+        shape = {"Task": '["{}"]', "Choice": '{{"{}"}}', "Succeed": '(["{}"])', "Fail": '[["{}"]]'}[
+            state["Type"]
+        ]
+        label = name if state["Type"] != "Fail" else f"{name}: {state['Error']}"
+        lines.append(f"    {_slug(name)}{shape.format(label)}")
+    for name, state in asl["States"].items():
+        source = _slug(name)
+        if "Next" in state:
+            lines.append(f"    {source} --> {_slug(state['Next'])}")
+        for rule in state.get("Choices", []):
+            lines.append(f'    {source} -- "{_label(rule)}" --> {_slug(rule["Next"])}')
+        if "Default" in state:
+            lines.append(f'    {source} -- "otherwise" --> {_slug(state["Default"])}')
+        for catch in state.get("Catch", []):
+            lines.append(f'    {source} -. "error" .-> {_slug(catch["Next"])}')
+    return "\n".join(lines)
+
+
+def test_readme_diagram_is_the_one_generated_from_the_asl(asl: dict[str, Any]) -> None:
+    readme = README.read_text()
+    match = re.search(
+        r"<!-- workflow-diagram:start -->\n```mermaid\n(.*?)\n```\n<!-- workflow-diagram:end -->",
+        readme,
+        re.S,
+    )
+    expected = mermaid(asl)
+    assert match, "README.md lacks the workflow diagram block"
+    assert match.group(1) == expected, "README diagram is stale; replace it with:\n" + expected
+
+
+# ---------------------------------------------------------------- the real ASL and the real handlers, in moto
+
+
+HANDLERS = {
+    "AdmitDeploymentFunctionArn": "admit_deployment",
+    "ValidateConfigFunctionArn": "validate_config",
+    "RegisterRevisionFunctionArn": "register_revision",
+    "StartRolloutFunctionArn": "start_rollout",
+    "AwaitRolloutFunctionArn": "await_rollout",
+    "AwaitControlPlaneUpFunctionArn": "await_control_plane_up",
+    "RollBackFunctionArn": "roll_back",
+    "RecordOutcomeFunctionArn": "record_outcome",
+}
+
+
+def test_handler_map_matches_the_template() -> None:
+    template = load_template()
+    for placeholder, module in HANDLERS.items():
+        logical_id = substitutions()[placeholder]["Fn::GetAtt"][0]
+        assert template["Resources"][logical_id]["Properties"]["Handler"] == f"{module}/app.lambda_handler"
+
+
+class Run:
+    """One stack in moto: bucket, table, topic, log group; ECS and the control plane's /info are fakes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, clock_: Any) -> None:
+
+        self.clock = clock_
+        self.ecs = fakes.FakeEcs()
+        self.s3 = boto3.client("s3", region_name=fakes.REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=fakes.REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=fakes.REGION)
+        sns = boto3.client("sns", region_name=fakes.REGION)
+        fakes.create_records_table(self.dynamodb)
+        self.topic = sns.create_topic(Name="cp-deployments")["TopicArn"]
+        boto3.client("logs", region_name=fakes.REGION).create_log_group(logGroupName=fakes.LOG_GROUP)
+        self.versions = fakes.create_config_bucket(self.s3, [fakes.VALID_CONFIG])
+        for name, value in {**fakes.ENV, "NOTIFICATION_TOPIC_ARN": self.topic}.items():
+            monkeypatch.setenv(name, value)
+        reset_settings()
+        reset_clients()
+        self.info_answers: list[int] = []
+        self.modules = {p: importlib.import_module(f"{m}.app") for p, m in HANDLERS.items()}
+        for module in self.modules.values():
+            if hasattr(module, "ecs_client"):
+                monkeypatch.setattr(module, "ecs_client", lambda: self.ecs)
+
+        def http_get(url: str, headers: Any, timeout: float) -> HttpResponse:
+            return HttpResponse(self.info_answers.pop(0) if self.info_answers else 200, b"{}")
+
+        monkeypatch.setattr(self.modules["AwaitControlPlaneUpFunctionArn"], "http_get", http_get)
+        modules = self.modules
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response: Any
+        ) -> bytes:
+            handler = modules[function_name.rsplit(":", 1)[-1]].lambda_handler
+            try:
+                return json.dumps(handler(json.loads(body), fakes.FakeLambdaContext())).encode()
+            except Exception as error:
+                response["x-amz-function-error"] = "Unhandled"
+                return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+
+        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        self.arn = self.sfn.create_state_machine(
+            name="cp-deploy",
+            definition=json.dumps(render()),
+            roleArn=f"arn:aws:iam::{fakes.ACCOUNT}:role/sfn",
+        )["stateMachineArn"]
+
+    def upload(self, body: bytes) -> dict[str, Any]:
+        """Put a new config version; the rule's clean input for it."""
+
+        version = self.s3.put_object(Bucket=fakes.BUCKET, Key=fakes.KEY, Body=body)["VersionId"]
+        self.versions.append(version)
+        return fakes.upload_request(version, sequencer=f"{len(self.versions):018X}", size=len(body))
+
+    def execute(self, payload: dict[str, Any], name: str) -> dict[str, Any]:
+
+        execution = self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))
+        for _ in range(600):
+            described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.02)
+        history = self.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)[
+            "events"
+        ]
+        described["transitions"] = sum(1 for e in history if e["type"].endswith("StateEntered"))
+        described["states"] = [
+            e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")
+        ]
+        return dict(described)
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
+
+    config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    with mock_aws(config=config), fakes.fake_clock() as clock_:
+        clock_.time = time.time()
+        yield Run(monkeypatch, clock_)
+
+
+def test_a_deployment_takes_13_transitions_and_is_seen_done_within_one_poll(run: Run) -> None:
+    """Rollout done 90 s after UpdateService, control plane up 15 s later: 13 transitions (target <= 20)."""
+
+    done_at: list[float] = []
+
+    def complete(ecs: fakes.FakeEcs) -> None:
+        ecs.complete()
+        done_at.append(run.clock.now())
+
+    run.ecs.script = [lambda ecs: None] * 18 + [complete]  # 18 polls x 5 s = 90 s of rollout
+    run.info_answers = [503, 503, 503]  # /info answers from the 4th probe: 15 s
+    result = run.execute(run.upload(fakes.VALID_CONFIG), "happy")
+    assert result["status"] == "SUCCEEDED", result
+    assert result["transitions"] == 13 <= 20, result["states"]
+    output = json.loads(result["output"])
+    finished = output["rollout"]["finished_at"]
+
+    assert datetime.fromisoformat(finished).timestamp() - done_at[0] <= 10
+    assert (
+        datetime.fromisoformat(output["up"]["finished_at"]) - datetime.fromisoformat(finished)
+    ).total_seconds() == 15
+    assert output["result"]["outcome"] == "succeeded"
+
+
+def test_a_failed_rollout_is_rolled_back_and_ends_failed_with_a_cause(run: Run) -> None:
+
+    run.ecs.script = [
+        lambda ecs: None,
+        lambda ecs: ecs.fail_with_side_car(),
+        lambda ecs: None,
+        lambda ecs: ecs.complete(),
+    ]
+    result = run.execute(run.upload(fakes.VALID_CONFIG.replace(b"unit test", b"broken")), "broken")
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "DeploymentRolledBack"
+    assert "config download from S3 failed" in result["cause"]
+    assert "Roll back" in result["states"] and result["states"][-1] == "Rolled back"
+    rolled_back_to = run.ecs.service["taskDefinition"]
+    assert (
+        run.ecs.task_definitions[rolled_back_to]["containerDefinitions"][0]["command"][7] == run.versions[0]
+    )
+
+
+def test_an_invalid_config_is_rejected_without_touching_the_service(run: Run) -> None:
+
+    result = run.execute(run.upload(fakes.INVALID_CONFIG), "invalid")
+    assert (result["status"], result["error"]) == ("FAILED", "ConfigRejected")
+    assert "line 4" in result["cause"]
+    assert "update_service" not in run.ecs.calls and "register_task_definition" not in run.ecs.calls
+
+
+def test_a_redelivered_upload_event_ends_quietly(run: Run) -> None:
+
+    run.ecs.script = [lambda ecs: ecs.complete()]
+    request = run.upload(fakes.VALID_CONFIG)
+    assert run.execute(request, "first")["status"] == "SUCCEEDED"
+    again = run.execute(request, "again")
+    assert again["status"] == "SUCCEEDED"
+    assert again["states"] == ["Admit deployment", "Admitted?", "Nothing to deploy"]
+    assert json.loads(again["output"])["admission"]["decision"] == "duplicate"
+
+
+def test_a_rollback_request_for_an_unknown_version_fails_admission(run: Run) -> None:
+    result = run.execute({"version_id": "no-such-version", "reason": "roll back"}, "unknown")
+    assert (result["status"], result["error"]) == ("FAILED", "AdmissionFailed")
+    assert "ConfigVersionNotFound" in result["cause"]
