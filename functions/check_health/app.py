@@ -1,0 +1,60 @@
+"""Scheduled (in the VPC): check the control plane, publish the health metrics, heal when the rules say so."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.admission import execution_liveness
+from controlplane.aws_clients import dynamodb_client, ecs_client, s3_client, secrets_provider, sfn_client
+from controlplane.healing import HealthStore, act
+from controlplane.health import emit_metrics, run_checks
+from controlplane.http_client import http_get
+from controlplane.settings import Settings, get_settings
+from controlplane.telemetry import logger, metrics, tracer
+from pydantic import BaseModel, ConfigDict, Field
+
+TOKEN_MAX_AGE_SECONDS = 300
+
+
+class HealthCheckTrigger(BaseModel):
+    """The schedule's `Scheduled Event`; a hand-made `{}` works too (`aws lambda invoke`)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str | None = None
+    detail_type: str | None = Field(default=None, alias="detail-type")
+    time: datetime | None = None
+
+
+def read_api_token(settings: Settings) -> str | None:
+    """The Gatling API token from Secrets Manager, cached by Powertools; never logged or returned."""
+    if settings.gatling_api_token_secret_arn is None:
+        return None
+    return str(secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=TOKEN_MAX_AGE_SECONDS))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=HealthCheckTrigger)
+def lambda_handler(event: HealthCheckTrigger, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(trigger=event.id)
+    settings = get_settings()
+    store = HealthStore.of(settings, dynamodb=dynamodb_client())
+    is_running = execution_liveness(sfn_client())
+    report = run_checks(
+        settings=settings,
+        ecs=ecs_client(),
+        s3=s3_client(),
+        store=store,
+        http_get=http_get,
+        read_token=lambda: read_api_token(settings),
+        is_running=is_running,
+        last_stopped=lambda: next((task.describe() for task in store.stopped_tasks(limit=1)), None),
+    )
+    emit_metrics(report, control_plane=settings.service)
+    outcome = act(report, store=store, sfn=sfn_client(), settings=settings)
+    return outcome.model_dump(mode="json")

@@ -1,0 +1,440 @@
+"""What the health check does about what it found: count, heal, redeliver, and record it all.
+
+Rules (docs/health.md):
+- A run where a control-plane check (`service`, `revision`, `info`, `locations`) fails adds one to
+  the consecutive failures; a healthy run resets the count; while a deployment runs (the workflow's
+  lock, a waiting execution, or an ECS rollout within its deadline) the count stays as it is.
+- After `SELF_HEAL_AFTER_FAILURES` consecutive failures the workflow is started for the last good
+  config version with reason `self-heal`: never while a deployment runs, never without a last good
+  version, and at most once per `SELF_HEAL_MIN_INTERVAL_MINUTES`. The interval is claimed with a
+  conditional write before the execution starts, so two overlapping runs cannot both heal, and a
+  heal that keeps failing (the control plane never comes up) is retried once per interval, no more.
+- A lost upload (the `config` check) starts the workflow for that version at once, unless a
+  deployment runs; once per version, whatever happens to that execution.
+- Every action is a `HEAL#` item; its outcome is updated when its execution ends. Every run is a
+  `HEALTH#` item, and `HEALTH_STATE` keeps the count, the last heal and the last report.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from controlplane import clock
+from controlplane.health import CONTROL_PLANE_CHECKS, HealthReport
+from controlplane.models import Payload
+from controlplane.records import TTL_ATTRIBUTE, to_item
+from controlplane.settings import Settings
+from controlplane.stopped_tasks import DAY_SECONDS, StoppedTaskStore
+from controlplane.telemetry import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+HEALTH_STATE_SK = "HEALTH_STATE"
+HEALTH_PREFIX = "HEALTH#"
+HEAL_PREFIX = "HEAL#"
+HEALTH_TTL_DAYS = 14
+HEAL_TTL_DAYS = 400
+SELF_HEAL_REASON = "self-heal"
+LOST_UPLOAD_REASON = "lost upload: the health check found a config version the workflow never saw"
+# How many lost-upload versions HEALTH_STATE remembers (each is redelivered once).
+_REMEMBERED_LOST_UPLOADS = 20
+# Step Functions error names of the workflow's Fail states -> the heal's outcome.
+_OUTCOME_OF_ERROR = {
+    "DeploymentRolledBack": "rolled_back",
+    "ConfigRejected": "rejected",
+    "DeploymentFailed": "failed",
+    "RollbackFailed": "rollback_failed",
+    "AdmissionFailed": "failed",
+    "RecordingFailed": "failed",
+}
+
+ActionKind = Literal["self-heal", "deploy-lost-upload"]
+HealDecisionKind = Literal[
+    "not_needed",
+    "counting",
+    "deployment_running",
+    "no_last_good",
+    "rate_limited",
+    "started",
+    "failed_to_start",
+]
+
+
+class HealAction(Payload):
+    """One action the health check took: which execution it started for which version, and how it ended."""
+
+    record_key: str
+    action: ActionKind
+    version_id: str
+    reason: str
+    trigger: str
+    at: datetime
+    execution_name: str
+    execution_arn: str | None = None
+    outcome: str  # started, failed_to_start, then succeeded, rolled_back, rejected, failed ... when it ends
+    detail: str = ""
+    finished_at: datetime | None = None
+
+
+class HealDecision(Payload):
+    decision: HealDecisionKind
+    detail: str
+
+
+class HealthOutcome(Payload):
+    """What one run found and did (the handler's result; also what `cpctl local health-check` prints)."""
+
+    report: HealthReport
+    consecutive_failures: int
+    heal: HealDecision
+    actions: list[HealAction] = Field(default_factory=list)
+    resolved: list[HealAction] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class HealthStore(StoppedTaskStore):
+    """The records table, with the health runs, the health state and the heal actions of the service."""
+
+    # ---------------------------------------------------------------- state
+    def health_state(self) -> dict[str, Any]:
+        return self._get(HEALTH_STATE_SK) or {}
+
+    def claim_heal_slot(self, *, now: float, min_interval_seconds: float, execution_name: str) -> bool:
+        """Take the right to heal now: False when the last heal is younger than the interval."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(HEALTH_STATE_SK),
+                UpdateExpression="SET #kind = :kind, last_heal_at = :now, last_heal_execution = :name",
+                ConditionExpression="attribute_not_exists(last_heal_at) OR last_heal_at <= :cutoff",
+                ExpressionAttributeNames={"#kind": "kind"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":kind": "health_state",
+                        ":now": int(now),
+                        ":name": execution_name,
+                        ":cutoff": int(now - min_interval_seconds),
+                    }
+                ),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def save_state(self, values: dict[str, Any]) -> None:
+        """Set these attributes of HEALTH_STATE (the heal slot is only ever written by `claim_heal_slot`)."""
+        values = {"kind": "health_state", **values}
+        names = {f"#a{index}": name for index, name in enumerate(values)}
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(HEALTH_STATE_SK),
+            UpdateExpression="SET " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(
+                {f":v{index}": value for index, value in enumerate(values.values())}
+            ),
+        )
+
+    # ---------------------------------------------------------------- runs and actions
+    def put_run(self, outcome: HealthOutcome, *, now: float) -> str:
+        sk = f"{HEALTH_PREFIX}{outcome.report.checked_at.isoformat()}"
+        item = {
+            "pk": self._pk,
+            "sk": sk,
+            "kind": "health",
+            "healthy": outcome.report.healthy,
+            "summary": outcome.report.summary(),
+            "report": outcome.report.model_dump(mode="json"),
+            "consecutive_failures": outcome.consecutive_failures,
+            "heal": outcome.heal.model_dump(mode="json"),
+            "actions": [action.record_key for action in outcome.actions],
+            TTL_ATTRIBUTE: int(now) + HEALTH_TTL_DAYS * DAY_SECONDS,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        return sk
+
+    def runs(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest health runs first."""
+        return self._query_prefix(HEALTH_PREFIX, newest_first=True, limit=limit)
+
+    def put_action(self, action: HealAction, *, now: float) -> None:
+        item = {
+            **action.model_dump(mode="json"),
+            "pk": self._pk,
+            "sk": action.record_key,
+            "kind": "heal",
+            TTL_ATTRIBUTE: int(now) + HEAL_TTL_DAYS * DAY_SECONDS,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def actions(self, *, limit: int = 20) -> list[HealAction]:
+        """The newest heal actions first."""
+        items = self._query_prefix(HEAL_PREFIX, newest_first=True, limit=limit)
+        return [
+            HealAction.model_validate({k: v for k, v in item.items() if k in HealAction.model_fields})
+            for item in items
+        ]
+
+    def action(self, record_key: str) -> HealAction | None:
+        item = self._get(record_key)
+        if item is None:
+            return None
+        return HealAction.model_validate({k: v for k, v in item.items() if k in HealAction.model_fields})
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def next_consecutive(report: HealthReport, previous: int) -> int:
+    """The consecutive failure count after this run."""
+    if not report.failed(CONTROL_PLANE_CHECKS):
+        return 0
+    if report.deployment_running is not None:
+        return previous  # a deployment explains a missing task; it neither counts nor clears
+    return previous + 1
+
+
+def heal_allowed_at(state: dict[str, Any], *, min_interval_seconds: float) -> float | None:
+    """When the next heal may start (epoch), or None if no heal was ever started."""
+    last = state.get("last_heal_at")
+    return None if last is None else float(last) + min_interval_seconds
+
+
+def execution_name(prefix: str, now: float) -> str:
+    """A unique, sortable execution name (Step Functions keeps names for 90 days: never reuse one)."""
+    stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: Settings) -> HealthOutcome:
+    """Apply the rules to one report; record the run and every action; the outcome."""
+    now = clock.now()
+    state = store.health_state()
+    resolved = _resolve_open_actions(state, store=store, sfn=sfn, now=now)
+    open_actions = [
+        entry
+        for entry in state.get("open_actions", [])
+        if entry.get("record_key") not in {action.record_key for action in resolved}
+    ]
+    consecutive = next_consecutive(report, int(state.get("consecutive_failures", 0)))
+    busy = report.deployment_running
+    actions: list[HealAction] = []
+    notes: list[str] = []
+    lost_uploads: dict[str, str] = dict(state.get("lost_uploads", {}))
+
+    lost = report.lost_upload
+    if lost is not None:
+        if lost.version_id in lost_uploads:
+            notes.append(
+                f"lost upload {lost.version_id} was already redelivered by execution "
+                f"{lost_uploads[lost.version_id]}: not starting it again (see its outcome)"
+            )
+        elif busy is not None:
+            notes.append(f"lost upload {lost.version_id} waits: {busy}")
+        else:
+            action = _start(
+                "deploy-lost-upload",
+                lost.version_id,
+                reason=LOST_UPLOAD_REASON,
+                trigger=report.checks["config"].detail,
+                store=store,
+                sfn=sfn,
+                settings=settings,
+                now=now,
+            )
+            actions.append(action)
+            lost_uploads[lost.version_id] = action.execution_name
+            if action.execution_arn is not None:
+                busy = f"execution {action.execution_name} deploys lost upload {lost.version_id}"
+
+    decision = _heal(
+        report, consecutive, busy=busy, state=state, store=store, sfn=sfn, settings=settings, now=now
+    )
+    if decision[1] is not None:
+        actions.append(decision[1])
+    open_actions += [
+        {"record_key": action.record_key, "execution_arn": action.execution_arn}
+        for action in actions
+        if action.execution_arn is not None
+    ]
+    outcome = HealthOutcome(
+        report=report,
+        consecutive_failures=consecutive,
+        heal=decision[0],
+        actions=actions,
+        resolved=resolved,
+        notes=notes,
+    )
+    key = store.put_run(outcome, now=now)
+    store.save_state(
+        {
+            "consecutive_failures": consecutive,
+            "last_checked_at": report.checked_at.isoformat(),
+            "last_healthy": report.healthy,
+            "last_run": key,
+            "last_report": report.model_dump(mode="json"),
+            "last_heal_decision": decision[0].model_dump(mode="json"),
+            "open_actions": open_actions,
+            "lost_uploads": dict(list(lost_uploads.items())[-_REMEMBERED_LOST_UPLOADS:]),
+        }
+    )
+    logger.info(
+        "health checked",
+        extra={
+            "healthy": report.healthy,
+            "summary": report.summary(),
+            "consecutive_failures": consecutive,
+            "heal": decision[0].decision,
+            "actions": [action.execution_name for action in actions],
+        },
+    )
+    return outcome
+
+
+def _heal(
+    report: HealthReport,
+    consecutive: int,
+    *,
+    busy: str | None,
+    state: dict[str, Any],
+    store: HealthStore,
+    sfn: SFNClient,
+    settings: Settings,
+    now: float,
+) -> tuple[HealDecision, HealAction | None]:
+    failed = report.failed(CONTROL_PLANE_CHECKS)
+    wanted = settings.self_heal_after_failures
+    if not failed:
+        return HealDecision(decision="not_needed", detail="the control plane checks pass"), None
+    if consecutive < wanted:
+        detail = f"{consecutive} of {wanted} consecutive failed runs before a self-heal"
+        if busy is not None:
+            detail += f" (not counting while {busy})"
+        return HealDecision(decision="counting", detail=detail), None
+    if busy is not None:
+        return HealDecision(decision="deployment_running", detail=f"no self-heal while {busy}"), None
+    if report.last_good_version_id is None:
+        return HealDecision(
+            decision="no_last_good", detail="no last good version recorded: nothing to heal to"
+        ), None
+    name = execution_name("self-heal", now)
+    interval = settings.self_heal_min_interval_seconds
+    if not store.claim_heal_slot(now=now, min_interval_seconds=interval, execution_name=name):
+        allowed = heal_allowed_at(store.health_state(), min_interval_seconds=interval) or now
+        last = state.get("last_heal_execution", "?")
+        return (
+            HealDecision(
+                decision="rate_limited",
+                detail=(
+                    f"last self-heal {last} started less than {settings.self_heal_min_interval_minutes:g} min ago; "
+                    f"next one allowed after {datetime.fromtimestamp(allowed, tz=UTC).isoformat(timespec='seconds')}"
+                ),
+            ),
+            None,
+        )
+    action = _start(
+        "self-heal",
+        report.last_good_version_id,
+        reason=SELF_HEAL_REASON,
+        trigger=f"{consecutive} consecutive failed runs: {', '.join(failed)}",
+        store=store,
+        sfn=sfn,
+        settings=settings,
+        now=now,
+        name=name,
+    )
+    kind: HealDecisionKind = "started" if action.execution_arn is not None else "failed_to_start"
+    return HealDecision(decision=kind, detail=action.detail), action
+
+
+def _start(
+    kind: ActionKind,
+    version_id: str,
+    *,
+    reason: str,
+    trigger: str,
+    store: HealthStore,
+    sfn: SFNClient,
+    settings: Settings,
+    now: float,
+    name: str | None = None,
+) -> HealAction:
+    """Start the deployment workflow for `version_id` (the manual request shape) and record the action."""
+    name = name or execution_name("lost-upload" if kind == "deploy-lost-upload" else kind, now)
+    at = clock.utcnow()
+    record_key = f"{HEAL_PREFIX}{at.isoformat()}#{name}"
+    request = {"version_id": version_id, "reason": reason}
+    try:
+        arn: str | None = sfn.start_execution(
+            stateMachineArn=settings.require_state_machine_arn(), name=name, input=json.dumps(request)
+        )["executionArn"]
+        outcome, detail = "started", f"started execution {name} to deploy version {version_id}"
+    except ClientError as error:
+        arn = None
+        code = error.response.get("Error", {}).get("Code", "error")
+        outcome, detail = "failed_to_start", f"could not start execution {name}: {code}"
+    action = HealAction(
+        record_key=record_key,
+        action=kind,
+        version_id=version_id,
+        reason=reason,
+        trigger=trigger,
+        at=at,
+        execution_name=name,
+        execution_arn=arn,
+        outcome=outcome,
+        detail=detail,
+    )
+    store.put_action(action, now=now)
+    logger.warning("heal action", extra={"action": kind, "outcome": outcome, "detail": detail})
+    return action
+
+
+def _resolve_open_actions(
+    state: dict[str, Any], *, store: HealthStore, sfn: SFNClient, now: float
+) -> list[HealAction]:
+    """Actions whose execution has ended since the last run, with their outcome recorded."""
+    resolved: list[HealAction] = []
+    for entry in state.get("open_actions", []):
+        arn = entry.get("execution_arn")
+        key = entry.get("record_key")
+        if not arn or not key:
+            continue
+        try:
+            described = sfn.describe_execution(executionArn=str(arn))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            status, error, stopped = "UNKNOWN", None, None
+        else:
+            if described["status"] == "RUNNING":
+                continue
+            status, error, stopped = described["status"], described.get("error"), described.get("stopDate")
+        action = store.action(str(key))
+        if action is None:
+            continue
+        if status == "SUCCEEDED":
+            outcome = "succeeded"
+        elif error in _OUTCOME_OF_ERROR:
+            outcome = _OUTCOME_OF_ERROR[error]
+        else:
+            outcome = status.lower()
+        finished = stopped if isinstance(stopped, datetime) else clock.utcnow()
+        updated = action.model_copy(
+            update={
+                "outcome": outcome,
+                "detail": f"execution {action.execution_name} ended {status}"
+                + (f" ({error})" if error else ""),
+                "finished_at": finished,
+            }
+        )
+        store.put_action(updated, now=now)
+        resolved.append(updated)
+    return resolved

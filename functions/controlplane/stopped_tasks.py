@@ -1,0 +1,203 @@
+"""Why the control plane's tasks stopped, kept in the records table: ECS forgets stopped tasks after
+about an hour, the health check and `cpctl status` need the reasons afterwards.
+
+An EventBridge rule sends every `ECS Task State Change` event of this service whose `lastStatus` is
+STOPPED; each becomes one `STOPPED#<stopped at>#<task id>` item (see docs/records.md). Events arrive
+at least once: the key is the same for a redelivery, so recording twice writes the same item.
+Reasons are redacted like the workflow's diagnostics: nothing resembling a token is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from controlplane import clock
+from controlplane.diagnostics import redact, task_failure
+from controlplane.models import ContainerExit, Payload
+from controlplane.records import TTL_ATTRIBUTE, RecordStore, to_item
+from controlplane.settings import Settings
+from controlplane.telemetry import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+STOPPED_PREFIX = "STOPPED#"
+STOPPED_TTL_DAYS = 30
+DAY_SECONDS = 86_400
+
+
+# ---------------------------------------------------------------- the event, as ECS sends it
+
+
+class EcsContainer(BaseModel):
+    """One container of the task in the event (the fields the record keeps)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    lastStatus: str | None = None  # ECS's field names, as the event has them
+    exitCode: int | None = None
+    reason: str | None = None
+
+
+class EcsTaskDetail(BaseModel):
+    """`detail` of an `ECS Task State Change` event: the task as DescribeTasks describes it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    taskArn: str
+    clusterArn: str
+    lastStatus: str
+    group: str | None = None
+    desiredStatus: str | None = None
+    taskDefinitionArn: str | None = None
+    startedBy: str | None = None
+    stopCode: str | None = None
+    stoppedReason: str | None = None
+    createdAt: datetime | None = None
+    startedAt: datetime | None = None
+    stoppedAt: datetime | None = None
+    containers: list[EcsContainer] = Field(default_factory=list)
+
+
+class EcsTaskStateChange(EventBridgeModel):
+    """The EventBridge event the stopped-task rule delivers."""
+
+    detail: EcsTaskDetail
+
+
+# ---------------------------------------------------------------- what is kept
+
+
+class StoppedTask(Payload):
+    """One stopped task of the service, as recorded."""
+
+    task_arn: str
+    task_id: str
+    task_definition_arn: str | None = None
+    started_by: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    containers: list[ContainerExit] = Field(default_factory=list)
+    side_car_failed: bool = False
+    started_at: datetime | None = None
+    stopped_at: datetime
+
+    def describe(self) -> str:
+        """One line: `task abc stopped (EssentialContainerExited: ...); control-plane: exit code 1`."""
+        parts = [f"task {self.task_id} stopped"]
+        if self.stop_code or self.stopped_reason:
+            parts.append(
+                f"({self.stop_code or 'unknown stop code'}: {self.stopped_reason or 'no reason given'})"
+            )
+        for container in self.containers:
+            exit_text = "no exit code" if container.exit_code is None else f"exit code {container.exit_code}"
+            reason = f", {container.reason}" if container.reason else ""
+            parts.append(f"; {container.name}: {exit_text}{reason}")
+        if self.side_car_failed:
+            parts.append("; the config-loader side-car failed: the config download from S3 failed")
+        return " ".join(parts).replace(" ;", ";")
+
+
+class RecordResult(Payload):
+    """What the handler did with one event."""
+
+    status: Literal["recorded", "ignored"]
+    detail: str
+    record_key: str | None = None
+    task: StoppedTask | None = None
+
+
+def stopped_sk(stopped_at: datetime, task_id: str) -> str:
+    """Sort by time: `STOPPED#2026-01-01T00:05:00.123000+00:00#<task id>`."""
+    return f"{STOPPED_PREFIX}{stopped_at.isoformat()}#{task_id}"
+
+
+def stopped_task_of(detail: EcsTaskDetail, *, event_time: datetime) -> StoppedTask:
+    """The record of a stopped task from the event's detail, reasons redacted."""
+    failure = task_failure(
+        {
+            "taskArn": detail.taskArn,
+            "taskDefinitionArn": detail.taskDefinitionArn,
+            "stoppedReason": detail.stoppedReason,
+            "stopCode": detail.stopCode,
+            "containers": [
+                {"name": c.name, "exitCode": c.exitCode, "reason": c.reason} for c in detail.containers
+            ],
+        }
+    )
+    return StoppedTask(
+        task_arn=detail.taskArn,
+        task_id=detail.taskArn.rsplit("/", 1)[-1],
+        task_definition_arn=detail.taskDefinitionArn,
+        started_by=detail.startedBy,
+        stop_code=detail.stopCode,
+        stopped_reason=redact(detail.stoppedReason) if detail.stoppedReason else None,
+        containers=[
+            container.model_copy(update={"reason": redact(container.reason) if container.reason else None})
+            for container in failure.containers
+        ],
+        side_car_failed=failure.side_car_failed,
+        started_at=detail.startedAt,
+        stopped_at=detail.stoppedAt or event_time,
+    )
+
+
+class StoppedTaskStore(RecordStore):
+    """The records table, with the stopped tasks of the service."""
+
+    @classmethod
+    def of(cls, settings: Settings, *, dynamodb: DynamoDBClient) -> Self:
+        """The store of this stack's service."""
+        return cls(dynamodb=dynamodb, table=settings.records_table, service=settings.service)
+
+    def put_stopped_task(self, task: StoppedTask, *, event_id: str, recorded_at: float) -> str:
+        sk = stopped_sk(task.stopped_at, task.task_id)
+        item = {
+            **task.model_dump(mode="json"),
+            "pk": self._pk,
+            "sk": sk,
+            "kind": "stopped_task",
+            "event_id": event_id,
+            "recorded_at": clock.utcnow().isoformat(),
+            TTL_ATTRIBUTE: int(recorded_at) + STOPPED_TTL_DAYS * DAY_SECONDS,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        return sk
+
+    def stopped_tasks(self, *, limit: int = 5) -> list[StoppedTask]:
+        """The newest stopped tasks first."""
+        items = self._query_prefix(STOPPED_PREFIX, newest_first=True, limit=limit)
+        return [StoppedTask.model_validate(_fields(item)) for item in items]
+
+
+def _fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name in StoppedTask.model_fields}
+
+
+def record_stopped_task(
+    event: EcsTaskStateChange, *, store: StoppedTaskStore, settings: Settings
+) -> RecordResult:
+    """Record one STOPPED event of this stack's service; anything else is ignored (and says why)."""
+    detail = event.detail
+    expected_group = f"service:{settings.service}"
+    cluster = detail.clusterArn.rsplit("/", 1)[-1]
+    if detail.lastStatus != "STOPPED":
+        return RecordResult(status="ignored", detail=f"task state {detail.lastStatus}, not STOPPED")
+    if detail.group != expected_group or cluster != settings.cluster:
+        return RecordResult(
+            status="ignored",
+            detail=f"task of {detail.group or 'no group'} in {cluster}, not of {expected_group} in {settings.cluster}",
+        )
+    task = stopped_task_of(detail, event_time=event.time)
+    key = store.put_stopped_task(task, event_id=event.id, recorded_at=clock.now())
+    metrics.add_dimension(name="control_plane", value=settings.service)
+    metrics.add_dimension(name="stop_code", value=task.stop_code or "unknown")
+    metrics.add_metric(name="StoppedTasks", unit=MetricUnit.Count, value=1)
+    logger.info("stopped task recorded", extra={"record_key": key, "summary": task.describe()})
+    return RecordResult(status="recorded", detail=task.describe(), record_key=key, task=task)

@@ -1,0 +1,25 @@
+"""On every STOPPED task of the service (EventBridge): keep why it stopped, ECS forgets after an hour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from controlplane.aws_clients import dynamodb_client
+from controlplane.settings import get_settings
+from controlplane.stopped_tasks import EcsTaskStateChange, StoppedTaskStore, record_stopped_task
+from controlplane.telemetry import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=EcsTaskStateChange)
+def lambda_handler(event: EcsTaskStateChange, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(event_id=event.id, task=event.detail.taskArn.rsplit("/", 1)[-1])
+    settings = get_settings()
+    result = record_stopped_task(
+        event, store=StoppedTaskStore.of(settings, dynamodb=dynamodb_client()), settings=settings
+    )
+    return result.model_dump(mode="json")
