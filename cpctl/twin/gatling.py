@@ -1,0 +1,272 @@
+"""A fake Gatling Enterprise Cloud: the two public API operations the workflow reads, on loopback.
+
+`GET /api/public/v2/locations` and `GET /api/public/v2/info` answer as Gatling's OpenAPI spec
+defines them (`LocationReadAll`, `InfoRead`). Locations appear when a fake control plane registers
+them with its control plane token, and stay listed after it stops, as on the real service.
+
+The API token goes raw in the `Authorization` header (no `Bearer`); anything else is a 401 with the
+spec's error body. `/v2/info` needs no authentication. With `flaky` set, every other request (the
+first included) answers 503, so a client without retries fails deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API_PREFIX = "/api/public"
+LOCATION_TYPES = ("private_location", "managed_location")
+ARTIFACT_FORMATS = ("jvm", "js")
+
+# The `InfoRead` example of the OpenAPI spec.
+INFO_BODY: dict[str, Any] = {
+    "data": {
+        "versions": {
+            "java": {"maximum": "25"},
+            "plugins": {
+                name: {"minimum": "1.0.0"}
+                for name in (
+                    "maven",
+                    "sbt",
+                    "gradle",
+                    "npm",
+                    "bamboo",
+                    "jenkins",
+                    "teamCity",
+                    "githubAction",
+                    "ciScript",
+                )
+            },
+        }
+    }
+}
+
+# A real account also lists Gatling's managed locations; a client that forgets the
+# `type=private_location` filter sees them. (Ids and names are made up: the format is not documented.)
+MANAGED_LOCATIONS: tuple[dict[str, Any], ...] = (
+    {
+        "_type": "managed_location",
+        "_id": "mgd_aws_eu_west_3",
+        "_name": "Paris",
+        "_capabilities": {"artifactFormats": ["jvm", "js"]},
+    },
+    {
+        "_type": "managed_location",
+        "_id": "mgd_aws_us_east_1",
+        "_name": "N. Virginia",
+        "_capabilities": {"artifactFormats": ["jvm", "js"]},
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the fake received: never a header value, so never a token."""
+
+    method: str
+    path: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Location:
+    id: str
+    description: str | None
+    artifact_formats: tuple[str, ...]
+
+    def item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "_type": "private_location",
+            "_id": self.id,
+            "_capabilities": {"artifactFormats": list(self.artifact_formats)},
+        }
+        description = (self.description or "").strip()
+        if description:  # the spec: "Non-empty trimmed string", and optional
+            item["_description"] = description
+        return item
+
+
+class FakeGatlingCloud:
+    """Gatling's public API on 127.0.0.1, fed in-process by fake control planes."""
+
+    def __init__(self, api_token: str, control_plane_token: str) -> None:
+        self._api_token = api_token
+        self._control_plane_token = control_plane_token
+        self._lock = threading.Lock()
+        self._locations: dict[str, _Location] = {}
+        self._requests: list[RequestRecord] = []
+        self._flaky_count = 0
+        self.flaky = False
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Serve on an ephemeral loopback port in a daemon thread."""
+        if self._server is not None:
+            return
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.owner = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-gatling-cloud",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the public API, like `https://api.gatling.io/api/public`."""
+        if self._server is None:
+            raise RuntimeError("the fake Gatling Cloud is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PREFIX}"
+
+    # ---------------------------------------------------------------- what control planes do
+    def register(
+        self,
+        control_plane_token: str,
+        location_ids: Sequence[str],
+        description: str | None,
+        *,
+        descriptions: Mapping[str, str] | None = None,
+        engines: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Register a control plane's locations; False (nothing registered) when the token is wrong.
+
+        `description` is used for every location unless `descriptions` has one for its id;
+        `engines` (`classic`/`javascript` per id) decide the artifact format a location accepts.
+        """
+        if control_plane_token != self._control_plane_token:
+            return False
+        with self._lock:
+            for location_id in location_ids:
+                engine = (engines or {}).get(location_id, "classic")
+                formats = ("js",) if engine == "javascript" else ("jvm",)
+                own = (descriptions or {}).get(location_id)
+                self._locations[location_id] = _Location(location_id, own or description, formats)
+        return True
+
+    def location_ids(self) -> list[str]:
+        """Ids of every private location ever registered, in registration order."""
+        with self._lock:
+            return list(self._locations)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._requests)
+
+    # ---------------------------------------------------------------- HTTP
+    def handle(self, method: str, target: str, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        """Answer one request (`target` is the path with its query string) and record it."""
+        split = urlsplit(target)
+        path = split.path
+        status, body = self._route(method, path, parse_qs(split.query, keep_blank_values=True), authorization)
+        with self._lock:
+            self._requests.append(RequestRecord(method, target, status))
+        return status, body
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], authorization: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        if self.flaky:
+            with self._lock:
+                turn = self._flaky_count
+                self._flaky_count += 1
+            if turn % 2 == 0:
+                return 503, _error("ServiceUnavailable", "Service temporarily unavailable, retry later")
+        if path not in (f"{API_PREFIX}/v2/locations", f"{API_PREFIX}/v2/info"):
+            return 404, _error("NotFound", f"No route for {path}")
+        if method != "GET":
+            return 405, _error("MethodNotAllowed", f"{method} is not allowed on {path}")
+        if path.endswith("/v2/info"):
+            return 200, INFO_BODY
+        if authorization != self._api_token:
+            return 401, _error("Unauthorized", "Invalid or missing API token")
+        return self._list_locations(query)
+
+    def _list_locations(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        kind = _single(query, "type")
+        artifact_format = _single(query, "artifact-format")
+        if kind is not None and kind not in LOCATION_TYPES:
+            return 400, _error("BadRequest", f"Invalid value for query parameter 'type': {kind}")
+        if artifact_format is not None and artifact_format not in ARTIFACT_FORMATS:
+            return 400, _error(
+                "BadRequest", f"Invalid value for query parameter 'artifact-format': {artifact_format}"
+            )
+        with self._lock:
+            items = [location.item() for location in self._locations.values()]
+        items += [dict(location) for location in MANAGED_LOCATIONS]
+        if kind is not None:
+            items = [item for item in items if item["_type"] == kind]
+        if artifact_format is not None:
+            items = [item for item in items if artifact_format in item["_capabilities"]["artifactFormats"]]
+        return 200, {"data": items}
+
+
+def _single(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: FakeGatlingCloud
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        status, body = self.server.owner.handle(self.command, self.path, self.headers.get("Authorization"))
+        payload = json.dumps(body).encode()
+        self.send_response(status, HTTPStatus(status).phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if status == 503:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the request log is `FakeGatlingCloud.requests`, and `make local` has its own output."""
