@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Each sub-command lives in its own module exposing `register(subparsers)`; the module is
 # imported only when the CLI starts so `cpctl --help` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("cpctl.validate_cmd", "cpctl.local_cmd")
+COMMAND_MODULES: tuple[str, ...] = ("cpctl.validate_cmd", "cpctl.local_cmd", "cpctl.status_cmd")
 
 
 def _version() -> str:

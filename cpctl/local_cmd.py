@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from cpctl.local_health_cmd import register_local
 from cpctl.twin.twin import (
     FAULTS,
     ExecutionReport,
@@ -69,6 +70,8 @@ def register(subparsers: Any) -> None:
         "--timeout", type=float, default=DEFAULT_WALL_TIMEOUT, help="wall seconds per deployment"
     )
     deploy.set_defaults(handler=run_deploy)
+
+    register_local(commands)  # `cpctl local health-check` (cpctl/local_health_cmd.py)
 
 
 # ---------------------------------------------------------------------------------- results

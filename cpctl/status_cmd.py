@@ -1,0 +1,464 @@
+"""`cpctl status` and `cpctl history`: the control plane as the records table and ECS see it.
+
+- `status`: the running revision and its config version, the last good revision, the last
+  deployment and its outcome, a deployment in progress, the last health result per check and the
+  self-heal state, the health alarm, the most recent stopped-task reasons.
+- `history`: deployments and heal actions, newest first.
+
+Against AWS, `--stack-name` reads the stack's outputs with CloudFormation (normal credentials and
+region). Against the local twin (`cpctl local up`), `--endpoint-url` points at it; without a stack
+name the resources are found by listing (one cluster, one service, the records table, the deploy
+state machine, the `<name>-unhealthy` alarm). Nothing secret is read or printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from controlplane.healing import HealthStore
+from controlplane.health import CHECKS, short
+from controlplane.revisions import pinned_version
+
+STACK_OUTPUTS = {
+    "ClusterName": "cluster",
+    "ServiceName": "service",
+    "RecordsTableName": "table",
+    "StateMachineArn": "state_machine_arn",
+    "HealthAlarmName": "alarm",
+    "ConfigBucketName": "bucket",
+}
+
+
+class StatusError(RuntimeError):
+    """The stack or its resources cannot be found or read."""
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """The resources of one deployed stack."""
+
+    cluster: str
+    service: str
+    table: str
+    state_machine_arn: str | None = None
+    alarm: str | None = None
+    bucket: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Clients:
+    ecs: Any
+    dynamodb: Any
+    cloudwatch: Any
+    cloudformation: Any
+
+    @classmethod
+    def create(cls, *, region: str | None, endpoint_url: str | None) -> Clients:
+        if endpoint_url:
+            # The twin accepts any key: a twin call never carries real credentials.
+            session = boto3.Session(
+                aws_access_key_id="twin",
+                aws_secret_access_key="twin",  # noqa: S106 - the twin's placeholder, not a secret
+                region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+            )
+        else:
+            session = boto3.Session(region_name=region)
+        if session.region_name is None:
+            raise StatusError("no region: pass --region or set AWS_REGION")
+
+        def client(name: str) -> Any:
+            return session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+        return cls(
+            ecs=client("ecs"),
+            dynamodb=client("dynamodb"),
+            cloudwatch=client("cloudwatch"),
+            cloudformation=client("cloudformation"),
+        )
+
+
+def register(subparsers: Any) -> None:
+    for name, help_text, handler in (
+        (
+            "status",
+            "the control plane now: revision, config, last deployment, health, stopped tasks",
+            run_status,
+        ),
+        ("history", "deployments and heal actions, newest first", run_history),
+    ):
+        parser = subparsers.add_parser(name, help=help_text)
+        parser.add_argument("--stack-name", help="the deployed stack (reads its outputs)")
+        parser.add_argument("--endpoint-url", help="the local twin's endpoint (`cpctl local up`)")
+        parser.add_argument("--region", help="AWS region (default: the environment's)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        if name == "history":
+            parser.add_argument("--limit", type=int, default=20, help="entries of each kind (default 20)")
+        parser.set_defaults(handler=handler)
+
+
+# ---------------------------------------------------------------------------------- finding the stack
+def resolve_stack(clients: Clients, *, stack_name: str | None, endpoint_url: str | None) -> StackRef:
+    """The stack's resources: from its outputs, or (twin, no stack name) by listing."""
+    if stack_name:
+        try:
+            stacks = clients.cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as error:
+            raise StatusError(
+                f"cannot read stack {stack_name}: {error.response['Error'].get('Message', error)}"
+            ) from None
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
+        values = {field: outputs.get(key) for key, field in STACK_OUTPUTS.items()}
+        missing = [
+            key
+            for key, field in STACK_OUTPUTS.items()
+            if field in ("cluster", "service", "table") and not values[field]
+        ]
+        if missing:
+            raise StatusError(
+                f"stack {stack_name} has no output(s) {', '.join(missing)}: is it a Control Plane Autopilot stack?"
+            )
+        return StackRef(source=f"stack {stack_name}", **{k: v for k, v in values.items()})  # type: ignore[arg-type]
+    if not endpoint_url:
+        raise StatusError("pass --stack-name (AWS) or --endpoint-url (the local twin)")
+    return discover(clients, source=f"twin at {endpoint_url}")
+
+
+def discover(clients: Clients, *, source: str) -> StackRef:
+    """Find the one control plane stack of an endpoint by listing its resources."""
+    clusters = clients.ecs.list_clusters().get("clusterArns", [])
+    if len(clusters) != 1:
+        raise StatusError(f"expected one ECS cluster, found {len(clusters)}: pass --stack-name")
+    cluster = clusters[0].rsplit("/", 1)[-1]
+    services = clients.ecs.list_services(cluster=cluster).get("serviceArns", [])
+    if len(services) != 1:
+        raise StatusError(
+            f"expected one service in cluster {cluster}, found {len(services)}: pass --stack-name"
+        )
+    service = services[0].rsplit("/", 1)[-1]
+    tables = [name for name in clients.dynamodb.list_tables().get("TableNames", []) if "RecordsTable" in name]
+    if len(tables) != 1:
+        raise StatusError(f"expected one records table, found {len(tables)}: pass --stack-name")
+    alarms = clients.cloudwatch.describe_alarms(AlarmNames=[f"{service}-unhealthy"]).get("MetricAlarms", [])
+    return StackRef(
+        cluster=cluster,
+        service=service,
+        table=tables[0],
+        alarm=alarms[0]["AlarmName"] if alarms else None,
+        source=source,
+    )
+
+
+# ---------------------------------------------------------------------------------- what is read
+def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
+    """Everything `cpctl status` shows, as plain JSON values."""
+    store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
+    service = services[0] if services else None
+    arns = clients.ecs.list_tasks(cluster=ref.cluster, serviceName=ref.service, desiredStatus="RUNNING").get(
+        "taskArns", []
+    )
+    tasks = clients.ecs.describe_tasks(cluster=ref.cluster, tasks=arns).get("tasks", []) if arns else []
+    versions: dict[str, str | None] = {}
+    for arn in {str(task.get("taskDefinitionArn")) for task in tasks} | (
+        {str(service.get("taskDefinition"))} if service else set()
+    ):
+        try:
+            versions[arn] = pinned_version(
+                clients.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            )
+        except ClientError:
+            versions[arn] = None
+    last_good = store.last_good()
+    lock = store.lock()
+    deployments = store.deployments(limit=1)
+    health = store.health_state()
+    alarm = None
+    if ref.alarm:
+        found = clients.cloudwatch.describe_alarms(AlarmNames=[ref.alarm]).get("MetricAlarms", [])
+        if found:
+            alarm = {
+                "name": ref.alarm,
+                "state": found[0]["StateValue"],
+                "since": _iso(found[0].get("StateUpdatedTimestamp")),
+            }
+    return {
+        "source": ref.source,
+        "cluster": ref.cluster,
+        "service": ref.service,
+        "ecs": {
+            "status": service.get("status") if service else "MISSING",
+            "desired": service.get("desiredCount") if service else 0,
+            "running": sum(1 for task in tasks if task.get("lastStatus") == "RUNNING"),
+            "task_definition": service.get("taskDefinition") if service else None,
+            "config_version_id": versions.get(str(service.get("taskDefinition"))) if service else None,
+            "deployments": [
+                {
+                    "id": item.get("id"),
+                    "status": item.get("status"),
+                    "rollout": item.get("rolloutState"),
+                    "task_definition": item.get("taskDefinition"),
+                    "created_at": _iso(item.get("createdAt")),
+                }
+                for item in (service.get("deployments", []) if service else [])
+            ],
+            "tasks": [
+                {
+                    "task_id": str(task.get("taskArn", "")).rsplit("/", 1)[-1],
+                    "last_status": task.get("lastStatus"),
+                    "task_definition": task.get("taskDefinitionArn"),
+                    "config_version_id": versions.get(str(task.get("taskDefinitionArn"))),
+                    "started_at": _iso(task.get("startedAt")),
+                }
+                for task in tasks
+            ],
+        },
+        "last_good": asdict(last_good) if last_good else None,
+        "deploying": {"execution": lock.holder.execution_name, "version_id": lock.holder.version_id}
+        if lock
+        else None,
+        "last_deployment": _deployment_view(deployments[0]) if deployments else None,
+        "health": {
+            "checked_at": health.get("last_checked_at"),
+            "healthy": health.get("last_healthy"),
+            "consecutive_failures": health.get("consecutive_failures"),
+            "checks": (health.get("last_report") or {}).get("checks", {}),
+            "heal": health.get("last_heal_decision"),
+            "last_heal_execution": health.get("last_heal_execution"),
+            "last_heal_at": _iso(health.get("last_heal_at")),
+        }
+        if health
+        else None,
+        "alarm": alarm,
+        "stopped_tasks": [
+            {
+                "stopped_at": task.stopped_at.isoformat(),
+                "task_id": task.task_id,
+                "revision": short(task.task_definition_arn),
+                "summary": task.describe(),
+            }
+            for task in store.stopped_tasks(limit=5)
+        ],
+    }
+
+
+def collect_history(ref: StackRef, clients: Clients, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Deployments and heal actions, newest first."""
+    store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+    entries = [
+        {"kind": "deployment", "at": item.get("started_at"), **_deployment_view(item)}
+        for item in store.deployments(limit=limit)
+    ]
+    for action in store.actions(limit=limit):
+        entries.append(
+            {
+                "kind": "heal",
+                "at": action.at.isoformat(),
+                "action": action.action,
+                "execution": action.execution_name,
+                "version_id": action.version_id,
+                "outcome": action.outcome,
+                "reason": action.reason,
+                "trigger": action.trigger,
+                "finished_at": action.finished_at.isoformat() if action.finished_at else None,
+            }
+        )
+    entries.sort(key=lambda entry: _sortable(entry.get("at")), reverse=True)
+    return entries
+
+
+def _deployment_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    cause = str(item.get("cause") or "")
+    return {
+        "execution": item.get("execution_name"),
+        "outcome": item.get("outcome"),
+        "source": item.get("source"),
+        "reason": item.get("reason"),
+        "version_id": item.get("version_id"),
+        "task_definition": item.get("task_definition_arn"),
+        "started_at": item.get("started_at"),
+        "finished_at": item.get("finished_at"),
+        "cause": cause.splitlines()[0] if cause else None,
+    }
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+    return str(value)
+
+
+def _sortable(value: Any) -> float:
+    if not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+# ---------------------------------------------------------------------------------- text
+def _when(value: Any) -> str:
+    """`2026-01-01 00:15:10` (UTC) from an ISO string; `-` when unknown."""
+    if not value:
+        return "-"
+    try:
+        return (
+            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            .astimezone(UTC)
+            .strftime("%Y-%m-%d %H:%M:%S")
+        )
+    except ValueError:
+        return str(value)
+
+
+def format_status(status: Mapping[str, Any]) -> str:
+    ecs = status["ecs"]
+    lines = [f"Control plane {status['service']} (cluster {status['cluster']}, {status['source']})", ""]
+    running = ecs["tasks"][0] if ecs["tasks"] else None
+    if running:
+        lines.append(
+            f"  Running          {short(running['task_definition'])}, config version {running['config_version_id'] or '(not pinned)'}"
+        )
+        lines.append(
+            f"                   task {running['task_id']} {running['last_status']} since {_when(running['started_at'])}"
+        )
+    else:
+        lines.append("  Running          no task")
+    lines.append(
+        f"  Service          {ecs['status']}, {ecs['running']}/{ecs['desired']} task(s) running, set to {short(ecs['task_definition'])}"
+    )
+    for deployment in ecs["deployments"]:
+        lines.append(
+            f"                   deployment {deployment['id']} {deployment['status']} {deployment['rollout'] or ''} "
+            f"({short(deployment['task_definition'])}, created {_when(deployment['created_at'])})"
+        )
+    good = status["last_good"]
+    lines.append(
+        f"  Last good        {short(good['task_definition_arn'])}, config version {good['version_id']}, "
+        f"deployed {_when(good['deployed_at'])} by {good['execution_name']}"
+        if good
+        else "  Last good        none recorded yet"
+    )
+    deployment = status["last_deployment"]
+    if deployment:
+        why = f" ({deployment['reason']})" if deployment.get("reason") else ""
+        lines.append(
+            f"  Last deployment  {deployment['outcome']}: {deployment['execution']}, {deployment['source']}{why}, "
+            f"version {deployment['version_id']}, finished {_when(deployment['finished_at'])}"
+        )
+        if deployment.get("cause") and deployment["outcome"] != "succeeded":
+            lines.append(f"                   {deployment['cause']}")
+    else:
+        lines.append("  Last deployment  none recorded yet")
+    if status["deploying"]:
+        lines.append(
+            f"  Deploying now    {status['deploying']['execution']} (version {status['deploying']['version_id']})"
+        )
+    health = status["health"]
+    if health:
+        verdict = "healthy" if health["healthy"] else "UNHEALTHY"
+        lines.append(
+            f"  Health           {verdict} at {_when(health['checked_at'])}, "
+            f"{health['consecutive_failures']} failed run(s) in a row"
+        )
+        for name in CHECKS:
+            check = health["checks"].get(name)
+            if check:
+                lines.append(f"    {name:<10} {check['status']:<8} {check['detail']}")
+        heal = health.get("heal") or {}
+        if heal:
+            lines.append(f"  Self-heal        {heal.get('decision')}: {heal.get('detail')}")
+        if health.get("last_heal_execution"):
+            lines.append(
+                f"                   last heal {health['last_heal_execution']} at {_when(health['last_heal_at'])}"
+            )
+    else:
+        lines.append("  Health           not checked yet")
+    alarm = status["alarm"]
+    if alarm:
+        lines.append(f"  Alarm            {alarm['name']}: {alarm['state']} since {_when(alarm['since'])}")
+    if status["stopped_tasks"]:
+        lines.append("  Stopped tasks    (newest first, kept 30 days)")
+        for task in status["stopped_tasks"]:
+            lines.append(f"    {_when(task['stopped_at'])}  {task['revision']}  {task['summary']}")
+    else:
+        lines.append("  Stopped tasks    none recorded")
+    return "\n".join(lines)
+
+
+def format_history(entries: list[Mapping[str, Any]]) -> str:
+    if not entries:
+        return "No deployment or heal action recorded yet."
+    lines = [f"{'WHEN (UTC)':<20} {'KIND':<11} {'OUTCOME':<16} {'VERSION':<38} WHAT"]
+    for entry in entries:
+        if entry["kind"] == "deployment":
+            what = f"{entry['execution']} ({entry['source']}{': ' + entry['reason'] if entry.get('reason') else ''})"
+            kind = "deployment"
+        else:
+            what = f"{entry['execution']} ({entry['trigger']})"
+            kind = entry["action"]
+        lines.append(
+            f"{_when(entry['at']):<20} {kind:<11} {entry['outcome']!s:<16} {entry['version_id']!s:<38} {what}"
+        )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- commands
+def _context(args: argparse.Namespace) -> tuple[StackRef, Clients]:
+    clients = Clients.create(region=args.region, endpoint_url=args.endpoint_url)
+    return resolve_stack(clients, stack_name=args.stack_name, endpoint_url=args.endpoint_url), clients
+
+
+def run_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    return _run(args, "status", lambda ref, clients: collect_status(ref, clients), format_status, out)
+
+
+def run_history(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    return _run(
+        args,
+        "history",
+        lambda ref, clients: collect_history(ref, clients, limit=args.limit),
+        format_history,
+        out,
+    )
+
+
+def _run(
+    args: argparse.Namespace,
+    command: str,
+    collect: Callable[[StackRef, Clients], Any],
+    render: Callable[[Any], str],
+    out: TextIO | None,
+) -> int:
+    out = out or sys.stdout
+    try:
+        ref, clients = _context(args)
+        data = collect(ref, clients)
+    except StatusError as error:
+        print(f"cpctl {command}: {error}", file=sys.stderr)
+        return 2
+    except NoCredentialsError:
+        print(
+            f"cpctl {command}: no AWS credentials (configure them, or use --endpoint-url for the twin)",
+            file=sys.stderr,
+        )
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"cpctl {command}: {error}", file=sys.stderr)
+        return 1
+    out.write((json.dumps(data, indent=2, default=str) if args.json else render(data)) + "\n")
+    return 0
