@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-import boto3
+import botocore.session
 
 # Imported at collection, before sockets are blocked: the X-Ray SDK behind Powertools' Tracer opens
 # a UDP socket when it is imported (and Tracer never sends anything outside Lambda).
@@ -59,6 +60,8 @@ INVALID_CONFIG = b"""control-plane {
 
 ENV = {
     "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "CLUSTER_NAME": CLUSTER,
     "SERVICE_NAME": CLUSTER,
     "TASK_FAMILY": FAMILY,
@@ -225,7 +228,7 @@ class FakeEcs:
     deregistered: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.meta = boto3.client("ecs", region_name=REGION).meta
+        self.meta = SimpleNamespace(service_model=botocore.session.get_session().get_service_model("ecs"))
         self._ids = itertools.count(1)
         first = task_definition(1)
         self.task_definitions[first["taskDefinitionArn"]] = first

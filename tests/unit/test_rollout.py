@@ -1,0 +1,190 @@
+"""Rolling out: UpdateService, then waiting for that exact deployment under a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from controlplane.models import Watch
+from controlplane.rollout import await_deployment, start_rollout
+from moto import mock_aws
+
+from tests.unit import workflow_fakes as fakes
+
+NEW = fakes.task_definition(2)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, fakes.FakeClock]]:
+    for name, value in fakes.ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws(), fakes.fake_clock() as clock:
+        logs = boto3.client("logs", region_name=fakes.REGION)
+        logs.create_log_group(logGroupName=fakes.LOG_GROUP)
+        yield logs, clock
+
+
+def started(ecs: fakes.FakeEcs) -> Watch:
+    ecs.task_definitions[NEW["taskDefinitionArn"]] = NEW
+    return start_rollout(NEW["taskDefinitionArn"], ecs=ecs, settings=fakes.settings())  # type: ignore[arg-type]
+
+
+def wait(watch: Watch, ecs: fakes.FakeEcs, logs: Any, **overrides: str) -> Watch:
+    return await_deployment(watch, ecs=ecs, logs=logs, settings=fakes.settings(**overrides))  # type: ignore[arg-type]
+
+
+def idle(polls: int) -> list[Any]:
+    return [lambda ecs: None] * polls
+
+
+def test_start_forces_a_new_deployment_and_keeps_its_id(env: Any) -> None:
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    assert ecs.calls == ["update_service"]
+    assert watch.deployment_id == ecs.primary["id"] != "ecs-svc/0000000000000000000"
+    assert watch.task_definition_arn == NEW["taskDefinitionArn"]
+    assert watch.deadline - watch.started_at == timedelta(minutes=15)
+
+
+def test_success_needs_completed_our_revision_and_a_running_task_with_a_good_side_car(env: Any) -> None:
+    logs, clock = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    ecs.script = [*idle(17), lambda e: e.complete(ip="10.0.7.7")]
+    done = wait(watch, ecs, logs)
+    assert done.status == "succeeded" and done.invocations == 1
+    assert done.private_ip == "10.0.7.7" and done.task_arn in ecs.tasks
+    assert clock.sleeps == [5.0] * 17, "polls every 5 s and stops at once"
+    assert done.finished_at is not None and (done.finished_at - watch.started_at).total_seconds() == 85
+
+
+def test_completed_is_not_enough_without_a_running_task_of_our_revision(env: Any) -> None:
+    logs, _ = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+
+    def completed_without_task(e: fakes.FakeEcs) -> None:
+        e.primary.update(rolloutState="COMPLETED")
+
+    def good_task_later(e: fakes.FakeEcs) -> None:
+        e.add_task(e.primary["id"], running=True)
+
+    ecs.script = [completed_without_task]
+    ecs.add_task(ecs.primary["id"], running=True, side_car_exit=None)  # side-car still running: not proof
+    ecs.add_task(ecs.primary["id"], running=True, task_definition_arn="arn:other:td")
+    polls = {"n": 0}
+    real_describe = ecs.describe_services
+
+    def describe(**kwargs: Any) -> Any:
+        polls["n"] += 1
+        if polls["n"] == 4:
+            good_task_later(ecs)
+        return real_describe(**kwargs)
+
+    ecs.describe_services = describe  # type: ignore[method-assign]
+    done = wait(watch, ecs, logs)
+    assert done.status == "succeeded"
+    assert polls["n"] == 4
+
+
+def test_a_failed_deployment_fails_at_once_with_why(env: Any) -> None:
+    logs, clock = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    ecs.script = [*idle(2), lambda e: e.fail_with_side_car()]
+    logs.create_log_stream(logGroupName=fakes.LOG_GROUP, logStreamName="config-loader/config-loader/task0004")
+    logs.put_log_events(
+        logGroupName=fakes.LOG_GROUP,
+        logStreamName="config-loader/config-loader/task0004",
+        logEvents=[
+            {
+                "timestamp": int(time.time() * 1000),
+                "message": "An error occurred (AccessDenied) when calling the GetObject operation",
+            }
+        ],
+    )
+    done = wait(watch, ecs, logs)
+    assert done.status == "failed"
+    assert clock.sleeps == [5.0, 5.0]
+    failure = done.failure
+    assert failure is not None and failure.phase == "rollout"
+    assert "circuit breaker" in failure.reason and "config download from S3 failed" in failure.reason
+    assert len(failure.tasks) == 3 and all(
+        t.side_car_failed and t.stop_code == "EssentialContainerExited" for t in failure.tasks
+    )
+    assert failure.log_lines == [
+        "[config-loader] An error occurred (AccessDenied) when calling the GetObject operation"
+    ]
+
+
+def test_a_vanished_deployment_fails(env: Any) -> None:
+    logs, _ = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+
+    def vanish(e: fakes.FakeEcs) -> None:
+        e.service["deployments"] = [d for d in e.service["deployments"] if d["id"] != watch.deployment_id]
+        e.service["deployments"][0]["status"] = "PRIMARY"
+
+    ecs.script = [vanish]
+    done = wait(watch, ecs, logs)
+    assert done.status == "failed" and done.failure is not None
+    assert "vanished" in done.failure.reason and "ecs-svc/0000000000000000000" in done.failure.reason
+
+
+def test_a_superseded_deployment_fails(env: Any) -> None:
+    logs, _ = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    ecs.update_service(
+        cluster=fakes.CLUSTER,
+        service=fakes.CLUSTER,
+        taskDefinition="arn:someone-else:td",
+        forceNewDeployment=True,
+    )
+    done = wait(watch, ecs, logs)
+    assert done.status == "failed" and done.failure is not None and "superseded" in done.failure.reason
+
+
+def test_completed_while_the_service_is_on_another_revision_fails(env: Any) -> None:
+    logs, _ = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+
+    def completed_elsewhere(e: fakes.FakeEcs) -> None:
+        e.primary.update(rolloutState="COMPLETED")
+        e.service["taskDefinition"] = "arn:old:td"
+
+    ecs.script = [completed_elsewhere]
+    done = wait(watch, ecs, logs)
+    assert done.status == "failed" and done.failure is not None and "not our revision" in done.failure.reason
+
+
+def test_a_missing_service_fails(env: Any) -> None:
+    logs, _ = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    ecs.service["status"] = "DRAINING"
+    done = wait(watch, ecs, logs)
+    assert (
+        done.status == "failed" and done.failure is not None and "missing or inactive" in done.failure.reason
+    )
+
+
+def test_the_deadline_ends_the_wait_across_invocations(env: Any) -> None:
+    logs, clock = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    ecs.script = idle(10_000)
+    first = wait(watch, ecs, logs)
+    assert (first.status, first.invocations) == ("in_progress", 1)
+    assert 595 <= clock.now() - watch.started_at.timestamp() <= 600
+    second = wait(first, ecs, logs)
+    assert (second.status, second.invocations) == ("failed", 2)
+    assert clock.now() == pytest.approx(watch.deadline.timestamp())
+    assert second.failure is not None and "did not complete within 900 s" in second.failure.reason
+    assert "IN_PROGRESS" in second.failure.reason

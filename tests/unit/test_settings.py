@@ -1,0 +1,86 @@
+"""One settings model read once; cached client factories; the endpoint resolver the twin replaces."""
+
+from __future__ import annotations
+
+import pytest
+from controlplane import aws_clients, endpoints
+from controlplane.errors import SettingsError
+from controlplane.settings import get_settings, load_settings, reset_settings
+
+from tests.unit import workflow_fakes as fakes
+
+
+def test_settings_come_from_the_environment_names_the_template_sets() -> None:
+    settings = fakes.settings(
+        GATLING_API_URL="https://api.example.test/api/public/", DEPLOYMENT_DEADLINE_MINUTES="2"
+    )
+    assert (settings.cluster, settings.config_bucket, settings.records_table) == (
+        fakes.CLUSTER,
+        fakes.BUCKET,
+        fakes.TABLE,
+    )
+    assert settings.gatling_api_url == "https://api.example.test/api/public"
+    assert settings.deployment_deadline_seconds == 120
+    assert settings.deployment_context().token_injected is True
+
+
+def test_empty_optional_settings_mean_not_configured() -> None:
+    settings = fakes.settings(GATLING_API_TOKEN_SECRET_ARN="", NOTIFICATION_TOPIC_ARN="")
+    assert settings.gatling_api_token_secret_arn is None
+    with pytest.raises(SettingsError, match="NOTIFICATION_TOPIC_ARN"):
+        settings.require_topic_arn()
+
+
+def test_a_missing_setting_is_named() -> None:
+    environ = dict(fakes.ENV)
+    del environ["RECORDS_TABLE"]
+    with pytest.raises(SettingsError, match="RECORDS_TABLE"):
+        load_settings(environ)
+
+
+def test_settings_are_read_once_until_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in fakes.ENV.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    first = get_settings()
+    monkeypatch.setenv("CLUSTER_NAME", "other")
+    assert get_settings() is first
+    reset_settings()
+    assert get_settings().cluster == "other"
+    reset_settings()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, fakes.ENV[name])
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_clients_are_cached_until_reset() -> None:
+    aws_clients.reset_clients()
+    ecs = aws_clients.ecs_client()
+    assert aws_clients.ecs_client() is ecs
+    provider = aws_clients.secrets_provider()
+    aws_clients.reset_clients()
+    assert aws_clients.ecs_client() is not ecs
+    assert aws_clients.secrets_provider() is not provider
+    aws_clients.reset_clients()
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_clients_follow_aws_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    aws_clients.reset_clients()
+    assert aws_clients.s3_client().meta.endpoint_url == "http://127.0.0.1:5999"
+    aws_clients.reset_clients()
+
+
+def test_the_resolver_is_identity_until_the_twin_installs_one() -> None:
+    assert endpoints.resolve("10.0.1.23", 8080) == ("10.0.1.23", 8080)
+    endpoints.install_resolver(lambda ip, port: ("127.0.0.1", 40000 + port))
+    try:
+        assert endpoints.resolve("10.0.1.23", 8080) == ("127.0.0.1", 48080)
+    finally:
+        endpoints.install_resolver(None)
+    assert endpoints.resolve("10.0.1.23", 8080) == ("10.0.1.23", 8080)
