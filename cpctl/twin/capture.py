@@ -120,6 +120,16 @@ class StdStreams:
             sys.stderr = self.stderr.fallback
         self.stdout = self.stderr = None
 
+    def ensure_installed(self) -> None:
+        """Install the routed streams again if someone replaced sys.stdout/sys.stderr meanwhile
+        (pytest does between the phases of a test): the replacement becomes their fallback."""
+        if self.stdout is not None and sys.stdout is not self.stdout:
+            self.stdout.fallback = sys.stdout
+            sys.stdout = self.stdout
+        if self.stderr is not None and sys.stderr is not self.stderr:
+            self.stderr.fallback = sys.stderr
+            sys.stderr = self.stderr
+
     def retarget_console_handlers(self) -> None:
         """Point every logging StreamHandler writing to a console stream at the routed streams."""
         if self.stdout is None or self.stderr is None:

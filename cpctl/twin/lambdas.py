@@ -272,6 +272,7 @@ class LambdaRouter:
         with self._environment(spec):
             for hook in self.before_invoke:
                 hook()
+            self._streams.ensure_installed()
             self._streams.retarget_console_handlers()
             with self._streams.routing(buffer):
                 buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
