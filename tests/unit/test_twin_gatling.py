@@ -1,0 +1,130 @@
+"""The fake Gatling Cloud's answers, as its OpenAPI spec defines them (no socket: `handle` directly)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpctl.twin.gatling import INFO_BODY, FakeGatlingCloud
+
+API_TOKEN = "api_token_for_tests"
+CP_TOKEN = "cpt_token_for_tests"
+# Gatling's spec lives in the project's shared reference folder, like the doc examples.
+SHARED_DIR = Path(os.environ.get("CPA_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
+SPEC = SHARED_DIR / "reference" / "gatling-enterprise-openapi.json"
+
+
+@pytest.fixture
+def gatling() -> FakeGatlingCloud:
+    fake = FakeGatlingCloud(API_TOKEN, CP_TOKEN)
+    assert fake.register(
+        CP_TOKEN, ["prl_one", "prl_two"], "eu control plane", engines={"prl_two": "javascript"}
+    )
+    return fake
+
+
+def test_locations_need_the_raw_api_token(gatling: FakeGatlingCloud) -> None:
+    target = "/api/public/v2/locations?type=private_location"
+    assert gatling.handle("GET", target, None)[0] == 401
+    assert gatling.handle("GET", target, f"Bearer {API_TOKEN}")[0] == 401
+    assert gatling.handle("GET", target, CP_TOKEN)[0] == 401
+    status, body = gatling.handle("GET", target, API_TOKEN)
+    assert status == 200
+    assert body == {
+        "data": [
+            {
+                "_type": "private_location",
+                "_id": "prl_one",
+                "_description": "eu control plane",
+                "_capabilities": {"artifactFormats": ["jvm"]},
+            },
+            {
+                "_type": "private_location",
+                "_id": "prl_two",
+                "_description": "eu control plane",
+                "_capabilities": {"artifactFormats": ["js"]},
+            },
+        ]
+    }
+    unauthorized = gatling.handle("GET", target, None)[1]
+    assert set(unauthorized) == {"code", "message"}
+
+
+def test_type_and_artifact_format_filters(gatling: FakeGatlingCloud) -> None:
+    everything = gatling.handle("GET", "/api/public/v2/locations", API_TOKEN)[1]["data"]
+    assert {item["_type"] for item in everything} == {"private_location", "managed_location"}
+    managed = gatling.handle("GET", "/api/public/v2/locations?type=managed_location", API_TOKEN)[1]["data"]
+    assert managed and all(item["_type"] == "managed_location" and item["_name"] for item in managed)
+    js = gatling.handle("GET", "/api/public/v2/locations?type=private_location&artifact-format=js", API_TOKEN)
+    assert [item["_id"] for item in js[1]["data"]] == ["prl_two"]
+    assert gatling.handle("GET", "/api/public/v2/locations?type=public", API_TOKEN)[0] == 400
+
+
+@pytest.mark.skipif(
+    not SPEC.is_file(), reason=f"Gatling's OpenAPI spec not found at {SPEC} (set CPA_SHARED_DIR)"
+)
+def test_responses_match_the_openapi_schemas(gatling: FakeGatlingCloud) -> None:
+    spec = json.loads(SPEC.read_text())
+    schemas: dict[str, Any] = spec["components"]["schemas"]
+    private = schemas["PrivateLocationItemResponse"]
+    for item in gatling.handle("GET", "/api/public/v2/locations?type=private_location", API_TOKEN)[1]["data"]:
+        assert set(private["required"]) <= set(item) <= set(private["properties"])
+        assert set(item["_capabilities"]) == set(schemas["LocationCapabilitiesDto"]["required"])
+    managed = schemas["ManagedLocationItemResponse"]
+    for item in gatling.handle("GET", "/api/public/v2/locations?type=managed_location", API_TOKEN)[1]["data"]:
+        assert set(managed["required"]) <= set(item) <= set(managed["properties"])
+    info = spec["paths"]["/v2/info"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert info["examples"]["Example server information"]["value"] == INFO_BODY
+    assert set(spec["paths"]) >= {"/v2/locations", "/v2/info"}
+
+
+def test_info_needs_no_authentication(gatling: FakeGatlingCloud) -> None:
+    assert gatling.handle("GET", "/api/public/v2/info", None) == (200, INFO_BODY)
+
+
+def test_unknown_routes_and_methods(gatling: FakeGatlingCloud) -> None:
+    assert gatling.handle("GET", "/api/public/v2/simulations", API_TOKEN)[0] == 404
+    assert gatling.handle("POST", "/api/public/v2/locations", API_TOKEN)[0] == 405
+
+
+def test_a_wrong_control_plane_token_registers_nothing(gatling: FakeGatlingCloud) -> None:
+    assert gatling.register("cpt_someone_else", ["prl_intruder"], None) is False
+    assert gatling.location_ids() == ["prl_one", "prl_two"]
+
+
+def test_locations_stay_listed_and_re_registration_updates_them(gatling: FakeGatlingCloud) -> None:
+    assert gatling.register(CP_TOKEN, ["prl_two", "prl_three"], "  ")
+    assert gatling.location_ids() == ["prl_one", "prl_two", "prl_three"]
+    items = {
+        item["_id"]: item for item in gatling.handle("GET", "/api/public/v2/locations", API_TOKEN)[1]["data"]
+    }
+    assert "_description" not in items["prl_three"], "a blank description is left out, not sent empty"
+    assert items["prl_two"]["_capabilities"] == {"artifactFormats": ["jvm"]}
+
+
+def test_flaky_answers_503_to_every_other_request(gatling: FakeGatlingCloud) -> None:
+    gatling.flaky = True
+    statuses = [gatling.handle("GET", "/api/public/v2/info", None)[0] for _ in range(6)]
+    assert statuses == [503, 200, 503, 200, 503, 200]
+    gatling.flaky = False
+    assert gatling.handle("GET", "/api/public/v2/info", None)[0] == 200
+
+
+def test_the_request_log_never_holds_a_header_value(gatling: FakeGatlingCloud) -> None:
+    gatling.handle("GET", "/api/public/v2/locations?type=private_location", API_TOKEN)
+    gatling.handle("GET", "/api/public/v2/locations", "wrong")
+    records = gatling.requests
+    assert [(item.method, item.path, item.status) for item in records] == [
+        ("GET", "/api/public/v2/locations?type=private_location", 200),
+        ("GET", "/api/public/v2/locations", 401),
+    ]
+    assert API_TOKEN not in repr(records) and "wrong" not in repr(records)
+
+
+def test_url_needs_a_started_server() -> None:
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = FakeGatlingCloud(API_TOKEN, CP_TOKEN).url
