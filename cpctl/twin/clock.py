@@ -99,7 +99,17 @@ class SimulatedClock:
             assert deadline is not None
             wake = deadline
         if wake > self._now:
-            self._wait_until(wake)
+            hooks: list[tuple[Callable[[], None], Callable[[], None]]] = list(
+                getattr(self._local, "hooks", ())
+            )
+            for before, _ in reversed(hooks):
+                before()
+            try:
+                self._wait_until(wake)
+            finally:
+                if not self._closed:
+                    for _, after in hooks:
+                        after()
         if interrupted and error is not None:
             raise error()
 
@@ -144,6 +154,18 @@ class SimulatedClock:
             self._progress += 1
             self._maybe_advance_locked()
             self._cond.notify_all()
+
+    @contextmanager
+    def around_sleep(self, before: Callable[[], None], after: Callable[[], None]) -> Iterator[None]:
+        """Within the block, the calling thread runs `before()` ahead of each sleep and `after()`
+        when it wakes (the Lambda service gives its mutex away while a handler sleeps)."""
+        hooks: list[tuple[Callable[[], None], Callable[[], None]]] = getattr(self._local, "hooks", [])
+        self._local.hooks = hooks
+        hooks.append((before, after))
+        try:
+            yield
+        finally:
+            hooks.remove((before, after))
 
     def mutex(self) -> ClockMutex:
         """A lock whose waiters count as asleep, handed straight to the next waiter on release."""

@@ -17,13 +17,14 @@ A target of a kind the twin cannot deliver to fails loudly with the rule and tar
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +71,7 @@ class EventBridge:
     start_execution: Callable[[str, str, str], str]  # (state machine arn, name, input) -> execution arn
     deliveries: list[Delivery] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # every event seen, in order
+    held: list[dict[str, Any]] | None = None  # S3 events kept back instead of delivered (see hold)
     _sequencer: int = 0x617F08299329D189
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _undo: list[Callable[[], None]] = field(default_factory=list)
@@ -87,7 +89,11 @@ class EventBridge:
             bridge._deliver_to_rule(rule, event)
 
         def send_s3_event(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
-            bridge.publish(bridge.s3_event(bucket, event_name, key))
+            event = bridge.s3_event(bucket, event_name, key)
+            if bridge.held is not None:
+                bridge.held.append(event)
+            else:
+                bridge.publish(event)
 
         events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
         notifications._send_event_bridge_message = send_s3_event
@@ -97,6 +103,15 @@ class EventBridge:
     def uninstall(self) -> None:
         while self._undo:
             self._undo.pop()()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[list[dict[str, Any]]]:
+        """Keep S3 events back for the block (they are late); `publish` delivers them afterwards."""
+        self.held = []
+        try:
+            yield self.held
+        finally:
+            self.held = None
 
     # ---------------------------------------------------------------- events
     def s3_event(self, bucket: Any, event_name: str, key: Any) -> dict[str, Any]:

@@ -11,7 +11,9 @@ deadline on the simulated clock (`Sandbox.Timedout`), what the handler prints go
 group `/aws/lambda/<name>` and not to the terminal, and asynchronous invokes (EventBridge targets)
 run on their own thread with the service's two retries.
 
-All functions share one `os.environ`, so invocations run one at a time under a `ClockMutex`.
+All functions share one `os.environ` (and the domain package's caches), so handlers run one at a
+time under a `ClockMutex`; a handler that sleeps on the clock (a long poll) gives the mutex and its
+environment away until it wakes, so a waiting Lambda never blocks the others.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -261,6 +262,8 @@ class LambdaRouter:
     def _invoke_locked(
         self, spec: FunctionSpec, payload: bytes, *, asynchronous: bool
     ) -> tuple[bytes, str | None]:
+        """Run the handler; the caller holds the mutex. While the handler sleeps on the clock (a
+        long poll), the mutex and the environment are given away, so other invocations run."""
         request_id = str(uuid.uuid4())
         record = Invocation(spec.function_name, request_id, self._clock.now(), asynchronous=asynchronous)
         self.invocations.append(record)
@@ -269,12 +272,18 @@ class LambdaRouter:
         deadline = self._clock.now() + spec.timeout
         context = LambdaContext(spec, request_id, self._clock, deadline)
         error_type: str | None = None
-        with self._environment(spec):
-            for hook in self.before_invoke:
-                hook()
-            self._streams.ensure_installed()
-            self._streams.retarget_console_handlers()
-            with self._streams.routing(buffer):
+        saved = [self._enter(spec)]
+
+        def give_away() -> None:
+            self._leave(saved[0])
+            self._mutex.release()
+
+        def take_back() -> None:
+            self._mutex.acquire()
+            saved[0] = self._enter(spec)
+
+        try:
+            with self._streams.routing(buffer), self._clock.around_sleep(give_away, take_back):
                 buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
                 try:
                     handler = self._handler(spec)
@@ -303,6 +312,8 @@ class LambdaRouter:
                     buffer.write(f"[ERROR] {error_type}: {error}\n")  # what the runtime logs
                     buffer.write("Traceback (most recent call last):\n" + "".join(frames))
                 buffer.write(f"END RequestId: {request_id}\n")
+        finally:
+            self._leave(saved[0])
         record.ended = self._clock.now()
         record.error_type = error_type
         lines = buffer.getvalue().splitlines()
@@ -311,6 +322,22 @@ class LambdaRouter:
         if self._write_log is not None:
             self._write_log(spec, request_id, lines)
         return response, error_type
+
+    def _enter(self, spec: FunctionSpec) -> dict[str, str | None]:
+        """Give the process this function's environment (and fresh domain caches); what it replaced."""
+        saved = self._apply_environment(spec)
+        for hook in self.before_invoke:
+            hook()
+        self._streams.ensure_installed()
+        self._streams.retarget_console_handlers()
+        return saved
+
+    def _leave(self, saved: dict[str, str | None]) -> None:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         module = self._modules.get(spec.module_name)
@@ -337,8 +364,7 @@ class LambdaRouter:
             )
         return module
 
-    @contextmanager
-    def _environment(self, spec: FunctionSpec) -> Iterator[None]:
+    def _apply_environment(self, spec: FunctionSpec) -> dict[str, str | None]:
         variables = {
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -355,14 +381,7 @@ class LambdaRouter:
         }
         saved = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        return saved
 
 
 _TRANSIENT_ERRORS = (("ServiceException", 500), ("TooManyRequestsException", 429))

@@ -112,6 +112,7 @@ class ExecutionReport:
     transitions: int
     simulated_seconds: float
     wall_seconds: float
+    started: float = 0.0  # simulated epoch seconds
     states: list[StateStep] = field(default_factory=list)
 
 
@@ -493,6 +494,7 @@ class LocalTwin:
             transitions=transitions_of(events),
             simulated_seconds=(stop - described["startDate"]).total_seconds(),
             wall_seconds=wall,
+            started=described["startDate"].timestamp(),
             states=states,
         )
 

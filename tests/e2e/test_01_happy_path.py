@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from cpctl.twin.twin import LocalTwin
 
-from .conftest import Baseline, changed_config, deploy, deployment_record, notifications_about, sha256, version_record
+from .conftest import (
+    Baseline,
+    changed_config,
+    deploy,
+    deployment_record,
+    notifications_about,
+    sha256,
+    version_record,
+)
 
 # The deployment workflow's target (issue 4): at most 20 billed state transitions for a deployment.
 MAX_TRANSITIONS = 20
@@ -25,7 +33,9 @@ def test_a_new_location_is_deployed_on_a_pinned_revision(twin: LocalTwin, baseli
     assert result.revisions_registered == 1
     assert not result.rolled_back
     definition = twin.client("ecs").describe_task_definition(taskDefinition=service.task_definition)
-    loader = next(c for c in definition["taskDefinition"]["containerDefinitions"] if c["name"] == "config-loader")
+    loader = next(
+        c for c in definition["taskDefinition"]["containerDefinitions"] if c["name"] == "config-loader"
+    )
     assert loader["command"][loader["command"].index("--version-id") + 1] == result.version_id
     # The control plane registered the new location with Gatling.
     assert "prl_twin_eu_central_1" in result.registered_locations

@@ -9,7 +9,9 @@ from .conftest import Baseline, changed_config, deploy, states_entered
 UP_DEADLINE_SECONDS = 300  # ControlPlaneUpDeadlineMinutes' default
 
 
-def test_a_control_plane_never_up_is_rolled_back_after_the_deadline(twin: LocalTwin, baseline: Baseline) -> None:
+def test_a_control_plane_never_up_is_rolled_back_after_the_deadline(
+    twin: LocalTwin, baseline: Baseline
+) -> None:
     result = deploy(twin, changed_config(), "never-up")
 
     report = result.report
