@@ -280,9 +280,11 @@ def run_scenario(
     options: TwinOptions | None = None,
     wall_timeout: float = 300.0,
     progress: Callable[[str], None] | None = None,
+    inspect: Callable[[LocalTwin, HealthWatch], None] | None = None,
 ) -> ScenarioResult:
     """A fresh twin, the built-in config deployed, a healthy run, `fault`, then scheduled runs until
-    the heal completes (or, with no fault, one more run) or `max_runs` runs."""
+    the heal completes (or, with no fault, one more run) or `max_runs` runs. `inspect(twin, watch)`
+    is called at the end, before the twin stops (tests look at records and status there)."""
     from cpctl.local_cmd import deploy_initial
 
     say = progress or (lambda text: None)
@@ -314,6 +316,8 @@ def run_scenario(
                     break
             twin.wait_until_idle(wall_timeout=max(10.0, wall_timeout - (time.monotonic() - wall_start)))
             watch.after_run()
+            if inspect is not None:
+                inspect(twin, watch)
             stopped = sorted(
                 (item for item in twin.records() if item.get("kind") == "stopped_task"),
                 key=lambda item: str(item["sk"]),

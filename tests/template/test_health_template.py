@@ -1,0 +1,232 @@
+"""The health checks in template.yaml: parameters, the two functions and their least-privilege roles,
+the schedule, the stopped-task rule and the alarm. Each test fails if what it names is removed."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pytest
+from controlplane.settings import Settings
+from controlplane.telemetry import METRICS_NAMESPACE, SERVICE
+
+from tests.conftest import TEMPLATE_PATH
+
+
+def props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return dict(resources[logical_id]["Properties"])
+
+
+def policy_statements(function: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """Every statement of a function's inline policies, with the condition that guards it."""
+    found: list[tuple[str | None, dict[str, Any]]] = []
+    for policy in function["Properties"]["Policies"]:
+        if "Fn::If" in policy:
+            condition, when_true, when_false = policy["Fn::If"]
+            assert when_false == {"Ref": "AWS::NoValue"}
+            found += [(condition, statement) for statement in when_true["Statement"]]
+        else:
+            found += [(None, statement) for statement in policy["Statement"]]
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    value = statement["Action"]
+    return {value} if isinstance(value, str) else set(value)
+
+
+@cache
+def translated() -> dict[str, Any]:
+    """template.yaml as CloudFormation, the way SAM deploys it (aws-sam-translator, offline)."""
+    from cpctl.twin.provision import translate
+
+    return dict(translate(TEMPLATE_PATH, region="eu-west-1").template["Resources"])
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize(
+    ("name", "default"),
+    [
+        ("HealthCheckRate", "rate(5 minutes)"),
+        ("HealthCheckEnabled", "true"),
+        ("SelfHealAfterFailures", 3),
+        ("SelfHealMinIntervalMinutes", 60),
+        ("HealthAlarmPeriods", 3),
+    ],
+)
+def test_the_health_parameters_exist_with_their_defaults(
+    template: dict[str, Any], name: str, default: Any
+) -> None:
+    assert template["Parameters"][name]["Default"] == default
+
+
+def test_health_checks_can_be_disabled(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["HealthCheckEnabled"]["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["HealthCheckOn"] == {"Fn::Equals": [{"Ref": "HealthCheckEnabled"}, "true"]}
+
+
+# ---------------------------------------------------------------- the health check function
+
+
+def test_the_health_check_runs_on_the_schedule_and_the_parameter_can_stop_it(
+    resources: dict[str, Any],
+) -> None:
+    schedule = props(resources, "HealthCheckFunction")["Events"]["Schedule"]
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == {"Ref": "HealthCheckRate"}
+    assert schedule["Properties"]["State"] == {"Fn::If": ["HealthCheckOn", "ENABLED", "DISABLED"]}
+    rule = translated()["HealthCheckFunctionSchedule"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "HealthCheckRate"}
+    assert rule["Properties"]["State"] == {"Fn::If": ["HealthCheckOn", "ENABLED", "DISABLED"]}
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["HealthCheckFunction", "Arn"]}
+
+
+def test_the_health_check_probes_from_the_vpc_with_the_checker_security_group(
+    resources: dict[str, Any],
+) -> None:
+    function = props(resources, "HealthCheckFunction")
+    assert function["Handler"] == "check_health/app.lambda_handler"
+    assert (TEMPLATE_PATH.parent / "functions" / "check_health" / "app.py").is_file()
+    assert function["VpcConfig"] == {
+        "SubnetIds": {"Ref": "SubnetIds"},
+        "SecurityGroupIds": [{"Fn::GetAtt": ["CheckerSecurityGroup", "GroupId"]}],
+    }
+    role = translated()["HealthCheckFunctionRole"]["Properties"]
+    assert any("AWSLambdaVPCAccessExecutionRole" in str(arn) for arn in role["ManagedPolicyArns"])
+
+
+def test_every_variable_of_the_health_functions_is_a_setting(resources: dict[str, Any]) -> None:
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    for logical_id in ("HealthCheckFunction", "RecordStoppedTaskFunction"):
+        variables = props(resources, logical_id).get("Environment", {}).get("Variables", {})
+        assert set(variables) <= aliases, f"{logical_id}: {set(variables) - aliases}"
+    variables = props(resources, "HealthCheckFunction")["Environment"]["Variables"]
+    assert variables["STATE_MACHINE_ARN"] == {"Ref": "DeployStateMachine"}
+    assert variables["SELF_HEAL_AFTER_FAILURES"] == {"Ref": "SelfHealAfterFailures"}
+    assert variables["SELF_HEAL_MIN_INTERVAL_MINUTES"] == {"Ref": "SelfHealMinIntervalMinutes"}
+    assert variables["DEPLOYMENT_DEADLINE_MINUTES"] == {"Ref": "DeploymentDeadlineMinutes"}
+    assert variables["GATLING_API_TOKEN_SECRET_ARN"] == {"Ref": "GatlingApiTokenSecretArn"}
+
+
+def test_the_state_machine_does_not_reference_the_health_check(resources: dict[str, Any]) -> None:
+    # The health check gets the state machine's ARN; the reverse would be a circular dependency.
+    assert "HealthCheckFunction" not in str(resources["DeployStateMachine"])
+
+
+def test_the_health_check_may_start_only_the_deployment_workflow(resources: dict[str, Any]) -> None:
+    statements = policy_statements(resources["HealthCheckFunction"])
+    starting = [s for _, s in statements if any(a.startswith("states:") for a in actions(s))]
+    by_action = {action: s["Resource"] for s in starting for action in actions(s)}
+    assert by_action == {
+        "states:StartExecution": {"Ref": "DeployStateMachine"},
+        "states:DescribeExecution": {
+            "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${ControlPlaneName}-deploy:*"
+        },
+    }
+
+
+def test_the_health_check_role_is_least_privilege(resources: dict[str, Any]) -> None:
+    statements = policy_statements(resources["HealthCheckFunction"])
+    granted = {action: (condition, s) for condition, s in statements for action in actions(s)}
+    assert set(granted) == {
+        "ecs:DescribeServices",
+        "ecs:ListTasks",
+        "ecs:DescribeTasks",
+        "ecs:DescribeTaskDefinition",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "secretsmanager:GetSecretValue",
+    }
+    assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for _, s in statements)
+    assert granted["ecs:DescribeServices"][1]["Resource"] == {"Ref": "Service"}
+    assert granted["ecs:ListTasks"][1]["Condition"] == {
+        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}
+    }
+    assert granted["dynamodb:UpdateItem"][1]["Resource"] == {"Fn::GetAtt": ["RecordsTable", "Arn"]}
+    assert granted["s3:GetObject"][1]["Resource"] == {"Fn::Sub": "${ConfigBucket.Arn}/${ConfigObjectKey}"}
+    condition, secret = granted["secretsmanager:GetSecretValue"]
+    assert condition == "HasGatlingApiToken" and secret["Resource"] == {"Ref": "GatlingApiTokenSecretArn"}
+
+
+# ---------------------------------------------------------------- stopped tasks
+
+
+def test_stopped_tasks_of_this_service_reach_the_recorder(resources: dict[str, Any]) -> None:
+    function = props(resources, "RecordStoppedTaskFunction")
+    assert function["Handler"] == "record_stopped_task/app.lambda_handler"
+    event = function["Events"]["TaskStopped"]
+    assert event["Type"] == "EventBridgeRule"
+    assert event["Properties"]["Pattern"] == {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {
+            "lastStatus": ["STOPPED"],
+            "clusterArn": [{"Fn::GetAtt": ["Cluster", "Arn"]}],
+            "group": [{"Fn::Sub": "service:${Service.Name}"}],
+        },
+    }
+
+
+def test_the_recorder_may_only_put_items_in_the_records_table(resources: dict[str, Any]) -> None:
+    statements = policy_statements(resources["RecordStoppedTaskFunction"])
+    assert [(actions(s), s["Resource"]) for _, s in statements] == [
+        ({"dynamodb:PutItem"}, {"Fn::GetAtt": ["RecordsTable", "Arn"]})
+    ]
+
+
+# ---------------------------------------------------------------- the alarm
+
+
+def test_the_alarm_watches_the_healthy_metric_exactly_as_powertools_emits_it(
+    resources: dict[str, Any],
+) -> None:
+    alarm = props(resources, "HealthAlarm")
+    assert resources["HealthAlarm"]["Condition"] == "HealthCheckOn"
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert alarm["MetricName"] == "Healthy"
+    assert alarm["Dimensions"] == [
+        {"Name": "service", "Value": SERVICE},
+        {"Name": "control_plane", "Value": {"Fn::GetAtt": ["Service", "Name"]}},
+    ]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Minimum",
+        1,
+        "LessThanThreshold",
+    )
+
+
+def test_one_transient_failure_cannot_page(resources: dict[str, Any]) -> None:
+    alarm = props(resources, "HealthAlarm")
+    assert alarm["EvaluationPeriods"] == {"Ref": "HealthAlarmPeriods"}
+    assert alarm["DatapointsToAlarm"] == {"Ref": "HealthAlarmPeriods"}
+    assert alarm["Period"] == 300
+    assert alarm["TreatMissingData"] == "missing"
+
+
+def test_the_alarm_notifies_the_workflow_topic(resources: dict[str, Any]) -> None:
+    alarm = props(resources, "HealthAlarm")
+    for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+        assert alarm[key] == [{"Ref": "NotificationTopic"}]
+
+
+def test_every_schedule_rate_gives_each_alarm_period_a_data_point(template: dict[str, Any]) -> None:
+    from cpctl.twin.health_scenario import rate_seconds
+
+    period = props(template["Resources"], "HealthAlarm")["Period"]
+    for rate in template["Parameters"]["HealthCheckRate"]["AllowedValues"]:
+        assert rate_seconds(rate) <= period
+
+
+def test_the_outputs_name_the_health_function_and_alarm(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["HealthCheckFunctionName"]["Value"] == {"Ref": "HealthCheckFunction"}
+    assert outputs["HealthAlarmName"]["Value"] == {"Ref": "HealthAlarm"}

@@ -1,0 +1,445 @@
+"""The five health checks, each on the evidence that makes it pass, fail, skip or give up, and all five
+together; then the metrics they publish, which the alarm in template.yaml must match exactly."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from contextlib import redirect_stdout
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from controlplane import endpoints
+from controlplane.health import (
+    LOST_UPLOAD_GRACE_SECONDS,
+    HealthReport,
+    check_config,
+    check_info,
+    check_locations,
+    check_revision,
+    check_service,
+    emit_metrics,
+    run_checks,
+)
+from controlplane.http_client import HttpResponse, HttpUnreachable
+from controlplane.records import Ticket
+from controlplane.telemetry import METRICS_NAMESPACE, metrics
+
+from tests.conftest import load_template
+from tests.unit import health_fakes as hf
+from tests.unit import workflow_fakes as fakes
+
+NOW = fakes.START.timestamp()
+DEADLINE = 15 * 60.0
+
+
+# ---------------------------------------------------------------- 1. service
+
+
+def describe(ecs: hf.HealthEcs) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    services = ecs.describe_services(hf.CLUSTER, [hf.CLUSTER])["services"]
+    return (services[0] if services else None), [t for t in ecs.tasks if t["lastStatus"] == "RUNNING"]
+
+
+def test_service_passes_when_active_with_one_task_desired_and_running() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
+    assert result.status == "pass"
+    assert "1/1 task running" in result.detail and "task1" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"service_status": "MISSING"}, "the service is missing"),
+        ({"service_status": "DRAINING"}, "the service is DRAINING"),
+        ({"desired": 0}, "0 task(s) desired, not 1"),
+    ],
+)
+def test_service_fails_when_missing_inactive_or_scaled_down(change: dict[str, Any], expected: str) -> None:
+    ecs = hf.HealthEcs(**change)
+    ecs.run_task()
+    result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
+    assert result.status == "fail" and expected in result.detail
+
+
+def test_service_fails_without_a_running_task_and_says_why_the_last_one_stopped() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task(status="PENDING")
+    result = check_service(
+        *describe(ecs), now=NOW, deadline_seconds=DEADLINE, last_stopped="task abc stopped (OutOfMemory)"
+    )
+    assert result.status == "fail"
+    assert "0 task(s) running, not 1" in result.detail and "OutOfMemory" in result.detail
+
+
+def test_service_fails_with_two_control_planes_running() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    ecs.run_task(ip="10.0.1.24")
+    result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
+    assert result.status == "fail" and "2 task(s) running" in result.detail
+
+
+def test_a_deployment_in_progress_fails_only_past_the_workflow_deadline() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    ecs.deployments.insert(
+        0,
+        {
+            "id": "ecs-svc/2",
+            "status": "PRIMARY",
+            "taskDefinition": hf.revision_arn(3),
+            "rolloutState": "IN_PROGRESS",
+            "createdAt": fakes.START - timedelta(minutes=10),
+        },
+    )
+    assert check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE).status == "pass"
+    ecs.deployments[0]["createdAt"] = fakes.START - timedelta(minutes=16)
+    result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
+    assert result.status == "fail"
+    assert "ecs-svc/2" in result.detail and "in progress for 16 min (deadline 15 min)" in result.detail
+
+
+# ---------------------------------------------------------------- 2. revision
+
+
+def last_good(version: str = "v1", revision: int = 2) -> Any:
+    from controlplane.records import LastGood
+
+    return LastGood(
+        version, "a" * 64, hf.revision_arn(revision), "ecs-svc/1", "2026-11-29T11:00:00+00:00", "e", None
+    )
+
+
+def test_revision_is_skipped_before_any_deployment_was_recorded() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    service, tasks = describe(ecs)
+    assert check_revision(service, tasks, None, ecs=ecs).status == "skipped"  # type: ignore[arg-type]
+
+
+def test_revision_passes_on_the_last_good_revision() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    service, tasks = describe(ecs)
+    result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
+    assert result.status == "pass" and "cp:2" in result.detail and "v1" in result.detail
+
+
+def test_drift_names_the_revision_that_runs_its_config_who_registered_it_and_the_deployment() -> None:
+    ecs = hf.HealthEcs(task_definition=hf.revision_arn(1))
+    ecs.add_definition(1, None, registered_by="arn:aws:iam::123456789012:user/alice")
+    ecs.deployments[0]["id"] = "ecs-svc/9"
+    ecs.tasks.clear()
+    ecs.run_task(hf.revision_arn(1))
+    ecs.tasks[0]["startedBy"] = "ecs-svc/9"
+    service, tasks = describe(ecs)
+    result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
+    assert result.status == "fail"
+    assert "runs cp:1, not the last good revision cp:2" in result.detail
+    assert "config not pinned" in result.detail
+    assert "registered by arn:aws:iam::123456789012:user/alice" in result.detail
+    assert "ECS deployment ecs-svc/9" in result.detail
+
+
+def test_drift_names_the_workflow_execution_that_registered_a_pinned_revision() -> None:
+    ecs = hf.HealthEcs(task_definition=hf.revision_arn(3))
+    ecs.add_definition(3, "v2", execution="exec-7")
+    ecs.run_task(hf.revision_arn(3))
+    service, tasks = describe(ecs)
+    result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
+    assert result.status == "fail"
+    assert "config version v2" in result.detail and "workflow execution exec-7" in result.detail
+
+
+def test_a_service_set_to_another_revision_is_drift_before_its_task_runs() -> None:
+    ecs = hf.HealthEcs(task_definition=hf.revision_arn(1))
+    ecs.run_task(hf.revision_arn(2))
+    service, tasks = describe(ecs)
+    result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
+    assert result.status == "fail" and "is set to cp:1" in result.detail
+
+
+# ---------------------------------------------------------------- 3. /info
+
+
+def test_info_probes_the_running_task_like_the_up_checker() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task(ip="10.0.1.23")
+    http = hf.FakeHttp({"10.0.1.23:8080/info": hf.info_ok()})
+    result = check_info(describe(ecs)[1], settings=hf.settings(), http_get=http)
+    assert result.status == "pass" and "10.0.1.23:8080" in result.detail
+    assert http.requests[0][0] == "http://10.0.1.23:8080/info"
+
+
+def test_info_goes_through_the_endpoint_resolver() -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task(ip="10.0.1.23")
+    http = hf.FakeHttp({"127.0.0.1:4242/info": hf.info_ok()})
+    endpoints.install_resolver(lambda ip, port: ("127.0.0.1", 4242))
+    try:
+        assert check_info(describe(ecs)[1], settings=hf.settings(), http_get=http).status == "pass"
+    finally:
+        endpoints.install_resolver(None)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (HttpUnreachable("ConnectionRefusedError: refused"), "got no answer"),
+        (HttpResponse(503, b""), "answered HTTP 503"),
+    ],
+)
+def test_info_fails_when_the_control_plane_does_not_answer_200(answer: Any, expected: str) -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    result = check_info(describe(ecs)[1], settings=hf.settings(), http_get=hf.FakeHttp({"/info": answer}))
+    assert result.status == "fail" and expected in result.detail
+
+
+def test_info_fails_without_a_running_task() -> None:
+    result = check_info([], settings=hf.settings(), http_get=hf.FakeHttp())
+    assert result.status == "fail" and result.detail == "no running task to probe"
+
+
+# ---------------------------------------------------------------- 4. locations
+
+
+def run_locations(
+    answer: Any, *, token_configured: bool = True, wanted: tuple[str, ...] = ("prl_a", "prl_b")
+) -> Any:
+    overrides = {"GATLING_API_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:t"}
+    settings = hf.settings(**(overrides if token_configured else {}))
+    http = hf.FakeHttp({"/v2/locations": answer})
+    result = check_locations(
+        "v1",
+        location_ids=lambda version: list(wanted),
+        settings=settings,
+        http_get=http,
+        read_token=lambda: hf.API_TOKEN,
+    )
+    return result, http
+
+
+def test_locations_are_skipped_without_an_api_token() -> None:
+    result, http = run_locations(hf.locations("prl_a"), token_configured=False)
+    assert result.status == "skipped" and not http.requests
+
+
+def test_locations_pass_when_gatling_lists_every_location_of_the_deployed_config() -> None:
+    result, http = run_locations(hf.locations("prl_a", "prl_b", "prl_other"))
+    assert result.status == "pass" and "prl_a, prl_b" in result.detail
+    url, headers = http.requests[0]
+    assert (
+        url == f"{hf.API_URL}/v2/locations?type=private_location" and headers["Authorization"] == hf.API_TOKEN
+    )
+
+
+def test_locations_fail_when_one_is_not_listed() -> None:
+    result, _ = run_locations(hf.locations("prl_a"))
+    assert result.status == "fail" and "prl_b" in result.detail
+
+
+@pytest.mark.parametrize(
+    "answer", [HttpResponse(503, b""), HttpResponse(401, b""), HttpUnreachable("timeout")]
+)
+def test_locations_are_unknown_when_gatling_cannot_tell_and_never_show_the_token(answer: Any) -> None:
+    result, _ = run_locations(answer)
+    assert result.status == "unknown"
+    assert hf.API_TOKEN not in result.detail
+
+
+# ---------------------------------------------------------------- 5. config
+
+
+def test_config_passes_when_the_newest_version_is_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with hf.aws(monkeypatch) as aws:
+        store = aws.store()
+        newest = (aws.versions[-1], hf.when(-90))
+        result, pending, lost = check_config(
+            newest, aws.set_last_good(aws.versions[-1]), store, is_running=lambda a: True, now=NOW
+        )
+    assert result.status == "pass" and not pending and lost is None
+
+
+def test_config_is_pending_while_a_deployment_of_the_newest_version_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with hf.aws(monkeypatch) as aws:
+        store = aws.store()
+        good = aws.set_last_good("v0")
+        ticket = Ticket("exec-9", "arn:exec-9", aws.versions[-1], "upload", None, 1)
+        store.acquire_lock(ticket, now=NOW, lease_seconds=3600, acquired_at_iso="t", replacing=None)
+        newest = (aws.versions[-1], hf.when(-90))
+        result, pending, lost = check_config(
+            newest, good, store, is_running=lambda arn: arn == "arn:exec-9", now=NOW
+        )
+        assert result.status == "pass" and pending and lost is None and "exec-9" in result.detail
+        # The same lock held by an execution that ended is no deployment: the upload is lost.
+        result, pending, lost = check_config(newest, good, store, is_running=lambda arn: False, now=NOW)
+        assert result.status == "fail" and lost is not None
+
+
+@pytest.mark.parametrize("status", ["rejected", "rolled_back", "stale", "superseded", "succeeded"])
+def test_config_passes_when_the_workflow_decided_about_the_newest_version(
+    monkeypatch: pytest.MonkeyPatch, status: str
+) -> None:
+    with hf.aws(monkeypatch) as aws:
+        store = aws.store()
+        store.mark_version(aws.versions[-1], status=status, execution_name="exec-3")
+        newest = (aws.versions[-1], hf.when(-90))
+        result, pending, lost = check_config(
+            newest, aws.set_last_good("v0"), store, is_running=lambda a: False, now=NOW
+        )
+    assert result.status == "pass" and not pending and lost is None
+    assert status in result.detail and "stays on v0" in result.detail
+
+
+def test_an_unseen_upload_is_lost_only_after_its_event_had_time_to_arrive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with hf.aws(monkeypatch) as aws:
+        store = aws.store()
+        good = aws.set_last_good("v0")
+        uploaded = fakes.START - timedelta(seconds=LOST_UPLOAD_GRACE_SECONDS - 10)
+        newest = (aws.versions[-1], uploaded)
+        result, pending, lost = check_config(newest, good, store, is_running=lambda a: False, now=NOW)
+        assert result.status == "pass" and pending and lost is None
+        later = NOW + 20
+        result, pending, lost = check_config(newest, good, store, is_running=lambda a: False, now=later)
+    assert result.status == "fail" and pending
+    assert lost is not None and lost.version_id == aws.versions[-1]
+    assert "its upload was lost" in result.detail
+
+
+def test_config_is_skipped_when_the_bucket_holds_no_config() -> None:
+    result, pending, lost = check_config(None, None, None, is_running=lambda a: False, now=NOW)  # type: ignore[arg-type]
+    assert result.status == "skipped" and not pending and lost is None
+
+
+# ---------------------------------------------------------------- all five
+
+
+def run_all(
+    monkeypatch: pytest.MonkeyPatch, ecs: hf.HealthEcs, http: hf.FakeHttp, *, deployed: bool = True
+) -> HealthReport:
+    with hf.aws(monkeypatch) as aws:
+        if deployed:
+            aws.set_last_good(aws.versions[-1])
+            ecs.add_definition(2, aws.versions[-1])
+        # moto stamps objects with the wall clock: check an hour later, past the lost-upload grace.
+        with fakes.fake_clock() as clock:
+            clock.time = time.time() + 3600
+            return run_checks(
+                settings=hf.settings(
+                    GATLING_API_TOKEN_SECRET_ARN="arn:aws:secretsmanager:eu-west-1:1:secret:t"
+                ),
+                ecs=ecs,  # type: ignore[arg-type]
+                s3=aws.s3,
+                store=aws.store(),
+                http_get=http,
+                read_token=lambda: hf.API_TOKEN,
+                is_running=lambda arn: False,
+            )
+
+
+def test_a_healthy_control_plane_passes_all_five(monkeypatch: pytest.MonkeyPatch) -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    http = hf.FakeHttp({"/info": hf.info_ok(), "/v2/locations": hf.locations("prl_aws_one")})
+    report = run_all(monkeypatch, ecs, http)
+    assert report.healthy, report.summary()
+    assert {name: check.status for name, check in report.checks.items()} == dict.fromkeys(
+        ("service", "revision", "info", "locations", "config"), "pass"
+    )
+    assert report.running_tasks == 1 and not report.revision_drift and not report.pending_config
+    assert report.running_config_version_id == report.last_good_version_id == report.newest_config_version_id
+    assert hf.API_TOKEN not in report.model_dump_json()
+
+
+def test_a_control_plane_that_does_not_answer_is_unhealthy_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    http = hf.FakeHttp({"/v2/locations": hf.locations("prl_aws_one")})
+    report = run_all(monkeypatch, ecs, http)
+    assert not report.healthy and report.failed() == ["info"]
+    assert report.summary().startswith("unhealthy: info (GET /info on 10.0.1.23:8080 got no answer")
+
+
+def test_a_lost_first_upload_is_found_before_anything_was_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    report = run_all(monkeypatch, ecs, hf.FakeHttp({"/info": hf.info_ok()}), deployed=False)
+    assert report.checks["revision"].status == "skipped"
+    assert report.checks["config"].status == "fail" and report.lost_upload is not None
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def emf_lines(report: HealthReport) -> list[dict[str, Any]]:
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        emit_metrics(report, control_plane="cp")
+        metrics.flush_metrics()
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+
+
+def value(emitted: Any) -> float:
+    """An EMF value: Powertools writes a single value or a list of them."""
+    return float(emitted[0] if isinstance(emitted, list) else emitted)
+
+
+def sample_report(healthy: bool) -> HealthReport:
+    checks = {
+        "service": {"status": "pass", "detail": "ok"},
+        "revision": {"status": "fail" if not healthy else "pass", "detail": "drift"},
+        "info": {"status": "pass", "detail": "ok"},
+        "locations": {"status": "skipped", "detail": "no token"},
+        "config": {"status": "pass", "detail": "ok"},
+    }
+    return HealthReport.model_validate(
+        {
+            "checked_at": fakes.START,
+            "healthy": healthy,
+            "checks": checks,
+            "running_tasks": 1,
+            "revision_drift": not healthy,
+        }
+    )
+
+
+def test_the_metrics_carry_exactly_the_namespace_and_dimensions_the_alarm_watches() -> None:
+    alarm = load_template()["Resources"]["HealthAlarm"]["Properties"]
+    documents = emf_lines(sample_report(healthy=False))
+    main = next(doc for doc in documents if "Healthy" in doc)
+    directive = main["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == alarm["Namespace"] == METRICS_NAMESPACE
+    names = {metric["Name"] for metric in directive["Metrics"]}
+    assert {"Healthy", "RunningTasks", "RevisionDrift", "PendingConfig"} <= names
+    assert alarm["MetricName"] == "Healthy"
+    alarm_dimensions = {item["Name"] for item in alarm["Dimensions"]}
+    assert [sorted(dimensions) for dimensions in directive["Dimensions"]] == [sorted(alarm_dimensions)]
+    fixed = {item["Name"]: item["Value"] for item in alarm["Dimensions"] if isinstance(item["Value"], str)}
+    assert all(main[name] == value for name, value in fixed.items())
+    assert main["control_plane"] == "cp"
+    assert (value(main["Healthy"]), value(main["RevisionDrift"]), value(main["RunningTasks"])) == (0, 1, 1)
+
+
+def test_one_check_metric_per_check_that_passed_or_failed() -> None:
+    documents = [doc for doc in emf_lines(sample_report(healthy=True)) if "CheckPassed" in doc]
+    assert {doc["check"]: value(doc["CheckPassed"]) for doc in documents} == {
+        "service": 1,
+        "revision": 1,
+        "info": 1,
+        "config": 1,
+    }
+    assert all(
+        doc["control_plane"] == "cp" and doc["service"] == "control-plane-autopilot" for doc in documents
+    )
