@@ -665,7 +665,10 @@ class SimulatedFargate:
             f"({_service_ref(state)}) is unable to consistently start tasks successfully. For more information, "
             "see the Troubleshooting section of the Amazon ECS Developer Guide.",
         )
-        self._event(at, f"{state.name}: no completed deployment to roll back to; ECS keeps retrying slowly")
+        why = (
+            "the rollback itself failed" if deployment.rollback else "no completed deployment to roll back to"
+        )
+        self._event(at, f"{state.name}: {why}; ECS keeps retrying slowly")
 
     # =============================================================== one task's life
     def _launch(self, state: _ServiceState, deployment: _Deployment, at: float) -> _Run | None:
@@ -826,7 +829,7 @@ class SimulatedFargate:
             )
             self._main_exited(state, run, at, 1)
             return
-        if "crash" in run.faults:
+        if "fails-to-start" in run.faults:
             control_plane.crash(
                 at,
                 f"Control plane '{state.name}' failed to start: java.lang.IllegalStateException: "
@@ -1055,9 +1058,10 @@ class SimulatedFargate:
             "ServerSideEncryption": obtained.encryption or "AES256",
             "Metadata": {},
         }
-        summary = (
-            f"fetched {where} ({obtained.size} bytes, version {obtained.version_id}) into {container_path}"
+        fetched = f"{obtained.size} bytes" + (
+            "" if version_id else f", current version {obtained.version_id}"
         )
+        summary = f"fetched {where} ({fetched}) into {container_path}"
         if target is None:
             summary += " (outside the shared volume: the control plane will not see it)"
         return _Fetch(0, json.dumps(output, indent=4).splitlines(), summary)
@@ -1207,7 +1211,7 @@ class SimulatedFargate:
 
         faults = {fault for fault in ("never-up", "slow-rollout") if armed(fault)}
         if armed("task-fails-to-start") or armed("rollback-fails") or self._rollback_fails_active:
-            faults.add("crash")
+            faults.add("fails-to-start")
         if armed("rollback-fails"):
             self._rollback_fails_active = True  # from now on every launch fails, whatever its revision
         return frozenset(faults)
