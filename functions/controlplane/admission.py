@@ -208,7 +208,10 @@ def _wait_for_turn(
         now = clock.now()
         if now >= deadline:
             store.dequeue(ticket.execution_name)
-            return "timed_out", f"gave up after {settings.queue_wait_minutes:g} minutes in the queue: {detail}"
+            return (
+                "timed_out",
+                f"gave up after {settings.queue_wait_minutes:g} minutes in the queue: {detail}",
+            )
         if now + settings.poll_interval_seconds > budget_end:
             return "waiting", detail
         clock.sleep(min(settings.poll_interval_seconds, max(deadline - now, 0.0)))

@@ -1,0 +1,296 @@
+"""The deployment workflow's half of template.yaml: each test fails if the stack drifts from what the
+handlers, the ASL and the docs rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from controlplane.records import TTL_ATTRIBUTE
+from controlplane.settings import Settings
+
+from tests.conftest import REPO_ROOT
+
+FUNCTIONS = {
+    "AdmitDeploymentFunction": "admit_deployment",
+    "ValidateConfigFunction": "validate_config",
+    "RegisterRevisionFunction": "register_revision",
+    "StartRolloutFunction": "start_rollout",
+    "AwaitRolloutFunction": "await_rollout",
+    "AwaitControlPlaneUpFunction": "await_control_plane_up",
+    "RollBackFunction": "roll_back",
+    "RecordOutcomeFunction": "record_outcome",
+}
+# Exactly the actions each Lambda calls: adding a call means adding it here, on purpose.
+ACTIONS = {
+    "AdmitDeploymentFunction": {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
+        "s3:GetObject", "s3:GetObjectVersion", "states:DescribeExecution",
+    },
+    "ValidateConfigFunction": {"s3:GetObject", "s3:GetObjectVersion"},
+    "RegisterRevisionFunction": {
+        "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole",
+    },
+    "StartRolloutFunction": {"ecs:UpdateService"},
+    "AwaitRolloutFunction": {"ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "logs:GetLogEvents"},
+    "AwaitControlPlaneUpFunction": {"secretsmanager:GetSecretValue"},
+    "RollBackFunction": {
+        "dynamodb:GetItem", "ecs:DescribeServices", "ecs:UpdateService", "ecs:DescribeTaskDefinition",
+        "ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole", "ecs:ListTasks", "ecs:DescribeTasks",
+        "logs:GetLogEvents", "s3:ListBucketVersions", "s3:GetObjectVersion",
+    },
+    "RecordOutcomeFunction": {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "sns:Publish",
+        "ecs:DescribeServices", "ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition",
+    },
+}  # fmt: skip
+# AWS supports no resource-level permission for these; ListTasks is conditioned on the cluster instead.
+UNSCOPABLE = {
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:ListTaskDefinitions",
+    "ecs:DeregisterTaskDefinition",
+    "ecs:ListTasks",
+}
+
+
+def props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return dict(resources[logical_id]["Properties"])
+
+
+def policy_statements(function: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    found: list[tuple[str | None, dict[str, Any]]] = []
+    for policy in function["Properties"].get("Policies", []):
+        condition = None
+        if "Fn::If" in policy:
+            condition, policy, absent = policy["Fn::If"]
+            assert absent == {"Ref": "AWS::NoValue"}
+        found.extend((condition, statement) for statement in policy["Statement"])
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    value = statement["Action"]
+    return {value} if isinstance(value, str) else set(value)
+
+
+def environment(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    shared = template["Globals"]["Function"]["Environment"]["Variables"]
+    own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    return {**shared, **own}
+
+
+def test_new_parameters_have_the_issue_s_defaults(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["DeploymentDeadlineMinutes"]["Default"] == 15
+    assert parameters["ControlPlaneUpDeadlineMinutes"]["Default"] == 5
+    assert parameters["KeepRevisions"]["Default"] == 10 and parameters["KeepRevisions"]["MinValue"] >= 2
+    assert parameters["NotificationEmail"]["Default"] == ""
+    assert parameters["GatlingApiTokenSecretArn"]["Default"] == ""
+    assert parameters["GatlingApiUrl"]["Default"] == "https://api.gatling.io/api/public"
+    assert parameters["PollIntervalSeconds"]["Default"] == 5
+
+
+def test_outputs_name_the_workflow(template: dict[str, Any]) -> None:
+    assert {"StateMachineArn", "RecordsTableName", "NotificationTopicArn", "CheckerSecurityGroupId"} <= set(
+        template["Outputs"]
+    )
+
+
+def test_functions_share_one_code_uri_runtime_and_tracing(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    function = template["Globals"]["Function"]
+    assert (function["Runtime"], function["Architectures"], function["CodeUri"]) == (
+        "python3.13",
+        ["arm64"],
+        "functions/",
+    )
+    assert function["Tracing"] == "Active"
+    for logical_id, module in FUNCTIONS.items():
+        assert resources[logical_id]["Type"] == "AWS::Serverless::Function"
+        assert props(resources, logical_id)["Handler"] == f"{module}/app.lambda_handler"
+        assert (REPO_ROOT / "functions" / module / "app.py").is_file()
+        assert "CodeUri" not in props(resources, logical_id)
+    workflow_functions = {
+        k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function" and k in FUNCTIONS
+    }
+    assert workflow_functions == set(FUNCTIONS)
+
+
+def test_every_environment_variable_is_a_setting(template: dict[str, Any]) -> None:
+    known = {field.alias for field in Settings.model_fields.values()}
+    required = {field.alias for field in Settings.model_fields.values() if field.is_required()}
+    for logical_id in FUNCTIONS:
+        names = set(environment(template, logical_id))
+        assert required <= names, logical_id
+        assert names - known <= {"POWERTOOLS_LOG_LEVEL"}, f"{logical_id}: {names - known}"
+
+
+def test_waiting_functions_return_within_their_timeout(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    budget = float(template["Globals"]["Function"]["Environment"]["Variables"]["INVOCATION_BUDGET_SECONDS"])
+    for logical_id in (
+        "AdmitDeploymentFunction",
+        "AwaitRolloutFunction",
+        "AwaitControlPlaneUpFunction",
+        "RollBackFunction",
+    ):
+        timeout = props(resources, logical_id)["Timeout"]
+        assert budget + 2 * 30 <= timeout <= 900, logical_id
+
+
+def test_settings_follow_their_parameters(template: dict[str, Any]) -> None:
+    assert environment(template, "StartRolloutFunction")["DEPLOYMENT_DEADLINE_MINUTES"] == {
+        "Ref": "DeploymentDeadlineMinutes"
+    }
+    assert environment(template, "RollBackFunction")["DEPLOYMENT_DEADLINE_MINUTES"] == {
+        "Ref": "DeploymentDeadlineMinutes"
+    }
+    checker = environment(template, "AwaitControlPlaneUpFunction")
+    assert checker["CONTROL_PLANE_UP_DEADLINE_MINUTES"] == {"Ref": "ControlPlaneUpDeadlineMinutes"}
+    assert checker["GATLING_API_URL"] == {"Ref": "GatlingApiUrl"}
+    assert checker["GATLING_API_TOKEN_SECRET_ARN"] == {"Ref": "GatlingApiTokenSecretArn"}
+    assert checker["SERVER_PORT"] == {"Ref": "ServerPort"}
+    assert environment(template, "RecordOutcomeFunction")["KEEP_REVISIONS"] == {"Ref": "KeepRevisions"}
+    assert environment(template, "AdmitDeploymentFunction")["QUEUE_WAIT_MINUTES"] == {
+        "Ref": "QueueWaitMinutes"
+    }
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["POLL_INTERVAL_SECONDS"] == {
+        "Ref": "PollIntervalSeconds"
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "condition"),
+    [
+        ("CONTEXT_TOKEN_INJECTED", "HasTokenSecret"),
+        ("CONTEXT_PASS_ROLE_CONFIGURED", "HasLoadGeneratorRole"),
+        ("CONTEXT_ELASTIC_IPS_CONFIGURED", "HasElasticIps"),
+        ("CONTEXT_PRIVATE_PACKAGES_BUCKET_CONFIGURED", "HasPrivatePackagesBucket"),
+    ],
+)
+def test_the_validator_gets_the_stack_s_deployment_context(
+    template: dict[str, Any], variable: str, condition: str
+) -> None:
+    env = environment(template, "ValidateConfigFunction")
+    assert env[variable] == {"Fn::If": [condition, "true", "false"]}
+    assert env["SERVER_PORT"] == {"Ref": "ServerPort"}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_function_has_only_the_actions_it_calls(resources: dict[str, Any], logical_id: str) -> None:
+    statements = policy_statements(resources[logical_id])
+    granted = {action for _, statement in statements for action in actions(statement)}
+    assert granted == ACTIONS[logical_id]
+    for _, statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert not any(a.endswith("*") for a in actions(statement)), "no wildcard actions"
+        if statement["Resource"] == "*":
+            assert actions(statement) <= UNSCOPABLE, f"{logical_id}: {actions(statement)} on *"
+        if "ecs:ListTasks" in actions(statement):
+            assert statement["Condition"] == {
+                "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}
+            }
+
+
+def test_pass_role_is_only_for_the_task_and_execution_roles(resources: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        for _, statement in policy_statements(resources[logical_id]):
+            if "iam:PassRole" in actions(statement):
+                assert actions(statement) == {"iam:PassRole"}
+                assert statement["Resource"] == [
+                    {"Fn::GetAtt": ["TaskRole", "Arn"]},
+                    {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+                ]
+                assert statement["Condition"] == {
+                    "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+                }
+
+
+def test_service_actions_are_scoped_to_the_service(resources: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        for _, statement in policy_statements(resources[logical_id]):
+            if actions(statement) & {"ecs:UpdateService", "ecs:DescribeServices"}:
+                assert statement["Resource"] == {"Ref": "Service"}
+            if "ecs:TagResource" in actions(statement):
+                assert statement["Condition"] == {
+                    "StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}
+                }
+
+
+def test_only_the_checker_reads_the_api_token_and_only_when_it_is_set(resources: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        for condition, statement in policy_statements(resources[logical_id]):
+            if "secretsmanager:GetSecretValue" in actions(statement):
+                assert (logical_id, condition) == ("AwaitControlPlaneUpFunction", "HasGatlingApiToken")
+                assert statement["Resource"] == {"Ref": "GatlingApiTokenSecretArn"}
+
+
+def test_the_checker_runs_in_the_vpc_and_the_task_lets_it_in(resources: dict[str, Any]) -> None:
+    vpc = props(resources, "AwaitControlPlaneUpFunction")["VpcConfig"]
+    assert vpc == {
+        "SubnetIds": {"Ref": "SubnetIds"},
+        "SecurityGroupIds": [{"Fn::GetAtt": ["CheckerSecurityGroup", "GroupId"]}],
+    }
+    ingress = resources["TaskIngressFromChecker"]
+    assert ingress["Condition"] == "CreateSecurityGroup"
+    rule = ingress["Properties"]
+    assert rule["GroupId"] == {"Fn::GetAtt": ["TaskSecurityGroup", "GroupId"]}
+    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": ["CheckerSecurityGroup", "GroupId"]}
+    assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (
+        {"Ref": "ServerPort"},
+        {"Ref": "ServerPort"},
+        "tcp",
+    )
+    egress = props(resources, "CheckerSecurityGroup")["SecurityGroupEgress"]
+    assert {(e["FromPort"] if isinstance(e["FromPort"], int) else "port") for e in egress} == {"port", 443}
+    assert all(e.get("Description") for e in egress)
+
+
+def test_the_records_table(resources: dict[str, Any]) -> None:
+    table = props(resources, "RecordsTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_notifications_are_encrypted_and_mailed_only_when_asked(resources: dict[str, Any]) -> None:
+    assert props(resources, "NotificationTopic")["KmsMasterKeyId"] == "alias/aws/sns"
+    subscription = resources["NotificationEmailSubscription"]
+    assert subscription["Condition"] == "HasNotificationEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "NotificationEmail"}
+
+
+def test_the_state_machine_logs_traces_and_invokes_only_its_functions(resources: dict[str, Any]) -> None:
+    machine = props(resources, "DeployStateMachine")
+    assert machine["DefinitionUri"] == "statemachine/deploy_control_plane.asl.json"
+    assert machine["Logging"]["Level"] == "ALL" and machine["Logging"]["Destinations"]
+    assert machine["Tracing"] == {"Enabled": True}
+    invoked = {
+        p["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for p in machine["Policies"]
+        if "LambdaInvokePolicy" in p
+    }
+    assert invoked == set(FUNCTIONS)
+    assert machine["Name"] == {"Fn::Sub": "${ControlPlaneName}-deploy"}
+
+
+def test_the_lock_lease_outlives_any_execution(resources: dict[str, Any]) -> None:
+    lease = int(props(resources, "AdmitDeploymentFunction")["Environment"]["Variables"]["LOCK_LEASE_SECONDS"])
+    assert (
+        lease >= props(resources, "DeployStateMachine")["DefinitionSubstitutions"]["WorkflowTimeoutSeconds"]
+    )
+
+
+def test_admission_may_read_only_this_state_machine_s_executions(resources: dict[str, Any]) -> None:
+    (statement,) = [
+        s
+        for _, s in policy_statements(resources["AdmitDeploymentFunction"])
+        if "states:DescribeExecution" in actions(s)
+    ]
+    assert statement["Resource"]["Fn::Sub"].endswith(":execution:${ControlPlaneName}-deploy:*")

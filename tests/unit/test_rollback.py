@@ -1,0 +1,221 @@
+"""Rolling back after a failure past registration: where to, how, and when it is not needed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from controlplane.models import (
+    Admission,
+    CaughtError,
+    ConfigObject,
+    ConfigRef,
+    ExecutionRef,
+    FailureReport,
+    RevisionRef,
+    RollBackInput,
+    UpCheck,
+    Watch,
+    WorkflowState,
+)
+from controlplane.records import LastGood, RecordStore
+from controlplane.revisions import pinned_command, pinned_version
+from controlplane.rollback import roll_back
+from moto import mock_aws
+
+from tests.unit import workflow_fakes as fakes
+
+
+@dataclass
+class World:
+    ecs: fakes.FakeEcs
+    s3: Any
+    logs: Any
+    store: RecordStore
+    versions: list[str]
+    clock: fakes.FakeClock
+
+    def roll_back(self, state: WorkflowState) -> WorkflowState:
+        return roll_back(
+            RollBackInput.model_validate(state.model_dump(mode="json")),
+            ecs=self.ecs,  # type: ignore[arg-type]
+            s3=self.s3,
+            logs=self.logs,
+            store=self.store,
+            settings=fakes.settings(),
+        )
+
+    def failed_state(self, *, rollout: bool = True, up_failed: bool = False) -> WorkflowState:
+        """The state of an execution whose new revision (td:2, pinned to the newest version) failed."""
+        new = fakes.task_definition(2, command=pinned_command(fakes.BUCKET, fakes.KEY, self.versions[-1]))
+        self.ecs.task_definitions[new["taskDefinitionArn"]] = new
+        now = fakes.START
+        target = ConfigObject(bucket=fakes.BUCKET, key=fakes.KEY, version_id=self.versions[-1])
+        state = WorkflowState(
+            request=fakes.upload_request(self.versions[-1]),  # type: ignore[arg-type]
+            execution=ExecutionRef.model_validate(fakes.execution()),
+            admission=Admission(
+                decision="admitted", detail="", target=target, wait_deadline=now, admitted_at=now
+            ),
+            config=ConfigRef(
+                bucket=fakes.BUCKET, key=fakes.KEY, version_id=self.versions[-1], sha256="0" * 64, size=1
+            ),
+            revision=RevisionRef(
+                task_definition_arn=new["taskDefinitionArn"],
+                previous_task_definition_arn=self.ecs.service["taskDefinition"],
+                registered_at=now,
+            ),
+        )
+        if not rollout:
+            return state.model_copy(update={"error": CaughtError(Error="States.Timeout", Cause="")})
+        self.ecs.update_service(
+            cluster="", service="", taskDefinition=new["taskDefinitionArn"], forceNewDeployment=True
+        )
+        watch = Watch(
+            deployment_id=self.ecs.primary["id"],
+            task_definition_arn=new["taskDefinitionArn"],
+            started_at=now,
+            deadline=now + timedelta(minutes=15),
+        )
+        if up_failed:
+            task = self.ecs.add_task(watch.deployment_id, running=True)
+            watch = watch.model_copy(
+                update={"status": "succeeded", "task_arn": task, "private_ip": "10.0.1.23"}
+            )
+            failure = FailureReport(
+                phase="control_plane_up", reason="the control plane was not up within 300 s"
+            )
+            up = UpCheck(started_at=now, deadline=now, status="failed", failure=failure)
+            return state.model_copy(update={"rollout": watch, "up": up})
+        failure = FailureReport(phase="rollout", reason="ECS marked deployment FAILED")
+        return state.model_copy(
+            update={"rollout": watch.model_copy(update={"status": "failed", "failure": failure})}
+        )
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    for name, value in fakes.ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws(), fakes.fake_clock() as clock:
+        dynamodb = boto3.client("dynamodb", region_name=fakes.REGION)
+        fakes.create_records_table(dynamodb)
+        s3 = boto3.client("s3", region_name=fakes.REGION)
+        versions = fakes.create_config_bucket(s3, [b"good config", b"bad config"])
+        logs = boto3.client("logs", region_name=fakes.REGION)
+        logs.create_log_group(logGroupName=fakes.LOG_GROUP)
+        store = RecordStore(dynamodb=dynamodb, table=fakes.TABLE, service=fakes.CLUSTER)
+        yield World(fakes.FakeEcs(), s3, logs, store, versions, clock)
+
+
+def test_it_rolls_back_to_the_last_good_revision_and_waits_for_that_rollout(world: World) -> None:
+    good = fakes.task_definition(5, command=pinned_command(fakes.BUCKET, fakes.KEY, world.versions[0]))
+    world.ecs.task_definitions[good["taskDefinitionArn"]] = good
+    world.store.set_last_good(
+        LastGood(world.versions[0], "a" * 64, good["taskDefinitionArn"], "d", "t", "e0", None)
+    )
+    state = world.failed_state()
+    world.ecs.script = [lambda e: None, lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "succeeded"
+    assert after.target_task_definition_arn == good["taskDefinitionArn"]
+    assert world.ecs.service["taskDefinition"] == good["taskDefinitionArn"]
+    assert after.failure.reason == "ECS marked deployment FAILED"
+    assert after.invocations == 1
+
+
+def test_without_a_record_it_rolls_back_to_the_previous_revision_pinned_to_the_previous_config(
+    world: World,
+) -> None:
+    state = world.failed_state()  # the previous revision, td:1, reads whatever config is latest
+    world.ecs.script = [lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "succeeded"
+    target = world.ecs.task_definitions[after.target_task_definition_arn or ""]
+    assert pinned_version(target) == world.versions[0], "restores the config that was current before"
+    tags = {t["key"]: t["value"] for t in world.ecs.tags[target["taskDefinitionArn"]]}
+    assert tags["config-version-id"] == world.versions[0]
+    assert len(tags["config-sha256"]) == 64
+
+
+def test_with_nothing_safe_to_roll_back_to_it_changes_nothing(world: World) -> None:
+    world.versions = world.versions[:1]  # the failing version is the very first config
+    state = world.failed_state()
+    updates = world.ecs.calls.count("update_service")
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "failed" and after.problem is not None
+    assert "nothing safe to roll back to" in after.problem
+    assert world.ecs.calls.count("update_service") == updates
+    assert "register_task_definition" not in world.ecs.calls
+
+
+def test_no_rollback_when_update_service_never_took_effect(world: World) -> None:
+    state = world.failed_state(rollout=False)
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "not_needed"
+    assert "update_service" not in world.ecs.calls
+    assert after.failure.reason.startswith("States.Timeout")
+
+
+def test_a_rollout_that_started_but_was_not_recorded_is_rolled_back(world: World) -> None:
+    state = world.failed_state(rollout=False)
+    world.ecs.update_service(
+        cluster="", service="", taskDefinition=state.revision.task_definition_arn, forceNewDeployment=True
+    )  # type: ignore[union-attr]
+    world.ecs.primary["rolloutState"] = "FAILED"
+    world.ecs.script = [lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "succeeded"
+
+
+def test_a_failed_rollback_rollout_is_reported(world: World) -> None:
+    state = world.failed_state()
+    world.ecs.script = [lambda e: e.fail_with_side_car()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "failed"
+    assert after.problem is not None and "config download from S3 failed" in after.problem
+
+
+def test_a_long_rollback_resumes_without_a_second_update(world: World) -> None:
+    state = world.failed_state()
+    world.ecs.script = [lambda e: None] * 150 + [lambda e: e.complete()]  # done after 750 s, within 900 s
+    first = world.roll_back(state)
+    assert first.rollback is not None and (first.rollback.status, first.rollback.invocations) == (
+        "in_progress",
+        1,
+    )
+    updates = world.ecs.calls.count("update_service")
+    second = world.roll_back(first)
+    assert second.rollback is not None and (second.rollback.status, second.rollback.invocations) == (
+        "succeeded",
+        2,
+    )
+    assert world.ecs.calls.count("update_service") == updates
+
+
+def test_an_up_check_failure_is_explained_with_the_control_plane_errors(world: World) -> None:
+    state = world.failed_state(up_failed=True)
+    task_id = (state.rollout.task_arn or "").rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    stream = f"control-plane/control-plane/{task_id}"
+    world.logs.create_log_stream(logGroupName=fakes.LOG_GROUP, logStreamName=stream)
+    world.logs.put_log_events(
+        logGroupName=fakes.LOG_GROUP,
+        logStreamName=stream,
+        logEvents=[
+            {
+                "timestamp": int(time.time() * 1000),
+                "message": "ERROR Control plane 'cp' failed to deploy private location 'prl_x'",
+            }
+        ],
+    )
+    world.ecs.script = [lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.failure.phase == "control_plane_up"
+    assert after.failure.log_lines == [
+        "[control-plane] ERROR Control plane 'cp' failed to deploy private location 'prl_x'"
+    ]
