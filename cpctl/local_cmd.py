@@ -170,7 +170,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         _line(out, "")
         _line(out, "2. Uploading a changed config (a new location): the workflow, live")
-        _line(out, f"  {'simulated':>9}  {'wall':>7}")
+        _line(out, f"  {'simulated':<10}  {'wall':>7}   (simulated: time since the twin started)")
         result = deploy_file(
             twin,
             builtin_config("changed"),

@@ -79,6 +79,8 @@ _DATETIME_MODULES = (
 
 # Execution ARN -> (wall start, wall end or None), in time.monotonic() seconds.
 EXECUTION_WALL_TIMES: dict[str, tuple[float, float | None]] = {}
+# Execution ARN -> set once the execution's thread is done, so waiting needs no polling.
+EXECUTION_DONE: dict[str, threading.Event] = {}
 
 
 class StateTimedOut(DeadlineExceeded):
@@ -261,6 +263,7 @@ def _patch_interpreter(patches: _Patches, clock: SimulatedClock) -> None:
     def worker_start(self: ExecutionWorker) -> None:
         arn = self._evaluation_details.execution_details.arn
         EXECUTION_WALL_TIMES[arn] = (time.monotonic(), None)
+        done = EXECUTION_DONE.setdefault(arn, threading.Event())
         clock.enter_worker()
 
         def run() -> None:
@@ -271,6 +274,7 @@ def _patch_interpreter(patches: _Patches, clock: SimulatedClock) -> None:
             finally:
                 EXECUTION_WALL_TIMES[arn] = (EXECUTION_WALL_TIMES[arn][0], time.monotonic())
                 clock.leave_worker()
+                done.set()
 
         thread = threading.Thread(target=run, daemon=True, name="sfn-execution")
         TMP_THREADS.append(thread)

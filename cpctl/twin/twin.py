@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -432,12 +433,16 @@ class LocalTwin:
 
     def wait_for_execution(self, arn: str, *, wall_timeout: float = 60.0) -> ExecutionReport:
         """Wait until `arn` ends; `TwinError` naming its last state if it takes over `wall_timeout` s."""
+        done = moto_time.EXECUTION_DONE.setdefault(arn, threading.Event())
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + wall_timeout
         while True:
+            finished = done.wait(timeout=0.5)
             described = sfn.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":
                 return self.report(arn)
+            if finished:  # the thread ended without an outcome: the twin is stopping
+                raise TwinError(f"execution {described['name']} stopped with the twin")
             if time.monotonic() > deadline:
                 report = self.report(arn)
                 last = report.states[-1].name if report.states else "(no state yet)"
@@ -445,19 +450,20 @@ class LocalTwin:
                     f"execution {described['name']} still RUNNING after {wall_timeout:.0f} s of wall time "
                     f"({report.simulated_seconds:.0f} simulated s), in state {last!r}"
                 )
-            time.sleep(0.005)
 
     def wait_until_idle(self, *, wall_timeout: float = 60.0) -> list[ExecutionReport]:
         """Wait until no execution runs; the reports of all executions, oldest first."""
         deadline = time.monotonic() + wall_timeout
-        while any(item["status"] == "RUNNING" for item in self.executions()):
+        while True:
+            running = [item for item in self.executions() if item["status"] == "RUNNING"]
+            if not running:
+                return [self.report(item["executionArn"]) for item in self.executions()]
             if time.monotonic() > deadline:
-                running = [item["name"] for item in self.executions() if item["status"] == "RUNNING"]
                 raise TwinError(
-                    f"executions still running after {wall_timeout:.0f} s of wall time: {running}"
+                    f"executions still running after {wall_timeout:.0f} s of wall time: {[i['name'] for i in running]}"
                 )
-            time.sleep(0.01)
-        return [self.report(item["executionArn"]) for item in self.executions()]
+            done = moto_time.EXECUTION_DONE.setdefault(running[0]["executionArn"], threading.Event())
+            done.wait(timeout=0.5)
 
     # ================================================================ what happened
     def history(self, arn: str) -> list[dict[str, Any]]:
@@ -612,7 +618,7 @@ class LocalTwin:
 
     # ================================================================ live view
     def watch(
-        self, arn: str, emit: Callable[[str], None], *, poll_seconds: float = 0.01
+        self, arn: str, emit: Callable[[str], None], *, poll_seconds: float = 0.05
     ) -> Callable[[], None]:
         """Emit a line per state `arn` enters, and Fargate's events, as they happen; returns `stop`."""
         stopped = threading.Event()
@@ -621,23 +627,29 @@ class LocalTwin:
         def loop() -> None:
             seen_events = 0
             seen_fargate = len(self.fargate.events) if self.fargate is not None else 0
-            start: datetime | None = None
             while True:
                 done = stopped.is_set()
+                batch: list[tuple[float, str]] = []
                 events = self.history(arn)
-                if events and start is None:
-                    start = events[0]["timestamp"]
                 for event in events[seen_events:]:
-                    if event["type"].endswith("StateEntered") and start is not None:
-                        name = event["stateEnteredEventDetails"]["name"]
-                        offset = (event["timestamp"] - start).total_seconds()
-                        emit(f"  {_sim(offset):>9}  {time.monotonic() - wall_start:6.2f}s  ▸ {name}")
+                    if event["type"].endswith("StateEntered"):
+                        at = event["timestamp"].timestamp() - self.clock.start
+                        batch.append(
+                            (
+                                at,
+                                f"{_clock_text(at)}  {{wall}}  ▸ {event['stateEnteredEventDetails']['name']}",
+                            )
+                        )
                 seen_events = len(events)
                 if self.fargate is not None:
-                    lines = list(self.fargate.events)
+                    lines = [str(line) for line in self.fargate.events]
                     for line in lines[seen_fargate:]:
-                        emit(f"  {'':>9}  {time.monotonic() - wall_start:6.2f}s    · {line}")
+                        at, text = _split_clock(line)
+                        batch.append((at, f"{_clock_text(at)}  {{wall}}    · {text}"))
                     seen_fargate = len(lines)
+                wall = f"{time.monotonic() - wall_start:6.2f}s"
+                for _, line in sorted(batch, key=lambda item: item[0]):
+                    emit("  " + line.replace("{wall}", wall, 1))
                 if done:
                     return
                 stopped.wait(poll_seconds)
@@ -695,9 +707,20 @@ def transitions_of(events: list[dict[str, Any]]) -> int:
     return entered + sum(count - 1 for count in scheduled.values() if count > 1)
 
 
-def _sim(seconds: float) -> str:
-    minutes, rest = divmod(seconds, 60)
-    return f"+{int(minutes):d}:{rest:06.3f}" if minutes else f"+{rest:.3f}s"
+def _clock_text(seconds: float) -> str:
+    """Simulated seconds since the twin started, as HH:MM:SS.s (Fargate's events use HH:MM:SS)."""
+    hours, rest = divmod(max(seconds, 0.0), 3600)
+    minutes, rest = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{rest:04.1f}"
+
+
+def _split_clock(line: str) -> tuple[float, str]:
+    """(simulated seconds, rest) of a Fargate event line `HH:MM:SS text`."""
+    match = re.match(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s+(.*)", line, re.DOTALL)
+    if match is None:
+        return 0.0, line
+    hours, minutes, seconds, text = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds), text
 
 
 def _json_or_text(value: Any) -> Any:

@@ -1,0 +1,74 @@
+"""Scenario 9: EventBridge delivers at least once and out of order.
+
+The same event delivered twice deploys once; an older upload's event arriving after a newer
+upload was deployed is stale and skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cpctl.twin.twin import LocalTwin
+
+from .conftest import (
+    WALL_TIMEOUT,
+    changed_config,
+    config_with_location,
+    records_of_kind,
+    states_entered,
+    version_record,
+)
+
+
+def event_of(twin: LocalTwin, version_id: str, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    assert twin.eventbridge is not None
+    for event in events if events is not None else twin.eventbridge.events:
+        if event["detail"]["object"].get("version-id") == version_id:
+            return event
+    raise AssertionError(f"S3 sent no event for version {version_id}")
+
+
+def executions_deploying(twin: LocalTwin, version_id: str) -> list[str]:
+    """Executions that registered a revision for `version_id`."""
+    return [
+        r["tags"]["execution"] for r in twin.revisions() if r["tags"].get("config-version-id") == version_id
+    ]
+
+
+def test_the_same_event_delivered_twice_deploys_once(twin: LocalTwin) -> None:
+    assert twin.eventbridge is not None
+    version = twin.upload_config(changed_config())
+    deliveries = twin.eventbridge.publish(event_of(twin, version))  # the duplicate, while the first runs
+
+    reports = twin.wait_until_idle(wall_timeout=WALL_TIMEOUT)
+
+    assert len(deliveries) == 1 and deliveries[0].execution_arn
+    ours = [r for r in reports if version in str(r.input)]
+    assert len(ours) == 2, "the duplicate did not start a second execution"
+    assert all(r.status == "SUCCEEDED" for r in ours), [(r.error, r.cause) for r in ours]
+    assert sorted(states_entered(r)[-1] for r in ours) == ["Deployment succeeded", "Nothing to deploy"]
+    assert len(executions_deploying(twin, version)) == 1
+    assert twin.service().config_version_id == version
+    deployments = [item for item in records_of_kind(twin, "deployment") if item.get("version_id") == version]
+    assert len(deployments) == 1
+
+
+def test_an_older_event_after_a_newer_deploy_is_skipped(twin: LocalTwin) -> None:
+    assert twin.eventbridge is not None
+    with twin.eventbridge.hold() as late:
+        older = twin.upload_config(config_with_location("prl_older"))
+    newer = twin.upload_config(config_with_location("prl_newer"))
+    first = twin.wait_until_idle(wall_timeout=WALL_TIMEOUT)
+    assert first[-1].status == "SUCCEEDED" and twin.service().config_version_id == newer
+
+    twin.eventbridge.publish(event_of(twin, older, late))  # the older upload's event arrives now
+    reports = twin.wait_until_idle(wall_timeout=WALL_TIMEOUT)
+
+    stale = next(r for r in reports if older in str(r.input))
+    assert stale.status == "SUCCEEDED"
+    assert states_entered(stale)[-1] == "Nothing to deploy"
+    assert "Register pinned revision" not in states_entered(stale)
+    assert executions_deploying(twin, older) == []
+    assert version_record(twin, older)["status"] == "stale"
+    assert twin.service().config_version_id == newer
+    assert "prl_older" not in twin.gatling.location_ids()
