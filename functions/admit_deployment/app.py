@@ -11,14 +11,13 @@ from controlplane.aws_clients import dynamodb_client, s3_client, sfn_client
 from controlplane.models import AdmitDeploymentInput
 from controlplane.records import RecordStore
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, count_deployment, logger, metrics, tracer
+from controlplane.telemetry import correlate, count_deployment, logger, tracer
 
 QUIET_ENDINGS = ("duplicate", "stale", "superseded")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_parser(model=AdmitDeploymentInput)
 def lambda_handler(event: AdmitDeploymentInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.request.version_id)

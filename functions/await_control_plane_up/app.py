@@ -11,7 +11,7 @@ from controlplane.http_client import http_get
 from controlplane.liveness import await_up, begin
 from controlplane.models import AwaitControlPlaneUpInput
 from controlplane.settings import Settings, get_settings
-from controlplane.telemetry import correlate, logger, metrics, tracer
+from controlplane.telemetry import correlate, logger, tracer
 
 TOKEN_MAX_AGE_SECONDS = 300
 
@@ -25,7 +25,6 @@ def read_api_token(settings: Settings) -> str | None:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_parser(model=AwaitControlPlaneUpInput)
 def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)

@@ -11,12 +11,11 @@ from controlplane.models import RecordOutcomeInput
 from controlplane.outcomes import finish
 from controlplane.records import RecordStore
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, metrics, tracer
+from controlplane.telemetry import correlate, logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_parser(model=RecordOutcomeInput)
 def lambda_handler(event: RecordOutcomeInput, context: LambdaContext) -> dict[str, Any]:
     version = event.admission.target.version_id if event.admission else event.request.version_id

@@ -10,12 +10,11 @@ from controlplane.aws_clients import ecs_client
 from controlplane.models import RegisterRevisionInput
 from controlplane.revisions import register_revision
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, metrics, tracer
+from controlplane.telemetry import correlate, logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_parser(model=RegisterRevisionInput)
 def lambda_handler(event: RegisterRevisionInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)

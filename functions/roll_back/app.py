@@ -11,12 +11,11 @@ from controlplane.models import RollBackInput
 from controlplane.records import RecordStore
 from controlplane.rollback import roll_back
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, metrics, tracer
+from controlplane.telemetry import correlate, logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_parser(model=RollBackInput)
 def lambda_handler(event: RollBackInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)

@@ -10,12 +10,11 @@ from controlplane.aws_clients import s3_client
 from controlplane.config_versions import validate_version
 from controlplane.models import ValidateConfigInput
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, metrics, tracer
+from controlplane.telemetry import correlate, logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_parser(model=ValidateConfigInput)
 def lambda_handler(event: ValidateConfigInput, context: LambdaContext) -> dict[str, Any]:
     target = event.admission.target
