@@ -8,14 +8,17 @@ runs every 5 simulated minutes), inspected before the twin stops.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from cpctl import cli
 from cpctl.status_cmd import Clients, collect_history, collect_status, discover, format_history, format_status
+from cpctl.twin import health_scenario
 from cpctl.twin.health_scenario import HealthWatch, ScenarioResult, run_scenario
-from cpctl.twin.twin import LocalTwin
+from cpctl.twin.twin import LocalTwin, TwinOptions
 
 WALL_TIMEOUT = 120.0
 PERIOD_MINUTES = 5.0
@@ -33,6 +36,7 @@ class Seen:
     task_definition: str = ""
     config_version_id: str | None = None
     original_task_definition: str = ""
+    leaks: list[str] = field(default_factory=list)
 
 
 def twin_clients(twin: LocalTwin) -> Clients:
@@ -60,6 +64,10 @@ def scenario(fault: str, *, max_runs: int = 8) -> tuple[ScenarioResult, Seen]:
         seen.config_version_id = service.config_version_id
         assert twin.stack is not None
         seen.original_task_definition = str(twin.stack.first_of_type("AWS::ECS::TaskDefinition").ref)
+        texts = [(item.source, item.text) for item in twin.captured()]
+        texts += [("cpctl status", seen.status_text), ("cpctl history", seen.history_text)]
+        secrets = (twin.control_plane_token, twin.api_token)
+        seen.leaks = sorted({source for source, text in texts if any(secret in text for secret in secrets)})
 
     result = run_scenario(fault, max_runs=max_runs, inspect=inspect, wall_timeout=WALL_TIMEOUT)
     return result, seen
@@ -168,16 +176,40 @@ def test_revision_drift_is_named_and_healed() -> None:
 # ---------------------------------------------------------------- lost-upload
 
 
-def test_a_lost_upload_is_found_and_deployed_without_paging() -> None:
-    result, seen = scenario("lost-upload")
-    assert result.injected is not None and result.injected.version_id is not None
-    lost = result.injected.version_id
-    first = result.runs[0]
-    assert first.failed == ["config"] and lost in first.result["report"]["checks"]["config"]["detail"]
-    [action] = result.actions
+def test_a_lost_upload_is_found_and_deployed_without_paging(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token, api_token = "cpt_health_lost_upload_0123456789abcdef", "gat_health_lost_upload_0123456789abcdef"
+    monkeypatch.setattr(
+        health_scenario,
+        "LocalTwin",
+        lambda options=None: LocalTwin(TwinOptions(control_plane_token=token, api_token=api_token)),
+    )
+
+    code = cli.main(
+        ["local", "health-check", "--fault", "lost-upload", "--json", "--timeout", str(WALL_TIMEOUT)]
+    )
+
+    printed = capsys.readouterr().out
+    assert token not in printed and api_token not in printed
+    result = json.loads(printed)
+    assert code == 0 and {"healthy", "checks", "actions", "after"} <= set(result)
+    lost = result["injected"].split("config version ")[1].split(" ")[0]
+    # Seen by the first run after it ...
+    assert result["healthy"] is False
+    assert [name for name, check in result["checks"].items() if check["status"] == "fail"] == ["config"]
+    assert lost in result["checks"]["config"]["detail"] and "lost" in result["checks"]["config"]["detail"]
+    # ... deployed at once, not self-healed ...
+    [action] = result["actions"]
     assert action["action"] == "deploy-lost-upload" and action["version_id"] == lost
     assert action["outcome"] == "succeeded"
-    assert not heal_starts(result), "a lost upload is redelivered, not self-healed"
-    assert result.healed and result.runs[-1].healthy
-    assert seen.config_version_id == lost == last_good(seen)["version_id"]
-    assert not result.alarm_messages and not alarm_minutes(result, "ALARM")
+    assert all(run["heal"] != "started" for run in result["runs"])
+    # ... and nobody paged.
+    assert result["after"]["healthy"] is True
+    assert result["after"]["checks"]["config"]["detail"] == f"the newest version {lost} is deployed"
+    assert result["pages"] == 0 and all(item["state"] != "ALARM" for item in result["alarm"])
+
+
+def test_no_token_in_anything_the_health_checks_left(task_stopped: tuple[ScenarioResult, Seen]) -> None:
+    _, seen = task_stopped
+    assert seen.leaks == []
