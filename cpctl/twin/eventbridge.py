@@ -286,7 +286,7 @@ def target_input(target: dict[str, Any], event: dict[str, Any], *, rule_name: st
 
 
 _MISSING = object()
-_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+_PATH_TOKEN = re.compile(r"\.([^.\[\]*]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
 
 
 def json_path(document: Any, path: str) -> Any:

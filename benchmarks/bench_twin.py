@@ -1,0 +1,148 @@
+"""Benchmarks of the local twin: start-up, the happy path's cost and detection latency, scenario times.
+
+Run by `make bench` (every benchmarks/bench_*.py). Prints tables; exits non-zero if a run fails.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "functions")]
+
+from cpctl.local_cmd import DeployResult, deploy_file, deploy_initial  # noqa: E402
+from cpctl.twin.twin import LocalTwin, builtin_config  # noqa: E402
+
+_CLOCK = re.compile(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s+(.*)", re.DOTALL)
+
+
+def fargate_time(twin: LocalTwin, pattern: str) -> float | None:
+    """Simulated seconds (since the twin started) of the last Fargate event matching `pattern`."""
+    found = None
+    for line in twin.fargate.events:
+        match = _CLOCK.match(str(line))
+        if match and re.search(pattern, match.group(4)):
+            hours, minutes, seconds, _ = match.groups()
+            found = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return found
+
+
+def state_time(twin: LocalTwin, result: DeployResult, name: str) -> float:
+    """Simulated seconds (since the twin started) when the execution first entered state `name`."""
+    step = next(step for step in result.report.states if step.name == name)
+    return result.report.started + step.entered - twin.clock.start
+
+
+def bench_startup() -> list[tuple[str, str]]:
+    rows = []
+    for label in ("cold (first twin of the process)", "warm (next twin)"):
+        started = time.monotonic()
+        twin = LocalTwin()
+        twin.start()
+        elapsed = time.monotonic() - started
+        twin.stop()
+        rows.append((f"twin start-up, {label}", f"{elapsed:.2f} s"))
+    return rows
+
+
+def bench_happy_path() -> list[tuple[str, str]]:
+    with LocalTwin() as twin:
+        started = time.monotonic()
+        deploy_initial(twin)
+        initial = time.monotonic() - started
+        result = deploy_file(twin, builtin_config("changed"))
+        assert result.report.status == "SUCCEEDED", result.report.cause
+        revision = result.service.task_definition.rsplit("/", 1)[-1]
+        completed = fargate_time(twin, rf"deployment \S+ COMPLETED \(revision {re.escape(revision)}\)")
+        up = fargate_time(twin, r"control plane of task \S+ up on")
+        seen_completed = state_time(twin, result, "Rollout done?")
+        seen_up = state_time(twin, result, "Control plane up?")
+    rows = [
+        ("initial deployment (twin already up), wall", f"{initial:.2f} s"),
+        ("happy path: state transitions", str(result.report.transitions)),
+        ("happy path: simulated duration", f"{result.report.simulated_seconds:.1f} s"),
+        ("happy path: wall duration", f"{result.report.wall_seconds:.2f} s"),
+    ]
+    if completed is not None:
+        rows.append(
+            ("detection latency, rollout COMPLETED -> seen", f"{seen_completed - completed:.1f} s simulated")
+        )
+    if up is not None:
+        rows.append(("detection latency, control plane up -> seen", f"{seen_up - up:.1f} s simulated"))
+    return rows
+
+
+def bench_failure_detection() -> list[tuple[str, str]]:
+    with LocalTwin() as twin:
+        deploy_initial(twin)
+        result = deploy_file(twin, builtin_config("changed"), faults=("task-fails-to-start",))
+        tripped = fargate_time(twin, r"circuit breaker tripped")
+        seen = state_time(twin, result, "Roll back")
+    assert result.report.status == "FAILED"
+    rows = [
+        (
+            "task-fails-to-start: simulated / wall",
+            f"{result.report.simulated_seconds:.0f} s / {result.report.wall_seconds:.2f} s",
+        )
+    ]
+    if tripped is not None:
+        rows.append(("detection latency, circuit breaker -> seen", f"{seen - tripped:.1f} s simulated"))
+    return rows
+
+
+class _Durations:
+    """pytest plugin: wall seconds of each test, setup and teardown included."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.outcomes: dict[str, str] = {}
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+        if report.when == "call" or report.outcome != "passed":
+            self.outcomes[report.nodeid] = report.outcome
+
+
+def bench_scenarios() -> tuple[list[tuple[str, str]], bool]:
+    import pytest
+
+    recorder = _Durations()
+    files = sorted(
+        str(path.relative_to(REPO)) for path in (REPO / "tests" / "e2e").glob("test_[01][0-9]_*.py")
+    )
+    started = time.monotonic()
+    code = pytest.main(
+        ["-q", "-p", "no:cacheprovider", "-p", "no:warnings", "--no-header", *files], plugins=[recorder]
+    )
+    total = time.monotonic() - started
+    rows = [
+        (nodeid.split("/")[-1], f"{seconds:6.2f} s  {recorder.outcomes.get(nodeid, '?')}")
+        for nodeid, seconds in recorder.seconds.items()
+    ]
+    rows.append(("all scenarios", f"{total:6.2f} s"))
+    return rows, code == 0
+
+
+def table(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    print(f"\n{title}")
+    print("-" * (width + 24))
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+def main() -> int:
+    table("Local twin: start-up", bench_startup())
+    table("Local twin: happy path (built-in changed config)", bench_happy_path())
+    table("Local twin: failure detection", bench_failure_detection())
+    rows, passed = bench_scenarios()
+    table("Local twin: scenarios (tests/e2e/test_NN_*.py), wall time each", rows)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
