@@ -419,6 +419,8 @@ def format_history(entries: list[Mapping[str, Any]]) -> str:
 
 # ---------------------------------------------------------------------------------- commands
 def _context(args: argparse.Namespace) -> tuple[StackRef, Clients]:
+    if not args.stack_name and not args.endpoint_url:
+        raise StatusError("pass --stack-name (AWS) or --endpoint-url (the local twin)")
     clients = Clients.create(region=args.region, endpoint_url=args.endpoint_url)
     return resolve_stack(clients, stack_name=args.stack_name, endpoint_url=args.endpoint_url), clients
 

@@ -251,7 +251,12 @@ def _who_changed(
     """What ECS says about a drifted revision: its config, who registered it, which deployment started it."""
     parts: list[str] = []
     try:
-        described = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        try:
+            described = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("AccessDeniedException", "AccessDenied"):
+                raise
+            described = ecs.describe_task_definition(taskDefinition=arn)  # the tags are a bonus
     except ClientError as error:
         parts.append(f"ECS cannot describe it ({error.response.get('Error', {}).get('Code', 'error')})")
     else:
