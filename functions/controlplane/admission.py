@@ -102,13 +102,16 @@ def resolve_target(
 
 
 def ticket_for(state: WorkflowState, target: ConfigObject) -> Ticket:
+    """The request's place in the queue. Uploads order by S3 sequencer; a manual request orders by the
+    time it was made, not by its version's age: an operator rolling back to an old version while a
+    newer upload deploys is the newest request, not a stale one."""
     requested_at = state.request.event_time or state.execution.started_at
     return Ticket(
         execution_name=state.execution.name,
         execution_arn=state.execution.id,
         version_id=target.version_id,
         source=state.request.source,
-        sequencer=target.sequencer,
+        sequencer=target.sequencer if state.request.source == "upload" else None,
         requested_at_ms=int(requested_at.timestamp() * 1000),
     )
 

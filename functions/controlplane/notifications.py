@@ -47,9 +47,10 @@ def message(record: dict[str, Any]) -> str:
     lines.append("")
     lines.append(str(record.get("cause", "")))
     findings = record.get("validation_errors") or []
-    if findings:
+    if any(finding not in str(record.get("cause", "")) for finding in findings):
+        # The cause was cut to fit the Fail state: the notification still lists every error.
         lines.append("")
-        lines.append("Errors:")
+        lines.append("All errors:")
         lines.extend(f"  {finding}" for finding in findings)
     phases = record.get("phase_seconds") or {}
     if phases:

@@ -68,6 +68,8 @@ def decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
         return _result("failed", DeploymentFailed, cause), "failed before the service changed"
     if state.validation is not None and not state.validation.valid:
         errors = [format_finding(finding) for finding in state.validation.errors]
+        if state.validation.omitted_findings:
+            errors.append(f"... and {state.validation.omitted_findings} more findings (run cpctl validate)")
         cause = (
             f"Version {version} of s3://{state.admission.target.bucket if state.admission else '?'}/"
             f"{state.admission.target.key if state.admission else '?'} is invalid ({len(errors)} error(s)); "

@@ -206,3 +206,18 @@ def test_the_deadline_is_counted_from_the_execution_start(world: World) -> None:
     state = world.admit(upload("v2", "0A", "e1"), QUEUE_WAIT_MINUTES="20")
     assert state.admission is not None
     assert state.admission.wait_deadline - state.execution.started_at == timedelta(minutes=20)
+
+
+def test_a_manual_rollback_to_an_old_version_waits_for_a_newer_upload_and_then_goes(world: World) -> None:
+    old = world.admit(upload(world.versions[0], "01", "old-upload"))  # the old version was seen as an upload
+    assert decision(old) == "admitted"
+    world.store.release_lock("old-upload")
+    world.hold_lock("new-upload", version=world.versions[1], sequencer="02")
+    later = fakes.execution("rollback", started=fakes.START + timedelta(minutes=5))
+    state = world.admit(
+        {"request": {"version_id": world.versions[0], "reason": "v2 is bad"}, "execution": later},
+        INVOCATION_BUDGET_SECONDS="10",
+    )
+    assert decision(state) == "waiting", "not superseded by the upload it means to undo"
+    world.store.release_lock("new-upload")
+    assert decision(world.admit(state)) == "admitted"

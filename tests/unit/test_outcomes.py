@@ -256,3 +256,19 @@ def test_recording_twice_does_not_duplicate_the_history(world: World) -> None:
     world.finish(rejected())
     world.finish(rejected())
     assert len(world.store.deployments()) == 1
+
+
+def test_a_notification_lists_every_error_even_when_the_cause_is_cut(world: World) -> None:
+    many = [
+        Finding(line=n, column=1, path=None, message=f"error number {n} " + "x" * 60) for n in range(1, 151)
+    ]
+    state = rejected()
+    assert state.validation is not None
+    state = state.model_copy(
+        update={"validation": state.validation.model_copy(update={"errors": many, "omitted_findings": 7})}
+    )
+    result = world.finish(state).result
+    assert result is not None and len(result.cause) <= 4000 and "truncated" in result.cause
+    ((message, _),) = world.notifications()
+    assert all(f"line {n}, column 1: error number {n} " in message for n in range(1, 151))
+    assert message.count("error number 1 ") == 1 + ("error number 1 " in result.cause)
