@@ -26,6 +26,21 @@ MAX_CONFIG_BYTES = 1024 * 1024
 MAX_NESTING_DEPTH = 64
 # Far above any real number of locations, hosts or subnets, far below what would stall a Lambda.
 MAX_ARRAY_ITEMS = 10_000
+# The parser's time grows with the number of tokens (about 15 us each) and, inside one string or one
+# run of blanks, with the square of its length: these caps keep the worst 1 MiB file to a few
+# seconds. A real config of 1 MiB has about 150,000 tokens, strings of a few hundred characters at
+# most (paths, ids, descriptions) and no run of blanks longer than its indentation.
+MAX_TOKENS = 200_000
+MAX_TOKEN_LENGTH = 16_384
+MAX_BLANK_RUN = 10_000
+# Redefining an object (`a { x = 1 }` then `a.y = 2`, or `a += ...`) makes the parser keep a deep copy
+# of its previous value, copies included, for self-references: many redefinitions of big or deeply
+# nested objects cost a square or worse (1,000 lines of `control-plane.locations += {...}` take
+# minutes). The scanner estimates that work: copied nodes, times the depth of the redefined key (the
+# parser walks the path again for every copy). Measured: 0.06 to 0.65 s of parsing per million.
+MAX_MERGE_WORK = 8_000_000
+# Each `a += v` wraps the previous value of `a` once more; the parser recurses through all of them.
+MAX_APPENDS = 200
 
 # Keys whose literal values are secrets: never quoted in any output.
 SECRET_KEYS = frozenset({"token", "password"})
@@ -200,7 +215,14 @@ class _Scanner:
         self.text = text
         self.result = SourceMap(text)
         self.array_lengths: dict[KeyPath, int] = {}
-        self.blanks: list[tuple[int, int]] = []
+        self.appends: dict[KeyPath, int] = {}
+        self.assignments: list[KeyPath] = []  # every key and array element, in parser order
+        self.object_paths: set[KeyPath] = set()  # paths known to hold an object
+        self.redefines_objects = False
+        # (start, end, replacement) of the text handed to the parser, in text order: include
+        # directives blanked out, and comments, trailing blanks and blank lines dropped (the parser
+        # piles up every blank between two tokens, at a cost that grows with the square of the pile).
+        self.edits: list[tuple[int, int, str]] = []
 
     def scan(self) -> SourceMap:
         positions = self.result.positions
@@ -211,22 +233,29 @@ class _Scanner:
         key_end = -1  # end offset of the last key lexeme: `a"b"` is one key segment, `a "b"` too
         include: _IncludeDirective | None = None
         seen_first = False
+        tokens = 0
         for match in _TOKEN.finditer(self.text):
             kind = match.lastgroup
-            if kind == "nl":
+            if kind == "nl" or kind == "end" or kind is None:
                 if include is not None:
-                    self._finish_include(include)
+                    self._finish_include(include, at_line_end=True)
                     include = None
-                line += match.group(kind).count("\n")
+                newlines = match.group("nl").count("\n") if kind == "nl" else 0
+                if match.end() - match.start() != newlines:  # comments or blanks to drop
+                    self.edits.append((match.start(), match.end(), "\n" * newlines))
+                if kind != "nl":
+                    break
+                line += newlines
                 line_start = match.end()
                 if frame.is_array or frame.value_seen:
                     frame.in_value = frame.value_seen = False
                 continue
-            if kind == "end" or kind is None:
-                break
             start = match.start(kind)
             lexeme = match.group(kind)
             column = start - line_start + 1
+            tokens += 1
+            if tokens > MAX_TOKENS or start - match.start() > MAX_BLANK_RUN or len(lexeme) > MAX_TOKEN_LENGTH:
+                self._refuse_size(tokens, lexeme, Position(line, column))
             if kind == "triple" and "\n" in lexeme:
                 line += lexeme.count("\n")
                 line_start = start + lexeme.rfind("\n") + 1
@@ -243,7 +272,7 @@ class _Scanner:
                     if kind == "word":
                         include.open_parentheses += lexeme.count("(") - lexeme.count(")")
                     continue
-                self._finish_include(include)
+                self._finish_include(include, at_line_end=False)
                 include = None
             if frame.is_array:
                 if kind == "rbr":
@@ -264,6 +293,7 @@ class _Scanner:
                         )
                     frame.key_path = (*frame.path, frame.items - 1)
                     positions[frame.key_path] = Position(line, column)
+                    self.assignments.append(frame.key_path)
             else:
                 if kind == "close":
                     frame = stack.pop() if stack else frame
@@ -275,7 +305,9 @@ class _Scanner:
                 if not frame.in_value:
                     if kind == "word" or kind == "str":
                         if kind == "word" and lexeme == "include" and not frame.key:
-                            include = _IncludeDirective(start, Position(line, column), match.end())
+                            include = _IncludeDirective(
+                                start, match.start(), Position(line, column), match.end()
+                            )
                             continue
                         if not frame.key:
                             key_position = Position(line, column)
@@ -297,6 +329,10 @@ class _Scanner:
                     )
                 frame = _Frame(value_path, is_array=kind == "lbr")
             elif kind == "subst":
+                if lexeme.count(".") >= MAX_NESTING_DEPTH:
+                    raise SourceError(
+                        f"substitution path is deeper than {MAX_NESTING_DEPTH} levels", Position(line, column)
+                    )
                 body = _SUBST_BODY.fullmatch(lexeme)
                 if body is not None:
                     self.result.substitutions.append(
@@ -311,11 +347,21 @@ class _Scanner:
                 last = value_path[-1]
                 if isinstance(last, str) and last in SECRET_KEYS:
                     self.result.secrets.add(_unquote(lexeme) if kind == "str" else lexeme.strip('"'))
-        if include is not None:
-            self._finish_include(include)
-        if self.blanks:
-            self.result.text = self._blank_out()
+        if self.redefines_objects and _merge_work(self.assignments, MAX_MERGE_WORK) > MAX_MERGE_WORK:
+            raise SourceError(
+                "the file redefines the same objects too often to be checked in time: write each object "
+                "once (one `locations = [...]` list rather than many `locations += {...}` lines)"
+            )
+        if self.edits:
+            self.result.text = self._edited_text()
         return self.result
+
+    def _refuse_size(self, tokens: int, lexeme: str, position: Position) -> NoReturn:
+        if tokens > MAX_TOKENS:
+            raise SourceError(f"file has more than {MAX_TOKENS:,} keys, values and brackets", position)
+        if len(lexeme) > MAX_TOKEN_LENGTH:
+            raise SourceError(f"a key or value is longer than {MAX_TOKEN_LENGTH:,} characters", position)
+        raise SourceError(f"more than {MAX_BLANK_RUN:,} blank characters in a row", position)
 
     def _add_key_token(self, frame: _Frame, token: str, unquoted: bool, adjacent: bool) -> None:
         """Split a key token the way HOCON does: `a.b` is two segments, `"a.b"` one, `a."b"` two."""
@@ -338,21 +384,37 @@ class _Scanner:
         if not segments:  # a value with no key: the parser reports it
             frame.key_path = frame.path
             return
+        if len(frame.path) + len(segments) > MAX_NESTING_DEPTH:
+            raise SourceError(f"nesting is deeper than {MAX_NESTING_DEPTH} levels", position)
         positions = self.result.positions
+        assignments = self.assignments
         path = frame.path
+        self.object_paths.add(path)
         for segment in segments[:-1]:
             path = (*path, segment)
-            positions.setdefault(path, position)
+            if positions.setdefault(path, position) is not position:
+                self.redefines_objects = True
+            assignments.append(path)
+            self.object_paths.add(path)
         path = (*path, segments[-1])
+        if path in positions and (append or path in self.object_paths):
+            self.redefines_objects = True
         positions[path] = position
+        assignments.append(path)
         if append:  # `a += v` appends v as one more element of the array a
             index = self.array_lengths.get(path, 0)
+            appends = self.appends[path] = self.appends.get(path, 0) + 1
+            if appends > MAX_APPENDS:
+                raise SourceError(
+                    f"more than {MAX_APPENDS} `+=` to {render_path(path)}: write one list instead", position
+                )
             self.array_lengths[path] = index + 1
             path = (*path, index)
             positions[path] = position
+            assignments.append(path)
         frame.key_path = path
 
-    def _finish_include(self, include: _IncludeDirective) -> None:
+    def _finish_include(self, include: _IncludeDirective, *, at_line_end: bool) -> None:
         words = "".join(token for token in include.tokens if not token.startswith('"'))
         targets = [_unquote(token) for token in include.tokens if token.startswith('"')]
         kind: IncludeKind = "plain"
@@ -368,30 +430,80 @@ class _Scanner:
         self.result.includes.append(
             Include(kind, "required" in words, ", ".join(targets), include.position, directive)
         )
-        self.blanks.append((include.start, include.end))
+        # Spaces keep the columns of what follows on the line; at the end of a line, nothing is needed.
+        if at_line_end:
+            self.edits.append((include.indent_start, include.end, ""))
+        else:
+            self.edits.append((include.start, include.end, " " * (include.end - include.start)))
 
-    def _blank_out(self) -> str:
-        """The text with every include directive replaced by spaces, so positions do not move."""
+    def _edited_text(self) -> str:
+        """The text for the parser: every line keeps its number, every token its column."""
         pieces: list[str] = []
         cursor = 0
-        for start, end in self.blanks:
+        for start, end, replacement in self.edits:
             pieces.append(self.text[cursor:start])
-            pieces.append(_NOT_NEWLINE.sub(" ", self.text[start:end]))
+            pieces.append(replacement)
             cursor = end
         pieces.append(self.text[cursor:])
         return "".join(pieces)
 
 
-_NOT_NEWLINE = re.compile(r"[^\n]")
-
-
 @dataclass(slots=True)
 class _IncludeDirective:
     start: int
+    indent_start: int  # where the blanks before `include` start
     position: Position
     end: int
     tokens: list[str] = field(default_factory=list)
     open_parentheses: int = 0
+
+
+class _Node:
+    """A key of the merge-work model: `weight` is what a deep copy of it costs."""
+
+    __slots__ = ("children", "priors", "weight")
+
+    def __init__(self, depth: int = 0) -> None:
+        self.children: dict[PathSegment, _Node] = {}
+        self.priors: dict[PathSegment, int] = {}
+        self.weight = depth
+
+
+def _merge_work(assignments: list[KeyPath], limit: int) -> int:
+    """What the parser would spend keeping the previous values of redefined keys, counted up to just
+    past `limit` (see MAX_MERGE_WORK).
+
+    Replays every assignment on a tree of weights. Redefining a key walks and copies everything
+    under it, previous copies included, at a cost per node that grows with the node's depth (its
+    full path is rebuilt): a node weighs its depth, and a copy weighs on every enclosing object.
+    """
+    root = _Node()
+    work = 0
+    for path in assignments:
+        chain = [root]
+        node = root
+        for depth, segment in enumerate(path[:-1], start=1):
+            child = node.children.get(segment)
+            if child is None:
+                child = node.children[segment] = _Node(depth)
+                for enclosing in chain:
+                    enclosing.weight += depth
+            chain.append(child)
+            node = child
+        last = path[-1]
+        target = node.children.get(last)
+        if target is None:
+            target = node.children[last] = _Node(len(path))
+            growth = target.weight
+        else:
+            work += target.weight
+            if work > limit:
+                return work
+            growth = target.weight - node.priors.get(last, 0)
+            node.priors[last] = target.weight
+        for enclosing in chain:
+            enclosing.weight += growth
+    return work
 
 
 def _unquote(token: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import hocon
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlplane.config_rules import TOKEN_VARIABLE, Issue, check_config, show
+from controlplane.config_rules import TOKEN_VARIABLE, Issue, check_config
 from controlplane.hocon_source import (
     MAX_CONFIG_BYTES,
     KeyPath,
@@ -331,7 +331,9 @@ class _Report:
         for include in source.includes:
             directive = include.directive if len(include.directive) <= 80 else include.directive[:77] + "..."
             if include.kind == "plain" and not include.required:
-                message = f"{directive}: will be empty in the container, where only control-plane.conf is shipped"
+                message = (
+                    f"{directive}: will be empty in the container, where only control-plane.conf is shipped"
+                )
                 self.add("warning", include.position, None, message)
             elif include.kind in ("plain", "file") and include.required:
                 message = (

@@ -1,0 +1,132 @@
+"""Property-based: whatever bytes arrive, the validator answers with a verdict and keeps the token secret."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from controlplane.validation import DeploymentContext, ValidationResult, validate_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES_DIR = (
+    Path(os.environ.get("CPA_SHARED_DIR", REPO_ROOT.parent / "shared")) / "reference" / "gatling-doc-examples"
+)
+
+INLINE_SEEDS = [
+    b"""control-plane {
+  token = "cpt_seed_token_value"
+  token = ${?CONTROL_PLANE_TOKEN}
+  description = "seed"
+  server { port = 8080, certificate { path = "/c.p12", password = ${?CERT} } }
+  locations = [
+    { id = "prl_a", type = aws, region = eu-west-1, ami { type = custom, id = ami-1 },
+      security-groups = [sg-1], subnets = [s-1, s-2], instance-type = c7i.xlarge, spot = preferred,
+      elastic-ips = ["203.0.113.3"], auto-associate-public-ipv4 = false, tags { a = b } }
+    { id = "prl_g", type = gcp, zone = z, project = p,
+      machine { type = t, image { type = certified, java = 25 }, disk { sizeGb = 20 } } }
+    { id = "prl_d", type = dedicated, ssh { user = u, private-key { path = "/k" } }, hosts = [h1] }
+  ]
+  locations += { id = "prl_k", type = kubernetes, image { type = certified }, job = { include "job.json" } }
+}
+""",
+    b'control-plane { token = ${?CONTROL_PLANE_TOKEN}, locations = [ {"id":"prl_j","type":"azure",'
+    b'"region":"r","size":"s","image":{"type":"custom","image":null},"subscription":"x","network-id":"n",'
+    b'"subnet-name":"d","tags":null}, ] }\nshared = { a = ${control-plane.locations} }\n',
+    b'a.b.c = 1\na { b { d = ${a.b.c} } }\n"q.k" = """multi\nline"""\narr = [1, 2] [3]\n',
+]
+SEEDS = INLINE_SEEDS + (
+    [path.read_bytes() for path in sorted(EXAMPLES_DIR.iterdir())] if EXAMPLES_DIR.is_dir() else []
+)
+FRAGMENTS = [
+    b"{", b"}", b"[", b"]", b'"', b'"""', b"${", b"${?", b"}", b"=", b":", b"+=", b",", b"\n", b"#", b"//",
+    b"include ", b'include "x"', b"include url(", b"required(", b"null", b"\\", b".", b"\x00", b"\xff",
+    b"\xef\xbb\xbf", b"\r\n", b"\t", b"prl_", b"cpt_", b"token = ", b"locations = [", b"type = aws",
+    b"\\u0000", b"\\ud800", b"1e999", b"-", b"\xe2\x80\xa8",
+]  # fmt: skip
+CONTEXTS = [None, DeploymentContext(), DeploymentContext(token_injected=True, container_env=("CERT",))]
+
+
+@st.composite
+def mutated_configs(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(data)))
+        operation = draw(st.sampled_from(["insert", "delete", "replace", "duplicate", "truncate", "bytes"]))
+        if operation == "insert":
+            data[at:at] = draw(st.sampled_from(FRAGMENTS))
+        elif operation == "delete":
+            del data[at : at + draw(st.integers(1, 40))]
+        elif operation == "replace":
+            data[at : at + 1] = draw(st.sampled_from(FRAGMENTS))
+        elif operation == "duplicate":
+            data[at:at] = data[at : at + draw(st.integers(1, 200))]
+        elif operation == "truncate":
+            del data[at:]
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+    return bytes(data)
+
+
+def assert_is_a_verdict(result: ValidationResult) -> None:
+    assert isinstance(result, ValidationResult)
+    assert result.valid == (not result.errors)
+    for finding in [*result.errors, *result.warnings]:
+        assert finding.line is None or finding.line >= 1
+        assert finding.column is None or finding.column >= 1
+        assert finding.message
+    json.loads(result.model_dump_json())
+    result.format_text().encode("utf-8")  # printable: no lone surrogate reaches the output
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs(), st.sampled_from(CONTEXTS))
+def test_mutated_configs_get_a_verdict(data: bytes, context: DeploymentContext | None) -> None:
+    assert_is_a_verdict(validate_config(data, context=context))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=600))
+def test_random_bytes_get_a_verdict(data: bytes) -> None:
+    assert_is_a_verdict(validate_config(data))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet='{}[]"=:+,.$?#/\\\n \tabcinlude-_0129', max_size=300))
+def test_random_hocon_like_text_gets_a_verdict(text: str) -> None:
+    assert_is_a_verdict(validate_config(text.encode()))
+
+
+SECRET_PLACES = [
+    'description = "{t}"',
+    'server.certificate.path = "/{t}.jks"',
+    'server.port = "{t}"',
+    'repository {{ type = "{t}" }}',
+    'unknown-key = "{t}"',
+    'locations += {{ id = "{t}", type = "{t}", region = "{t}", engine = "{t}", spot = "{t}" }}',
+    'locations += {{ include url("https://{t}") }}',
+    'broken = "{t}',
+    'x = ${{{t}}}',
+    '"{t}" = 1',
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    token=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_-.", min_size=8, max_size=40),
+    with_prefix=st.booleans(),
+    places=st.lists(st.sampled_from(SECRET_PLACES), max_size=4),
+    context=st.sampled_from(CONTEXTS),
+)
+def test_the_token_never_reaches_any_output(
+    token: str, with_prefix: bool, places: list[str], context: DeploymentContext | None
+) -> None:
+    token = f"cpt_{token}" if with_prefix else token
+    lines = [f'token = "{token}"', "locations = [ { id = prl_a, type = aws, region = r } ]"]
+    lines += [place.format(t=token) for place in places]
+    data = ("control-plane {\n" + "\n".join(lines) + "\n}\n").encode()
+    result = validate_config(data, context=context)
+    assert_is_a_verdict(result)
+    assert token not in result.model_dump_json() + result.format_text()
