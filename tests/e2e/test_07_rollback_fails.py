@@ -24,9 +24,12 @@ def test_a_failed_rollback_asks_for_manual_action_and_stops(twin: LocalTwin, bas
     executions = twin.executions()
     notifications = twin.notifications()
     service = twin.service()
+    assert twin.lambdas is not None
+    invocations = len(twin.lambdas.invocations)
     twin.advance(3600)
     assert twin.revisions() == revisions
     assert twin.executions() == executions
     assert twin.records() == records
     assert twin.service().task_definition == service.task_definition
     assert twin.notifications() == notifications
+    assert len(twin.lambdas.invocations) == invocations, "a Lambda ran after the execution ended"

@@ -53,6 +53,24 @@ def test_the_same_event_delivered_twice_deploys_once(twin: LocalTwin) -> None:
     assert len(deployments) == 1
 
 
+def test_the_same_event_delivered_again_after_its_deployment_deploys_nothing(twin: LocalTwin) -> None:
+    assert twin.eventbridge is not None
+    version = twin.upload_config(changed_config())
+    first = twin.wait_for_execution(twin.execution_for_version(version), wall_timeout=WALL_TIMEOUT)
+    assert first.status == "SUCCEEDED"
+    revisions = twin.revisions()
+
+    [again] = twin.eventbridge.publish(event_of(twin, version))
+    assert again.execution_arn is not None
+    report = twin.wait_for_execution(again.execution_arn, wall_timeout=WALL_TIMEOUT)
+
+    assert report.status == "SUCCEEDED"
+    assert states_entered(report)[-1] == "Nothing to deploy"
+    assert twin.revisions() == revisions
+    assert executions_deploying(twin, version) == [first.name]
+    assert twin.service().config_version_id == version
+
+
 def test_an_older_event_after_a_newer_deploy_is_skipped(twin: LocalTwin) -> None:
     assert twin.eventbridge is not None
     with twin.eventbridge.hold() as late:
