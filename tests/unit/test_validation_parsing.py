@@ -6,6 +6,7 @@ import builtins
 import hashlib
 import json
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -117,6 +118,69 @@ def test_huge_arrays_are_rejected() -> None:
     items = ", ".join(["1"] * (hocon_source.MAX_ARRAY_ITEMS + 1))
     error = only_error(validate_config(f"a = [{items}]".encode()))
     assert "more than 10,000 items" in error.message
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (
+            b"".join(b"k%d = [1, 2, 3]\n" % i for i in range(41_000)),
+            "more than 200,000 keys, values and brackets",
+        ),
+        (
+            b'description = "' + b"x" * (hocon_source.MAX_TOKEN_LENGTH + 1) + b'"',
+            "longer than 16,384 characters",
+        ),
+        (b"a = 1," + b" " * (hocon_source.MAX_BLANK_RUN + 1) + b"b = 2", "more than 10,000 blank characters"),
+        (b"a = ${x" + b".y" * hocon_source.MAX_NESTING_DEPTH + b"}", "substitution path is deeper"),
+        (b"a." * (hocon_source.MAX_NESTING_DEPTH + 1) + b"b = 1", "nesting is deeper"),
+    ],
+    ids=["tokens", "long string", "blank run", "deep substitution", "deep dotted key"],
+)
+def test_inputs_that_would_stall_the_parser_are_refused_quickly(data: bytes, words: str) -> None:
+    started = time.perf_counter()
+    error = only_error(validate_config(data))
+    assert words in error.message
+    assert error.line is not None
+    assert time.perf_counter() - started < 2
+
+
+def test_whitespace_and_comments_do_not_stall_the_parser() -> None:
+    data = conf(*["    # a comment line" + " " * 60] * 5_000, location=" " * 5_000 + "\n" * 2_000)
+    started = time.perf_counter()
+    assert validate_config(data).valid
+    assert time.perf_counter() - started < 2
+
+
+def test_many_redefinitions_of_a_big_object_are_refused_before_parsing() -> None:
+    locations = ",\n".join(AWS_LOCATION.replace("prl_aws", f"prl_aws_{i}") for i in range(300))
+    data = VALID.replace(AWS_LOCATION, locations) + "".join(
+        f"control-plane.description = d{i}\n" for i in range(700)
+    )
+    started = time.perf_counter()
+    error = only_error(validate_config(data.encode()))
+    assert "redefines the same objects too often" in error.message
+    assert time.perf_counter() - started < 2
+
+
+def test_deeply_nested_redefinitions_are_refused_before_parsing() -> None:
+    data = b"".join(b"a" + b".a" * 20 + b".x%d = 1\n" % i for i in range(30))
+    started = time.perf_counter()
+    assert "redefines the same objects too often" in only_error(validate_config(data)).message
+    assert time.perf_counter() - started < 2
+
+
+def test_a_few_redefinitions_are_fine() -> None:
+    data = conf() + b"control-plane.locations += { id = prl_b, type = kubernetes, image.type = certified }\n"
+    data += b"control-plane { description = again }\ncontrol-plane.server.port = 8080\n"
+    result = validate_config(data)
+    assert result.valid, result.format_text()
+    assert result.summary is not None and [s.id for s in result.summary.locations] == ["prl_aws", "prl_b"]
+
+
+def test_too_many_appends_to_one_list_are_refused() -> None:
+    lines = b"".join(b"control-plane { locations += { id = prl_%d } }\n" % i for i in range(201))
+    assert "more than 200 `+=` to control-plane.locations" in only_error(validate_config(lines)).message
 
 
 def test_syntax_error_carries_the_parser_position() -> None:
