@@ -72,7 +72,7 @@ def bench_happy_path() -> list[tuple[str, str]]:
             ("detection latency, rollout COMPLETED -> seen", f"{seen_completed - completed:.1f} s simulated")
         )
     if up is not None:
-        rows.append(("detection latency, control plane up -> seen", f"{seen_up - up:.1f} s simulated"))
+        rows.append(("control plane up -> workflow confirms it", f"{seen_up - up:.1f} s simulated"))
     return rows
 
 

@@ -95,6 +95,22 @@ class ThreadRoutedStream(io.TextIOBase):
         self._local.buffer = buffer
 
 
+_ROUTED: dict[str, ThreadRoutedStream] = {}
+
+
+def _routed(name: str, current: TextIO | ThreadRoutedStream) -> ThreadRoutedStream:
+    """The process's one routed stream for `name`: a handler that kept it from an earlier twin (a
+    Powertools Logger keeps the sys.stdout it was created with) must still be routed by later ones."""
+    stream = _ROUTED.get(name)
+    if isinstance(current, ThreadRoutedStream):
+        current = current.fallback  # already routed: keep what it falls back to
+    if stream is None:
+        stream = _ROUTED[name] = ThreadRoutedStream(current)
+    else:
+        stream.fallback = current
+    return stream
+
+
 class StdStreams:
     """Installs ThreadRoutedStreams as sys.stdout and sys.stderr, and points console log handlers
     (Powertools' Logger writes to the sys.stdout it found when created) at them."""
@@ -105,8 +121,8 @@ class StdStreams:
         self._retargeted: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
 
     def install(self) -> None:
-        self.stdout = ThreadRoutedStream(sys.stdout)
-        self.stderr = ThreadRoutedStream(sys.stderr)
+        self.stdout = _routed("stdout", sys.stdout)
+        self.stderr = _routed("stderr", sys.stderr)
         sys.stdout = self.stdout
         sys.stderr = self.stderr
 

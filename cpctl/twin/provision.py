@@ -40,6 +40,24 @@ PLACEHOLDER_DEFINITION_BUCKET = "twin-local-definitions"
 NO_VALUE = object()  # what `Ref: AWS::NoValue` resolves to; removed from lists and objects
 
 
+# Sections and resource attributes the walker reads (or that change nothing in a fresh stack).
+_TEMPLATE_SECTIONS = frozenset(
+    {
+        "AWSTemplateFormatVersion",
+        "Description",
+        "Metadata",
+        "Parameters",
+        "Mappings",
+        "Conditions",
+        "Resources",
+        "Outputs",
+    }
+)
+_RESOURCE_ATTRIBUTES = frozenset(
+    {"Type", "Properties", "DependsOn", "Condition", "DeletionPolicy", "UpdateReplacePolicy", "Metadata"}
+)
+
+
 class ProvisionError(RuntimeError):
     """The template uses something the twin does not understand (or the template is wrong)."""
 
@@ -205,6 +223,9 @@ class Provisioner:
 
     # ------------------------------------------------------------------ entry point
     def provision(self, parameter_values: Mapping[str, str]) -> Stack:
+        unknown_sections = sorted(set(self.template) - _TEMPLATE_SECTIONS)
+        if unknown_sections:
+            raise ProvisionError(f"template section {unknown_sections[0]} is not supported by the local twin")
         self.parameters = self._resolve_parameters(parameter_values)
         self.conditions = {}
         for name in self.template.get("Conditions", {}):
@@ -218,6 +239,11 @@ class Provisioner:
                 skipped.append(logical_id)
                 continue
             kind = declaration.get("Type", "")
+            attributes = sorted(set(declaration) - _RESOURCE_ATTRIBUTES)
+            if attributes:
+                raise ProvisionError(
+                    f"{logical_id} ({kind}): resource attribute {attributes[0]} is not supported by the local twin"
+                )
             creator = _CREATORS.get(kind)
             if creator is None:
                 raise ProvisionError(f"{logical_id}: resource type {kind} is not supported by the local twin")
@@ -906,6 +932,11 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
         raise props.error("property Code must come from a local CodeUri for the function to run in the twin")
     name = props.get("FunctionName") or f"{p.stack_name}-{logical_id}-{uuid.uuid4().hex[:8]}"[:64]
     handler = props.require("Handler")
+    module_file = code_dir / (str(handler).rsplit(".", 1)[0].replace(".", "/") + ".py")
+    if "." not in str(handler) or not module_file.is_file():
+        raise props.error(
+            f"property Handler {handler}: no module {module_file.relative_to(code_dir)} in {code_dir}"
+        )
     runtime = props.require("Runtime")
     if not str(runtime).startswith("python"):
         raise props.error(f"runtime {runtime} cannot run in the local twin (Python only)")

@@ -45,6 +45,7 @@ def test_no_token_in_anything_the_twin_captured(twin: LocalTwin, baseline: Basel
     # The search itself works: the captures hold the runs (their version ids) and the secrets exist.
     everything = "\n".join(item.text for item in captured)
     assert accepted.version_id in everything and refused.version_id in everything
+    assert any('"level":"INFO"' in item.text for item in captured if item.source.startswith("lambda-log:"))
     sources = {item.source.split(":")[0] for item in captured}
     assert {
         "lambda-log",
