@@ -155,6 +155,8 @@ def uninstall() -> None:
     if _active is not None:
         _active.undo()
     _active, _clock = None, None
+    EXECUTION_WALL_TIMES.clear()
+    EXECUTION_DONE.clear()
 
 
 def _patch_timestamps(patches: _Patches, clock: SimulatedClock) -> None:

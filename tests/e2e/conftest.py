@@ -8,7 +8,6 @@ Every wait is bounded in wall time (`WALL_TIMEOUT`) and fails with the state the
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +18,6 @@ from cpctl.local_cmd import DeployResult, deploy_file, deploy_initial
 from cpctl.twin.twin import ExecutionReport, LocalTwin, builtin_config
 
 WALL_TIMEOUT = 90.0  # wall seconds any one execution may take before the scenario fails
-
-# Scenario name -> wall seconds, read by benchmarks/bench_twin.py.
-SCENARIO_WALL_SECONDS: dict[str, float] = {}
 
 
 @dataclass
@@ -36,12 +32,10 @@ class Baseline:
 
 
 @pytest.fixture
-def twin(request: pytest.FixtureRequest) -> Iterator[LocalTwin]:
-    started = time.monotonic()
+def twin() -> Iterator[LocalTwin]:
     with LocalTwin() as local:
         deploy_initial(local, wall_timeout=WALL_TIMEOUT)
         yield local
-    SCENARIO_WALL_SECONDS[request.node.nodeid] = time.monotonic() - started
 
 
 @pytest.fixture
