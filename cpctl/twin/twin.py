@@ -323,6 +323,12 @@ class LocalTwin:
 
     def stop(self) -> None:
         """Stop everything the twin started (executions still waiting end with it)."""
+        # Close the clock first: every execution still waiting ends at once, and must be gone before
+        # the embedded AWS stops, or a call it makes would go to the real one.
+        self.clock.close()
+        deadline = time.monotonic() + 5.0
+        for done in list(moto_time.EXECUTION_DONE.values()):
+            done.wait(timeout=max(0.0, deadline - time.monotonic()))
         self._stack_undo.close()
         self._stack_undo = contextlib.ExitStack()
         if self._own_workdir:
