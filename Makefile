@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 export BC_SKIP_MAPPING := TRUE
 # sam build needs the Lambda runtime's Python (3.13); pyenv provides it when it is not on PATH.
-PYTHON313_DIR := $(shell dirname "$$(command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)" 2>/dev/null)
+PYTHON313_DIR := $(shell for p in "$$(command -v python3.13 2>/dev/null)" $$HOME/.pyenv/versions/3.13*/bin/python3.13; do [ -n "$$p" ] && "$$p" -c '' 2>/dev/null && { dirname "$$p"; break; }; done)
 
 .PHONY: help install local test lint security build bench requirements clean
 
