@@ -41,6 +41,8 @@ lint: install ## ruff, ruff format --check, mypy strict on functions/ and cpctl/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet | diff -q - functions/requirements.txt >/dev/null \
+		|| { echo "functions/requirements.txt is out of date with uv.lock: run make requirements"; exit 1; }
 
 security: install ## checkov on the template (findings are fixed or suppressed with a reason in the template)
 	$(BIN)/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
