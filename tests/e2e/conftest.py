@@ -36,6 +36,10 @@ def twin() -> Iterator[LocalTwin]:
     with LocalTwin() as local:
         deploy_initial(local, wall_timeout=WALL_TIMEOUT)
         yield local
+        # The twin itself stayed sound: the simulated Fargate never failed a tick, and simulated
+        # time never had to be pushed by the watchdog (a worker the clock could not see).
+        assert local.clock.listener_errors == []
+        assert local.clock.stats.watchdog_advances == 0
 
 
 @pytest.fixture
