@@ -27,6 +27,7 @@ from controlplane.hocon_source import (
     SourceMap,
     decode_source,
     environment_placeholder,
+    garbage_collection_paused,
     is_environment_placeholder,
     parse_resolved,
     render_path,
@@ -161,6 +162,11 @@ def validate_config(
     data: bytes, *, context: DeploymentContext | None = None, filename: str = "control-plane.conf"
 ) -> ValidationResult:
     """Validate the raw bytes of a control-plane.conf; never raises, whatever the bytes."""
+    with garbage_collection_paused():
+        return _validate(data, context, filename)
+
+
+def _validate(data: bytes, context: DeploymentContext | None, filename: str) -> ValidationResult:
     report = _Report(filename)
     try:
         source = scan(decode_source(data))
@@ -193,7 +199,8 @@ def load_config(data: bytes, *, environment: Mapping[str, str]) -> dict[str, Any
             error.message, position.line if position else None, position.column if position else None
         ) from None
     try:
-        return parse_resolved(text, environment)
+        with garbage_collection_paused():
+            return parse_resolved(text, environment)
     except hocon.ParseError as error:
         raise ConfigParseError(_redact_text(str(error), text), error.line, error.col) from None
     except hocon.ResolveError as error:
@@ -227,14 +234,18 @@ def _resolve(source: SourceMap, context: DeploymentContext | None, report: _Repo
         try:
             return parse_resolved(source.text, environment)
         except hocon.ParseError as error:
-            report.add("error", _position(error.line, error.col), None, f"syntax error: {error}")
+            report.add(
+                "error", _parser_position(source, error.line, error.col), None, f"syntax error: {error}"
+            )
             return None
         except hocon.ResolveError as error:
             name = error.path
             if not str(error).startswith("could not resolve substitution") or not name or name in environment:
-                report.add("error", _position(error.line, error.col), None, f"cannot resolve: {error}")
+                report.add(
+                    "error", _parser_position(source, error.line, error.col), None, f"cannot resolve: {error}"
+                )
                 return None
-            _report_unresolved(name, _position(error.line, error.col), source, context, report)
+            _report_unresolved(name, _parser_position(source, error.line, error.col), source, context, report)
             environment[name] = environment_placeholder(name)
         except hocon.ConfigError:
             report.add("error", Position(1, 1), None, "the file's root must be an object, not a list")
@@ -275,8 +286,9 @@ def _report_unresolved(
     )
 
 
-def _position(line: int, column: int) -> Position | None:
-    return Position(line, max(column, 1)) if line > 0 else None
+def _parser_position(source: SourceMap, line: int, column: int) -> Position | None:
+    """A position reported by the parser, in the original file (None when the parser has none)."""
+    return source.original(line, max(column, 1)) if line > 0 else None
 
 
 def _summary(tree: Mapping[str, Any], data: bytes, report: _Report) -> ConfigSummary:

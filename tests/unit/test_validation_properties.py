@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+from controlplane import hocon_source
 from controlplane.validation import DeploymentContext, ValidationResult, validate_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -44,7 +46,8 @@ FRAGMENTS = [
     b"{", b"}", b"[", b"]", b'"', b'"""', b"${", b"${?", b"}", b"=", b":", b"+=", b",", b"\n", b"#", b"//",
     b"include ", b'include "x"', b"include url(", b"required(", b"null", b"\\", b".", b"\x00", b"\xff",
     b"\xef\xbb\xbf", b"\r\n", b"\t", b"prl_", b"cpt_", b"token = ", b"locations = [", b"type = aws",
-    b"\\u0000", b"\\ud800", b"1e999", b"-", b"\xe2\x80\xa8",
+    b"\\u0000", b"\\ud800", b"1e999", b"-", b"\xe2\x80\xa8", b"a = 1", b' x.y = "z"', b"\n k = v,", b'"q" : w',
+    b"include = 1",
 ]  # fmt: skip
 CONTEXTS = [None, DeploymentContext(), DeploymentContext(token_injected=True, container_env=("CERT",))]
 
@@ -130,3 +133,47 @@ def test_the_token_never_reaches_any_output(
     result = validate_config(data, context=context)
     assert_is_a_verdict(result)
     assert token not in result.model_dump_json() + result.format_text()
+
+
+def scan_both_ways(text: str) -> tuple[object, object]:
+    """The scan with its one-match fast path for plain fields, and token by token."""
+
+    def snapshot() -> object:
+        try:
+            source = hocon_source.scan(text)
+        except hocon_source.SourceError as error:
+            return error
+        return (
+            source.text,
+            source.positions,
+            source.includes,
+            source.substitutions,
+            source.secrets,
+            source.indents,
+        )
+
+    fast = snapshot()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hocon_source, "_TOKEN", hocon_source._TOKEN_WITHOUT_FIELD)
+        slow = snapshot()
+    return fast, slow
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs())
+def test_the_fast_path_for_plain_fields_notes_exactly_what_token_by_token_scanning_does(data: bytes) -> None:
+    fast, slow = scan_both_ways(data.decode("utf-8", errors="replace"))
+    assert fast == slow
+
+
+FIELD_CASES = [
+    *[seed.decode("utf-8", errors="replace") for seed in SEEDS],
+    'a.b.c = 1\n"q.k" = x\n  server.port: 8080, token = "t0ken"\nx { y.z = w }\nl = [ { i.d = 1 } ]\n',
+    'a b = 1\nc = d e\nf = "g" "h"\ninclude = 1\nk = 1e+5\nm = ${x}\n"n" = """o"""\n',
+]
+
+
+@pytest.mark.parametrize("text", FIELD_CASES, ids=[f"case-{i}" for i in range(len(FIELD_CASES))])
+def test_the_fast_path_for_plain_fields_on_known_cases(text: str) -> None:
+    fast, slow = scan_both_ways(text)
+    assert fast == slow
