@@ -84,6 +84,8 @@ def test_utf8_byte_order_mark_is_accepted_and_columns_stay_right() -> None:
     result = validate_config(b"\xef\xbb\xbf" + conf(location="  spot = sometimes"))
     assert result.errors[0].path == "control-plane.locations[0].spot"
     assert result.errors[0].column == 3
+    error = only_error(validate_config(b"\xef\xbb\xbfcontrol-plane = 3\n"))
+    assert (error.line, error.column) == (1, 1)
 
 
 def test_file_over_one_mib_is_rejected_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -392,6 +394,28 @@ def test_a_token_without_the_cpt_prefix_is_redacted_from_quoted_values() -> None
     assert not result.valid
     assert secret not in all_output(result)
     assert any('"***"' in e.message for e in result.errors)
+
+
+def test_a_token_pasted_where_it_does_not_belong_is_redacted_by_its_shape() -> None:
+    text = 'control-plane { token = ${?CONTROL_PLANE_TOKEN}, locations = [ { id = "cpt_pasted_by_mistake_123" } ] }'
+    result = validate_config(text.encode())
+    assert any(e.path == "control-plane.locations[0].id" for e in result.errors)
+    assert "pasted_by_mistake" not in all_output(result)
+
+
+def test_a_token_taken_from_another_key_is_redacted_too() -> None:
+    text = 'shared.t = "s3cr3t-value-99"\ncontrol-plane { token = ${shared.t}, locations = [ { id = ${shared.t} } ] }'
+    result = validate_config(text.encode())
+    assert any(e.path == "control-plane.locations[0].id" for e in result.errors)
+    assert "s3cr3t-value-99" not in all_output(result)
+
+
+@pytest.mark.parametrize("written", ['"s3cr3t\\u0041value"', '"""s3cr3tAvalue"""', '"s3cr3t" "Avalue"'])
+def test_tokens_written_in_other_forms_are_redacted(written: str) -> None:
+    text = f'control-plane {{ token = {written}\n locations = [ {{ id = "s3cr3tAvalue", type = "s3cr3tAvalue" }} ] }}'
+    result = validate_config(text.encode())
+    assert not result.valid
+    assert "s3cr3tAvalue" not in all_output(result)
 
 
 def test_passwords_are_not_quoted_either() -> None:

@@ -163,6 +163,15 @@ def test_required_token_substitution_warns_without_context_and_fails_without_the
     assert validate(data, DeploymentContext(token_injected=True)).valid
 
 
+def test_token_from_another_variable_missing_from_the_container_is_an_error() -> None:
+    data = config(AWS, token="token = ${?MY_TOKEN}")
+    result = validate(data)
+    assert at(result.errors, "control-plane.token") == [
+        "the token is missing: ${?MY_TOKEN} is not in the container's environment"
+    ]
+    assert validate(data, DeploymentContext(container_env=("MY_TOKEN",))).valid
+
+
 def test_token_of_the_wrong_type_is_an_error_that_does_not_quote_it() -> None:
     result = validate(config(AWS, token="token = 123456789"))
     assert at(result.errors, "control-plane.token") == ["token must be a non-empty string, not a number"]
@@ -478,6 +487,13 @@ def test_repository_needs_a_known_type_and_aws_needs_a_bucket() -> None:
     assert at(result.errors, "control-plane.repository.bucket") == ["missing required key bucket"]
     result = validate(config(AWS, root="repository { type = aws, bucket = b, server-side-encryption = DES }"))
     assert "allowed values: AES256" in at(result.errors, "control-plane.repository.server-side-encryption")[0]
+
+
+def test_repository_must_be_an_object_with_a_type() -> None:
+    result = validate(config(AWS, root="repository = s3"))
+    assert at(result.errors, "control-plane.repository") == ["repository must be an object, not a string"]
+    result = validate(config(AWS, root="repository { bucket = b }"))
+    assert at(result.errors, "control-plane.repository.type") == ["missing required key type"]
 
 
 # --- deployment context ------------------------------------------------------------------------
