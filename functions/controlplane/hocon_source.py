@@ -307,6 +307,7 @@ class _Scanner:
                     frame.key = [field_key[1:-1]] if field_key[0] == '"' else field_key.split(".")
                     self._finish_key(frame, Position(line, column), append=False)
                     frame.value_seen = True
+                    tokens += 2  # the parser sees three: key, separator, value
                     if frame.key_path[-1] in SECRET_KEYS:
                         value = match.group("field_value")
                         self.result.secrets.add(value[1:-1] if value[0] == '"' else value)
