@@ -218,6 +218,9 @@ class Rollback(Payload):
     invocations: int = 0
     watch: Watch | None = None
     problem: str | None = None
+    # "ecs": the circuit breaker had already put the service back on the target; the workflow watched
+    # that deployment instead of forcing another one (which would restart the task ECS just started).
+    started_by: Literal["workflow", "ecs"] = "workflow"
 
 
 class CaughtError(Payload):

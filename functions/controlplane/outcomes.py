@@ -58,8 +58,14 @@ def decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
         )
         return _result("rollback_failed", RollbackFailed, cause), "rollback failed"
     if rollback is not None and rollback.status == "succeeded":
+        back = (
+            f"ECS rolled the service back to {rollback.target_task_definition_arn} by itself "
+            "(the workflow watched that rollback complete rather than starting another)"
+            if rollback.started_by == "ecs"
+            else f"the service is back on {rollback.target_task_definition_arn}"
+        )
         cause = (
-            f"Version {version} failed and the service is back on {rollback.target_task_definition_arn}. "
+            f"Version {version} failed and {back}. "
             f"Fix the config and upload it again.\nWhy: {rollback.failure.describe()}"
         )
         return _result("rolled_back", DeploymentRolledBack, cause), "rolled back"
@@ -169,6 +175,7 @@ def build_record(
             "target_task_definition_arn": rollback.target_task_definition_arn,
             "status": rollback.status,
             "deployment_id": rollback.watch.deployment_id if rollback.watch else None,
+            "started_by": rollback.started_by,
             "problem": rollback.problem,
         }
         if rollback

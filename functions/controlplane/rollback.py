@@ -4,6 +4,10 @@ before this execution when nothing was recorded yet.
 A revision that does not pin a config version (the template's original one) would read the new,
 failing config again on start; it is first re-registered pinned to the version written just before
 the failing one. With no such version, there is nothing safe to roll back to: manual action needed.
+
+When ECS's circuit breaker has already rolled the service back onto that very revision, its rollback
+deployment is watched like our own would be, instead of forcing another one on top of it (which
+would restart the control plane ECS has just started).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from controlplane.diagnostics import CONTROL_PLANE, error_lines
 from controlplane.models import CaughtError, FailureReport, Rollback, RollBackInput, WorkflowState
 from controlplane.records import RecordStore
 from controlplane.revisions import current_task_definition, pinned_version, register_pinned
-from controlplane.rollout import await_deployment, start_rollout
+from controlplane.rollout import await_deployment, ecs_rollback_onto, start_rollout
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
@@ -121,6 +125,12 @@ def _begin(
             execution_name=state.execution.name,
             ecs=ecs,
         )
+    if state.rollout is not None:
+        ecs_rollback = ecs_rollback_onto(target, failed=state.rollout, ecs=ecs, settings=settings)
+        if ecs_rollback is not None:
+            return Rollback(
+                failure=failure, target_task_definition_arn=target, watch=ecs_rollback, started_by="ecs"
+            )
     logger.warning("rolling back", extra={"target": target, "reason": failure.reason})
     return Rollback(
         failure=failure,

@@ -58,6 +58,47 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
     )
 
 
+def ecs_rollback_onto(
+    task_definition_arn: str, *, failed: Watch, ecs: ECSClient, settings: Settings
+) -> Watch | None:
+    """ECS's own rollback onto the revision, to watch instead of starting another; None when there is none.
+
+    That is: the service is on the revision, its PRIMARY deployment is a newer one than `failed` (the
+    deployment ECS rolled back: FAILED, or gone once the rollback drained it), of that revision, and
+    still IN_PROGRESS or already COMPLETED. A forced deployment on top of it would restart the task it
+    has just started.
+    """
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    if not services or services[0].get("status") != "ACTIVE":
+        return None
+    service = services[0]
+    if service.get("taskDefinition") != task_definition_arn:
+        return None
+    deployments = service.get("deployments", [])
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    if (
+        primary is None
+        or primary.get("id") == failed.deployment_id
+        or primary.get("taskDefinition") != task_definition_arn
+        or primary.get("rolloutState") not in ("IN_PROGRESS", "COMPLETED")
+    ):
+        return None
+    rolled_back = next((d for d in deployments if d.get("id") == failed.deployment_id), None)
+    if rolled_back is not None and rolled_back.get("rolloutState") != "FAILED":
+        return None
+    started = clock.utcnow()
+    logger.info(
+        "ECS is rolling back by itself",
+        extra={"deployment_id": primary["id"], "task_definition": task_definition_arn},
+    )
+    return Watch(
+        deployment_id=primary["id"],
+        task_definition_arn=task_definition_arn,
+        started_at=started,
+        deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
+    )
+
+
 def private_ip(task: Mapping[str, Any]) -> str | None:
     """The task's private IPv4 address from its elastic network interface attachment."""
     for attachment in task.get("attachments", []):

@@ -85,6 +85,14 @@ def test_a_rollback_names_the_reasons() -> None:
     assert "config download from S3 failed" in result.cause and "AccessDenied" in result.cause
 
 
+def test_a_rollback_ecs_made_by_itself_says_so() -> None:
+    state = rolled_back()
+    state = state.model_copy(update={"rollback": state.rollback.model_copy(update={"started_by": "ecs"})})  # type: ignore[union-attr]
+    result, _ = decide(state)
+    assert (result.outcome, result.error) == ("rolled_back", "DeploymentRolledBack")
+    assert "ECS rolled the service back to arn:aws:ecs:x:1:task-definition/cp:7 by itself" in result.cause
+
+
 @pytest.mark.parametrize(
     "state",
     [
@@ -238,6 +246,7 @@ def test_a_rollback_is_recorded_with_its_reasons_and_moves_nothing(world: World)
     assert record["failure"]["tasks"][0]["stop_code"] == "EssentialContainerExited"
     assert record["failure"]["log_lines"] == ["[config-loader] An error occurred (AccessDenied)"]
     assert record["rollback"]["target_task_definition_arn"] == "arn:aws:ecs:x:1:task-definition/cp:7"
+    assert record["rollback"]["started_by"] == "workflow"
     assert world.store.last_good() is None and world.ecs.deregistered == []
     assert world.store.lock() is None
 

@@ -83,6 +83,7 @@ class World:
             deadline=now + timedelta(minutes=15),
         )
         if up_failed:
+            self.ecs.primary["rolloutState"] = "COMPLETED"
             task = self.ecs.add_task(watch.deployment_id, running=True)
             watch = watch.model_copy(
                 update={"status": "succeeded", "task_arn": task, "private_ip": "10.0.1.23"}
@@ -92,10 +93,23 @@ class World:
             )
             up = UpCheck(started_at=now, deadline=now, status="failed", failure=failure)
             return state.model_copy(update={"rollout": watch, "up": up})
+        self.ecs.primary["rolloutState"] = "FAILED"
         failure = FailureReport(phase="rollout", reason="ECS marked deployment FAILED")
         return state.model_copy(
             update={"rollout": watch.model_copy(update={"status": "failed", "failure": failure})}
         )
+
+    def on_last_good(self) -> str:
+        """The service runs td:5, pinned to the first config version and recorded as the last good one."""
+        good = fakes.task_definition(5, command=pinned_command(fakes.BUCKET, fakes.KEY, self.versions[0]))
+        arn = str(good["taskDefinitionArn"])
+        self.ecs.task_definitions[arn] = good
+        self.ecs.service["taskDefinition"] = self.ecs.primary["taskDefinition"] = arn
+        self.store.set_last_good(LastGood(self.versions[0], "a" * 64, arn, "d", "t", "e0", None))
+        return arn
+
+    def launches_of(self, task_definition_arn: str) -> list[str]:
+        return [arn for arn, t in self.ecs.tasks.items() if t["taskDefinitionArn"] == task_definition_arn]
 
 
 @pytest.fixture
@@ -219,3 +233,80 @@ def test_an_up_check_failure_is_explained_with_the_control_plane_errors(world: W
     assert after.failure.log_lines == [
         "[control-plane] ERROR Control plane 'cp' failed to deploy private location 'prl_x'"
     ]
+
+
+# ---------------------------------------------------------------- ECS's own circuit-breaker rollback
+
+
+def test_ecs_rolling_back_onto_the_last_good_revision_is_watched_not_restarted(world: World) -> None:
+    good = world.on_last_good()
+    state = world.failed_state()
+    ecs_rollback = world.ecs.roll_back_by_itself(good)
+    updates = world.ecs.calls.count("update_service")
+    world.ecs.script = [lambda e: None, lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "succeeded"
+    assert world.ecs.calls.count("update_service") == updates, (
+        "a second deployment restarts the control plane"
+    )
+    assert after.watch is not None and after.watch.deployment_id == ecs_rollback
+    assert after.started_by == "ecs" and after.target_task_definition_arn == good
+    assert len(world.launches_of(good)) == 1, "only the task ECS's rollback started"
+    assert world.ecs.service["taskDefinition"] == good
+
+
+def test_a_completed_ecs_rollback_is_accepted_once_its_task_runs(world: World) -> None:
+    good = world.on_last_good()
+    state = world.failed_state()
+    ecs_rollback = world.ecs.roll_back_by_itself(good)
+    world.ecs.complete()
+    # The rollback has drained the failed deployment: ECS no longer lists it.
+    world.ecs.service["deployments"] = [world.ecs.primary]
+    updates = world.ecs.calls.count("update_service")
+    after = world.roll_back(state).rollback
+    assert after is not None and (after.status, after.invocations) == ("succeeded", 1)
+    assert after.watch is not None and after.watch.deployment_id == ecs_rollback
+    assert world.ecs.calls.count("update_service") == updates
+
+
+def test_a_failing_ecs_rollback_needs_manual_action_and_is_not_repeated(world: World) -> None:
+    good = world.on_last_good()
+    state = world.failed_state()
+    world.ecs.roll_back_by_itself(good)
+    updates = world.ecs.calls.count("update_service")
+    world.ecs.script = [lambda e: None, lambda e: e.fail_with_side_car()]  # fails after the first look
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "failed" and after.started_by == "ecs"
+    assert after.problem is not None and "FAILED" in after.problem
+    assert world.ecs.calls.count("update_service") == updates
+
+
+def test_an_ecs_rollback_that_never_completes_fails_at_the_deadline(world: World) -> None:
+    good = world.on_last_good()
+    state = world.failed_state()
+    ecs_rollback = world.ecs.roll_back_by_itself(good)
+    updates = world.ecs.calls.count("update_service")
+    world.ecs.script = [lambda e: None] * 1000
+    first = world.roll_back(state)
+    second = world.roll_back(first).rollback
+    assert second is not None and second.status == "failed"
+    assert (
+        second.problem is not None
+        and f"deployment {ecs_rollback} did not complete within 900 s" in second.problem
+    )
+    assert world.ecs.calls.count("update_service") == updates
+
+
+def test_ecs_rolling_back_onto_an_unpinned_revision_is_replaced_by_the_pinned_one(world: World) -> None:
+    state = world.failed_state()  # no record: the target is td:1 re-pinned to the previous config
+    ecs_rollback = world.ecs.roll_back_by_itself(state.revision.previous_task_definition_arn)  # type: ignore[union-attr]
+    updates = world.ecs.calls.count("update_service")
+    world.ecs.script = [lambda e: None, lambda e: e.complete()]  # seen in progress, then ours completes
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "succeeded" and after.started_by == "workflow"
+    assert world.ecs.calls.count("update_service") == updates + 1, "td:1 reads the failing config"
+    assert after.watch is not None and after.watch.deployment_id != ecs_rollback
+    assert (
+        pinned_version(world.ecs.task_definitions[after.target_task_definition_arn or ""])
+        == world.versions[0]
+    )

@@ -408,3 +408,25 @@ class FakeEcs:
             rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
             failedTasks=3,
         )
+
+    def roll_back_by_itself(self, task_definition_arn: str) -> str:
+        """The circuit breaker's rollback: the FAILED deployment stays listed (ACTIVE) while a new PRIMARY
+        deployment of `task_definition_arn` starts and the service points at it; its id."""
+        failed = self.primary
+        failed["status"] = "ACTIVE"
+        deployment_id = f"ecs-svc/{next(self._ids):019d}"
+        self.service["deployments"].insert(
+            0,
+            {
+                "id": deployment_id,
+                "status": "PRIMARY",
+                "taskDefinition": task_definition_arn,
+                "rolloutState": "IN_PROGRESS",
+                "rolloutStateReason": f"ECS deployment circuit breaker: rolling back to deploymentId {failed['id']}.",
+                "desiredCount": 1,
+                "runningCount": 0,
+                "failedTasks": 0,
+            },
+        )
+        self.service["taskDefinition"] = task_definition_arn
+        return deployment_id
