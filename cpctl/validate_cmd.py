@@ -107,7 +107,9 @@ def deployment_context(args: argparse.Namespace) -> DeploymentContext | None:
     if args.server_port is not None:
         fields["server_port"] = args.server_port
     if args.container_env:
-        fields["container_env"] = (*fields.get("container_env", ()), *args.container_env)  # type: ignore[misc]
+        from_file = fields.get("container_env", [])
+        if isinstance(from_file, list):  # anything else is left for the model to reject
+            fields["container_env"] = [*from_file, *args.container_env]
     if not fields and args.context is None:
         return None
     try:

@@ -464,12 +464,13 @@ class _Checker:
         ids: dict[str, int] = {}
         for index, location in enumerate(locations):
             if isinstance(location, dict):
-                self.check_location(location, (*path, index), ids)
+                self.check_location(location, index, ids)
             else:
                 self.error((*path, index), f"a location must be an object, not {_type_name(location)}")
 
-    def check_location(self, location: Mapping[str, Any], path: KeyPath, ids: dict[str, int]) -> None:
-        self.check_location_id(location, path, ids)
+    def check_location(self, location: Mapping[str, Any], index: int, ids: dict[str, int]) -> None:
+        path: KeyPath = ("control-plane", "locations", index)
+        self.check_location_id(location, index, ids)
         kind = location.get("type")
         keys = LOCATION_KEYS.get(kind) if isinstance(kind, str) else None
         if keys is None:
@@ -494,7 +495,8 @@ class _Checker:
         else:
             self.check_custom_image(location.get("image"), (*path, "image"), "image")
 
-    def check_location_id(self, location: Mapping[str, Any], path: KeyPath, ids: dict[str, int]) -> None:
+    def check_location_id(self, location: Mapping[str, Any], index: int, ids: dict[str, int]) -> None:
+        path: KeyPath = ("control-plane", "locations", index)
         location_id = location.get("id")
         if location_id is None:
             self.missing(path, "id", location)
@@ -508,8 +510,8 @@ class _Checker:
                 "(30 characters at most)",
             )
             return
-        first = ids.setdefault(location_id, path[-1])  # type: ignore[arg-type]
-        if first != path[-1]:
+        first = ids.setdefault(location_id, index)
+        if first != index:
             self.error((*path, "id"), f"id {show(location_id)} is already used by locations[{first}]")
 
     def check_custom_image(self, image: Any, path: KeyPath, needed: str) -> None:
