@@ -384,7 +384,7 @@ class _Scanner:
                     if body is not None:
                         self.result.substitutions.append(
                             Substitution(
-                                body.group(2).replace('"', ""),
+                                body.group(2),
                                 body.group(1) == "?",
                                 value_path,
                                 Position(line, column),

@@ -25,6 +25,7 @@ from controlplane.hocon_source import (
     Position,
     SourceError,
     SourceMap,
+    Substitution,
     decode_source,
     environment_placeholder,
     garbage_collection_paused,
@@ -230,6 +231,9 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
 def _resolve(source: SourceMap, context: DeploymentContext | None, report: _Report) -> dict[str, Any] | None:
     """The resolved tree, reporting each required substitution the container cannot satisfy."""
     environment = context.environment() if context is not None else {}
+    _report_environment_only_variables(source, context, environment, report)
+    # A substitution the scan cannot judge (its first key exists, the rest may not) surfaces as a
+    # parse error naming it: report it, give it a placeholder and parse again.
     for _ in range(MAX_REPORTED_SUBSTITUTIONS + 1):
         try:
             return parse_resolved(source.text, environment)
@@ -240,12 +244,12 @@ def _resolve(source: SourceMap, context: DeploymentContext | None, report: _Repo
             return None
         except hocon.ResolveError as error:
             name = error.path
+            position = _parser_position(source, error.line, error.col)
             if not str(error).startswith("could not resolve substitution") or not name or name in environment:
-                report.add(
-                    "error", _parser_position(source, error.line, error.col), None, f"cannot resolve: {error}"
-                )
+                report.add("error", position, None, f"cannot resolve: {error}")
                 return None
-            _report_unresolved(name, _parser_position(source, error.line, error.col), source, context, report)
+            paths = [s.key_path for s in source.substitutions if s.position == position and s.key_path]
+            _report_unresolved(name, position, paths[0] if paths else None, 1, context, report)
             environment[name] = environment_placeholder(name)
         except hocon.ConfigError:
             report.add("error", Position(1, 1), None, "the file's root must be an object, not a list")
@@ -259,30 +263,50 @@ def _resolve(source: SourceMap, context: DeploymentContext | None, report: _Repo
     return None
 
 
+def _report_environment_only_variables(
+    source: SourceMap, context: DeploymentContext | None, environment: dict[str, str], report: _Report
+) -> None:
+    """Report, before parsing, every required `${NAME}` that only the environment could satisfy
+    (no top-level key of the file starts its path) and that the container will not have; each gets a
+    placeholder so one parse checks the whole file."""
+    top_level_keys = {path[0] for path in source.positions if len(path) == 1}
+    uses: dict[str, list[Substitution]] = {}
+    for substitution in source.substitutions:
+        name = substitution.name
+        if substitution.optional or name in environment or '"' in name or name.endswith("[]"):
+            continue  # optional, provided, or a form the parser judges better (quoted path, list)
+        if name.split(".")[0] not in top_level_keys:
+            uses.setdefault(name, []).append(substitution)
+    for name, found in uses.items():
+        _report_unresolved(name, found[0].position, found[0].key_path or None, len(found), context, report)
+        environment[name] = environment_placeholder(name)
+
+
 def _report_unresolved(
     name: str,
     position: Position | None,
-    source: SourceMap,
+    path: KeyPath | None,
+    uses: int,
     context: DeploymentContext | None,
     report: _Report,
 ) -> None:
-    paths = [s.key_path for s in source.substitutions if s.position == position and s.key_path]
-    path = render_path(paths[0]) if paths else None
+    where = render_path(path) if path else None
+    also = f" (and {uses - 1} more use{'s' if uses > 2 else ''})" if uses > 1 else ""
     if name == TOKEN_VARIABLE and context is None:
         report.add(
             "warning",
             position,
-            path,
+            where,
             f"${{{name}}} is set only when the deployment injects the token secret "
-            "(set the stack's token secret parameter)",
+            f"(set the stack's token secret parameter){also}",
         )
         return
     report.add(
         "error",
         position,
-        path,
+        where,
         f"${{{name}}} is neither defined in the file nor set in the container's environment: the control "
-        f"plane would refuse to start (write ${{?{name}}} if it is optional)",
+        f"plane would refuse to start (write ${{?{name}}} if it is optional){also}",
     )
 
 

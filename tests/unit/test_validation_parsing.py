@@ -303,6 +303,28 @@ def test_every_missing_required_substitution_is_reported() -> None:
     assert sorted(e.message.split()[0] for e in result.errors) == ["${A}", "${B}", "${C}"]
 
 
+def test_a_missing_variable_used_many_times_is_one_error_found_in_one_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parses: list[str] = []
+    real_parse = validation.parse_resolved
+    monkeypatch.setattr(
+        validation, "parse_resolved", lambda text, env: parses.append(text) or real_parse(text, env)
+    )
+    result = validate_config(conf(*[f"k{i} = ${{SUBNET}}" for i in range(30)], "t = ${OTHER}"))
+    assert [e.message.split()[0] for e in result.errors] == ["${SUBNET}", "${OTHER}"]
+    assert result.errors[0].message.endswith("(and 29 more uses)")
+    assert result.errors[0].path == "control-plane.k0"
+    assert len(parses) == 1
+
+
+def test_a_missing_path_inside_the_file_is_reported_too() -> None:
+    result = validate_config(conf("description = ${control-plane.nope}"))
+    error = only_error(result)
+    assert error.message.startswith("${control-plane.nope} is neither defined in the file")
+    assert (error.line, error.column, error.path) == (14, 15, "control-plane.description")
+
+
 def test_substitutions_never_read_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CERT_PASS", "from-the-laptop")
     monkeypatch.setenv("CONTROL_PLANE_TOKEN", "cpt_from_the_laptop")
