@@ -209,6 +209,10 @@ def load_config(data: bytes, *, environment: Mapping[str, str]) -> dict[str, Any
         raise ConfigParseError(_redact_text(str(error), text), line, column) from None
     except hocon.ConfigError:
         raise ConfigParseError("the file's root must be an object, not a list", 1, 1) from None
+    except _PARSER_FAILURES as error:
+        raise ConfigParseError(
+            f"the HOCON parser failed on this file ({type(error).__name__})", None, None
+        ) from error
 
 
 def _redact_text(message: str, text: str) -> str:
