@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Without deployment flags, findings that depend on the stack's parameters are warnings; with "
             "any of them (or --context), they are errors."
         ),
+        epilog="Exit codes: 0 every file is valid, 1 a file is invalid, 2 usage error. See docs/validator.md.",
     )
     parser.add_argument(
         "files", nargs="+", metavar="FILE", help="config file to check ('-' reads standard input)"
