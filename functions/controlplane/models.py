@@ -235,7 +235,7 @@ class OutcomeResult(Payload):
 
     outcome: Outcome
     error: str | None
-    cause: str
+    cause: str = Field(min_length=1)  # the Fail state's Cause: never empty
     record_key: str
 
 

@@ -17,7 +17,7 @@ import pytest
 from controlplane import errors
 from controlplane.aws_clients import reset_clients
 from controlplane.http_client import HttpResponse
-from controlplane.models import WorkflowState
+from controlplane.models import OutcomeResult, WorkflowState
 from controlplane.settings import reset_settings
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -45,10 +45,13 @@ def substitutions() -> dict[str, Any]:
     return dict(state_machine()["DefinitionSubstitutions"])
 
 
+WORKFLOW_LOG_GROUP = "/aws/lambda/cp-workflow"
+
+
 def render(values: dict[str, str] | None = None) -> dict[str, Any]:
     """The ASL with every placeholder replaced: numbers by the template's numbers, ARNs by fake ones."""
     numbers = {k: str(v) for k, v in substitutions().items() if isinstance(v, int)}
-    chosen = {**numbers, **(values or {})}
+    chosen = {**numbers, "WorkflowLogGroupName": WORKFLOW_LOG_GROUP, **(values or {})}
     text = PLACEHOLDER.sub(
         lambda m: chosen.get(m.group(1), f"arn:aws:lambda:eu-west-1:123456789012:function:{m.group(1)}"),
         ASL_PATH.read_text(),
@@ -178,6 +181,100 @@ def test_fail_states_say_why(asl: dict[str, Any]) -> None:
         assert "Error" in state and ("Cause" in state or "CausePath" in state), name
 
 
+def predecessors(asl: dict[str, Any], target: str) -> list[tuple[str, bool]]:
+    """Every (state, through a Catch) that can move to `target`."""
+    found = []
+    for name, state in asl["States"].items():
+        if target in successors({key: value for key, value in state.items() if key != "Catch"}):
+            found.append((name, False))
+        if any(catch["Next"] == target for catch in state.get("Catch", [])):
+            found.append((name, True))
+    return found
+
+
+FORMAT = re.compile(r"^States\.Format\('((?:[^'\\]|\\.)*)'((?:,\s*[^,)]+)*)\)$")
+
+
+def _format_of(value: str) -> tuple[str, list[str]]:
+    """The text (placeholders removed) and the argument paths of a States.Format call."""
+    match = FORMAT.match(value)
+    assert match, f"not a States.Format call: {value}"
+    arguments = [a.strip() for a in match.group(2).split(",") if a.strip()]
+    return match.group(1).replace("{}", ""), arguments
+
+
+def _why_unset(asl: dict[str, Any], name: str, path: str, catch: bool, seen: frozenset[str]) -> str | None:
+    """Why `path` may be empty or missing when `name` moves on (through a Catch or not); None if it cannot."""
+    state = asl["States"][name]
+    if catch:
+        return f"{name} reaches it through a Catch, whose Cause can be empty or absent (States.Timeout)"
+    if state["Type"] == "Choice":  # passes its input on: every way into it must have set the path
+        if name in seen:
+            return None
+        for source, through_catch in predecessors(asl, name):
+            why = _why_unset(asl, source, path, through_catch, seen | {name})
+            if why:
+                return f"{why}, then {name}"
+        return None
+    if state["Type"] == "Pass":
+        result_path = state.get("ResultPath", "$")
+        value = state.get("Parameters", {}).get(path.removeprefix(result_path + ".") + ".$")
+        if not path.startswith(result_path + ".") or not isinstance(value, str):
+            return f"{name} does not set {path}"
+        text, _ = _format_of(value)
+        return None if len(text.split()) >= 10 else f"{name} sets {path} to too short a sentence: {text!r}"
+    if (
+        state["Type"] == "Task"
+        and path.startswith("$.result.")
+        and function_of(state) == "RecordOutcomeFunction"
+    ):
+        field = OutcomeResult.model_fields[path.removeprefix("$.result.")]
+        if any(getattr(rule, "min_length", 0) >= 1 for rule in field.metadata):
+            return None
+        return f"OutcomeResult.{path.removeprefix('$.result.')} may be empty"
+    return f"{name} ({state['Type']}) does not set {path}"
+
+
+def test_no_fail_state_can_end_with_an_empty_cause(asl: dict[str, Any]) -> None:
+    """Every Fail state's Cause is a literal, or set on every way to it by a state that always sets it:
+    a Pass state building a sentence with States.Format, or Record outcome (a non-empty model field).
+    A caught error's own Cause is never used as it is: States.Timeout leaves it empty."""
+    for name, state in asl["States"].items():
+        if state["Type"] != "Fail":
+            continue
+        if "Cause" in state:
+            assert state["Cause"].strip(), name
+            continue
+        ways = predecessors(asl, name)
+        assert ways, name
+        for source, through_catch in ways:
+            why = _why_unset(asl, source, state["CausePath"], through_catch, frozenset())
+            assert why is None, f"{name} can end with an empty Cause: {why}"
+
+
+def test_a_format_argument_that_may_be_absent_is_read_only_once_a_choice_proved_it_there(
+    asl: dict[str, Any],
+) -> None:
+    checked = 0
+    for name, state in asl["States"].items():
+        if state["Type"] != "Pass":
+            continue
+        for value in state.get("Parameters", {}).values():
+            if not str(value).startswith("States.Format("):
+                continue
+            for argument in _format_of(value)[1]:
+                if not argument.endswith(".Cause"):
+                    continue
+                checked += 1
+                for source, through_catch in predecessors(asl, name):
+                    rules = [r for r in asl["States"][source].get("Choices", []) if r["Next"] == name]
+                    assert not through_catch and rules, f"{name} reads {argument} from {source}"
+                    tests = list(choice_rules(rules))
+                    assert {"Variable": argument, "IsPresent": True} in tests, name
+                    assert {"Not": {"Variable": argument, "StringEquals": ""}} in tests, name
+    assert checked, "the caught errors' causes are quoted when there is one"
+
+
 def _counted(rule: dict[str, Any], limit: int) -> bool:
     return any(
         r.get("Variable", "").endswith(".invocations") and r.get("NumericLessThan") == limit
@@ -258,7 +355,10 @@ def _slug(name: str) -> str:
 
 def _label(rule: dict[str, Any]) -> str:
     values = [r.get("StringEquals", r.get("BooleanEquals")) for r in choice_rules([rule])]
-    words = [("valid" if v is True else str(v)) for v in values if v is not None]
+    words = [("valid" if v is True else str(v)) for v in values if v not in (None, "")]
+    if not words:  # presence tests: name what must be there
+        fields = {r["Variable"].rsplit(".", 1)[-1].lower() for r in choice_rules([rule]) if "Variable" in r}
+        words = [" / ".join(sorted(fields)) + " given"]
     return " / ".join(words)
 
 
@@ -266,9 +366,13 @@ def mermaid(asl: dict[str, Any]) -> str:
     """The workflow as a mermaid flowchart, generated from the ASL."""
     lines = ["flowchart TD"]
     for name, state in asl["States"].items():
-        shape = {"Task": '["{}"]', "Choice": '{{"{}"}}', "Succeed": '(["{}"])', "Fail": '[["{}"]]'}[
-            state["Type"]
-        ]
+        shape = {
+            "Task": '["{}"]',
+            "Pass": '[/"{}"/]',
+            "Choice": '{{"{}"}}',
+            "Succeed": '(["{}"])',
+            "Fail": '[["{}"]]',
+        }[state["Type"]]
         label = name if state["Type"] != "Fail" else f"{name}: {state['Error']}"
         lines.append(f"    {_slug(name)}{shape.format(label)}")
     for name, state in asl["States"].items():
@@ -360,11 +464,17 @@ class Run:
                 return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-        self.arn = self.sfn.create_state_machine(
-            name="cp-deploy",
-            definition=json.dumps(render()),
-            roleArn=f"arn:aws:iam::{fakes.ACCOUNT}:role/sfn",
-        )["stateMachineArn"]
+        self.arn = self.machine("cp-deploy")
+
+    def machine(self, name: str, values: dict[str, str] | None = None) -> str:
+        """A state machine of the ASL rendered with `values` for some placeholders; its ARN."""
+        return str(
+            self.sfn.create_state_machine(
+                name=name,
+                definition=json.dumps(render(values)),
+                roleArn=f"arn:aws:iam::{fakes.ACCOUNT}:role/sfn",
+            )["stateMachineArn"]
+        )
 
     def upload(self, body: bytes) -> dict[str, Any]:
         """Put a new config version; the rule's clean input for it."""
@@ -373,9 +483,11 @@ class Run:
         self.versions.append(version)
         return fakes.upload_request(version, sequencer=f"{len(self.versions):018X}", size=len(body))
 
-    def execute(self, payload: dict[str, Any], name: str) -> dict[str, Any]:
+    def execute(self, payload: dict[str, Any], name: str, machine: str | None = None) -> dict[str, Any]:
 
-        execution = self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))
+        execution = self.sfn.start_execution(
+            stateMachineArn=machine or self.arn, name=name, input=json.dumps(payload)
+        )
         for _ in range(600):
             described = self.sfn.describe_execution(executionArn=execution["executionArn"])
             if described["status"] != "RUNNING":
@@ -465,4 +577,43 @@ def test_a_redelivered_upload_event_ends_quietly(run: Run) -> None:
 def test_a_rollback_request_for_an_unknown_version_fails_admission(run: Run) -> None:
     result = run.execute({"version_id": "no-such-version", "reason": "roll back"}, "unknown")
     assert (result["status"], result["error"]) == ("FAILED", "AdmissionFailed")
-    assert "ConfigVersionNotFound" in result["cause"]
+    assert result["cause"].startswith("Admission failed with ConfigVersionNotFound: "), result["cause"]
+    assert "no-such-version" in result["cause"] and "Nothing was deployed" in result["cause"]
+
+
+@pytest.mark.parametrize(
+    ("slow", "timeout", "error", "explained_by"),
+    [
+        (
+            "AdmitDeploymentFunctionArn",
+            "LongTaskTimeoutSeconds",
+            "AdmissionFailed",
+            "Explain admission error without cause",
+        ),
+        (
+            "RecordOutcomeFunctionArn",
+            "ShortTaskTimeoutSeconds",
+            "RecordingFailed",
+            "Explain recording error without cause",
+        ),
+    ],
+)
+def test_a_task_that_times_out_ends_the_execution_with_a_cause_to_act_on(
+    run: Run, monkeypatch: pytest.MonkeyPatch, slow: str, timeout: str, error: str, explained_by: str
+) -> None:
+    """States.Timeout is caught with an empty Cause; the execution's cause still says what to do."""
+
+    def too_slow(event: Any, context: Any) -> dict[str, Any]:
+        time.sleep(1.5)  # real seconds: moto's interpreter times the Task out after 1
+        return dict(event)
+
+    monkeypatch.setattr(run.modules[slow], "lambda_handler", too_slow)
+    machine = run.machine(f"cp-deploy-{error}", {timeout: "1"})
+    # An invalid config reaches Record outcome quickly (and nothing else is slow).
+    result = run.execute(run.upload(fakes.INVALID_CONFIG), "timeout", machine)
+    assert (result["status"], result["error"]) == ("FAILED", error), result
+    cause = result.get("cause", "")
+    assert "States.Timeout" in cause and "no cause" in cause, cause
+    assert WORKFLOW_LOG_GROUP in cause, "says where to look"
+    assert len(cause.split()) >= 20, cause
+    assert explained_by in result["states"], result["states"]
