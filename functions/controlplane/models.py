@@ -136,6 +136,27 @@ class ContainerExit(Payload):
     reason: str | None = None
 
 
+def describe_stopped_task(
+    task_id: str,
+    *,
+    stop_code: str | None,
+    stopped_reason: str | None,
+    containers: list[ContainerExit],
+    side_car_failed: bool,
+) -> str:
+    """One line a human can act on: `task abc stopped (EssentialContainerExited: ...); control-plane: exit code 1`."""
+    parts = [f"task {task_id} stopped"]
+    if stop_code or stopped_reason:
+        parts.append(f"({stop_code or 'unknown stop code'}: {stopped_reason or 'no reason given'})")
+    for container in containers:
+        exit_text = "no exit code" if container.exit_code is None else f"exit code {container.exit_code}"
+        reason = f", {container.reason}" if container.reason else ""
+        parts.append(f"; {container.name}: {exit_text}{reason}")
+    if side_car_failed:
+        parts.append("; the config-loader side-car failed: the config download from S3 failed")
+    return " ".join(parts).replace(" ;", ";")
+
+
 class TaskFailure(Payload):
     """Why one task of a deployment stopped, as ECS tells it (ECS forgets stopped tasks after ~1 hour)."""
 
@@ -148,19 +169,13 @@ class TaskFailure(Payload):
 
     def describe(self) -> str:
         """One line a human can act on."""
-        task_id = self.task_arn.rsplit("/", 1)[-1]
-        parts = [f"task {task_id} stopped"]
-        if self.stop_code or self.stopped_reason:
-            parts.append(
-                f"({self.stop_code or 'unknown stop code'}: {self.stopped_reason or 'no reason given'})"
-            )
-        for container in self.containers:
-            exit_text = "no exit code" if container.exit_code is None else f"exit code {container.exit_code}"
-            reason = f", {container.reason}" if container.reason else ""
-            parts.append(f"; {container.name}: {exit_text}{reason}")
-        if self.side_car_failed:
-            parts.append("; the config-loader side-car failed: the config download from S3 failed")
-        return " ".join(parts).replace(" ;", ";")
+        return describe_stopped_task(
+            self.task_arn.rsplit("/", 1)[-1],
+            stop_code=self.stop_code,
+            stopped_reason=self.stopped_reason,
+            containers=self.containers,
+            side_car_failed=self.side_car_failed,
+        )
 
 
 class FailureReport(Payload):

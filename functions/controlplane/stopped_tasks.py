@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane import clock
 from controlplane.diagnostics import redact, task_failure
-from controlplane.models import ContainerExit, Payload
+from controlplane.models import ContainerExit, Payload, describe_stopped_task
 from controlplane.records import TTL_ATTRIBUTE, RecordStore, to_item
 from controlplane.settings import Settings
 from controlplane.telemetry import logger, metrics
@@ -90,18 +90,13 @@ class StoppedTask(Payload):
 
     def describe(self) -> str:
         """One line: `task abc stopped (EssentialContainerExited: ...); control-plane: exit code 1`."""
-        parts = [f"task {self.task_id} stopped"]
-        if self.stop_code or self.stopped_reason:
-            parts.append(
-                f"({self.stop_code or 'unknown stop code'}: {self.stopped_reason or 'no reason given'})"
-            )
-        for container in self.containers:
-            exit_text = "no exit code" if container.exit_code is None else f"exit code {container.exit_code}"
-            reason = f", {container.reason}" if container.reason else ""
-            parts.append(f"; {container.name}: {exit_text}{reason}")
-        if self.side_car_failed:
-            parts.append("; the config-loader side-car failed: the config download from S3 failed")
-        return " ".join(parts).replace(" ;", ";")
+        return describe_stopped_task(
+            self.task_id,
+            stop_code=self.stop_code,
+            stopped_reason=self.stopped_reason,
+            containers=self.containers,
+            side_car_failed=self.side_car_failed,
+        )
 
 
 class RecordResult(Payload):
