@@ -31,6 +31,7 @@ from controlplane.validation import ConfigParseError, load_config
 from moto.logs.models import logs_backends
 
 from cpctl.twin.gatling import FakeGatlingCloud
+from cpctl.twin.loopback import serve_in_thread, shut_down
 
 CONFIG_PATH = "/app/conf/control-plane.conf"
 DEFAULT_SERVER_PORT = 8080
@@ -180,13 +181,7 @@ class FakeControlPlane:
             self._write(at, "INFO", f"Private location '{location_id}' deployed")
         server = _InfoServer(("127.0.0.1", 0), _InfoHandler)
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"control-plane-{self.name}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, f"control-plane-{self.name}")
         self._write(at, "INFO", f"Server listening on {settings.bind_address}:{settings.server_port}")
         return True
 
@@ -206,11 +201,7 @@ class FakeControlPlane:
         """Stop answering `/info` (no log line: the twin itself is shutting down)."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        shut_down(server, thread)
 
     # ---------------------------------------------------------------- what the task's network sees
     @property

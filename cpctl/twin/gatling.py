@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cpctl.twin.loopback import serve_in_thread, shut_down
+
 API_PREFIX = "/api/public"
 LOCATION_TYPES = ("private_location", "managed_location")
 ARTIFACT_FORMATS = ("jvm", "js")
@@ -114,22 +116,12 @@ class FakeGatlingCloud:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-gatling-cloud",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "fake-gatling-cloud")
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        shut_down(server, thread)
 
     @property
     def url(self) -> str:
