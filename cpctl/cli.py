@@ -8,9 +8,21 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-# Each sub-command lives in its own module exposing `register(subparsers)`; the module is
-# imported only when the CLI starts so `cpctl --help` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("cpctl.validate_cmd", "cpctl.local_cmd", "cpctl.status_cmd")
+# Each command lives in a module exposing `register(subparsers)`. Only the module of the command
+# being run is imported (the twin pulls in moto), so `cpctl validate` and `cpctl --help` start fast.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("cpctl.validate_cmd", "check control-plane.conf files before uploading them"),
+    "local": (
+        "cpctl.local_cmd",
+        "run the pipeline on the local twin (embedded AWS, simulated Fargate, fake Gatling)",
+    ),
+    "status": (
+        "cpctl.status_cmd",
+        "the control plane now: revision, config, last deployment, health, stopped tasks",
+    ),
+    "history": ("cpctl.status_cmd", "deployments and heal actions, newest first"),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
 def _version() -> str:
@@ -20,21 +32,28 @@ def _version() -> str:
         return "0+unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with `argv`, only the named command's module is imported (None: all of them)."""
     parser = argparse.ArgumentParser(
         prog="cpctl",
         description="Operate a Gatling Enterprise control plane on AWS ECS Fargate, or its local twin.",
     )
     parser.add_argument("--version", action="version", version=f"cpctl {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    wanted = next((arg for arg in argv if not arg.startswith("-")), None) if argv is not None else None
+    modules = COMMAND_MODULES if argv is None else tuple(m for c, (m, _) in COMMANDS.items() if c == wanted)
+    for module in modules:
+        importlib.import_module(module).register(subparsers)
+    for command, (_, help_text) in COMMANDS.items():
+        if command not in subparsers.choices:  # listed in --help; its module loads when it runs
+            subparsers.add_parser(command, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -1,0 +1,39 @@
+"""The CLI loads only the command it runs: an operator's `cpctl validate` never pays for the twin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cpctl import cli
+
+
+def imported_after(argv: list[str]) -> set[str]:
+    script = (
+        "import sys; from cpctl import cli; "
+        f"cli.build_parser({argv!r}); "
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {'moto', 'cpctl', 'boto3'})))"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(completed.stdout.split())
+
+
+def test_validate_imports_neither_the_twin_nor_moto() -> None:
+    modules = imported_after(["validate", "x.conf"])
+    assert "cpctl.validate_cmd" in modules
+    assert not {
+        m for m in modules if m.startswith(("moto", "cpctl.twin", "cpctl.local_cmd", "cpctl.status_cmd"))
+    }
+
+
+def test_help_lists_every_command_without_importing_them() -> None:
+    modules = imported_after(["--help"])
+    assert not {m for m in modules if m.endswith("_cmd")}
+    parser = cli.build_parser(["--help"])
+    assert "validate" in parser.format_help()
+    assert all(command in parser.format_help() for command in cli.COMMANDS)
+
+
+def test_each_command_runs_from_its_own_module() -> None:
+    for command, (module, _) in cli.COMMANDS.items():
+        assert module in imported_after([command]), command
