@@ -2,7 +2,8 @@
 
 - `demo` (what `make local` runs): a fresh twin deploys the built-in initial config, then a changed
   one (a new location), showing each state of the workflow as it runs, then a summary.
-- `up`: the twin as a server on 127.0.0.1 for the `aws` CLI or boto3 (`--endpoint-url`), until Ctrl-C.
+- `up`: the twin as a server on 127.0.0.1 for the `aws` CLI or boto3 (`--endpoint-url`), until Ctrl-C;
+  the health check runs on its schedule, one run every `--schedule-every` wall seconds.
 - `deploy FILE`: on a fresh twin, deploy the initial config, then FILE (with faults if asked); the
   result of FILE's execution, as text or `--json`.
 """
@@ -17,8 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cpctl.local_health_cmd import register_local
 from cpctl.twin.twin import (
@@ -31,7 +33,12 @@ from cpctl.twin.twin import (
     builtin_config,
 )
 
+if TYPE_CHECKING:  # imported when `local up` runs a schedule: every other command stays lighter
+    from cpctl.twin.health_scenario import HealthWatch
+
 DEFAULT_WALL_TIMEOUT = 120.0
+# `cpctl local up`: wall seconds between two scheduled runs (each one schedule period of simulated time).
+DEFAULT_SCHEDULE_EVERY = 30.0
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +59,14 @@ def register(subparsers: Any) -> None:
     up.add_argument("--port", type=int, default=5000, help="port of the AWS endpoint (0: any free port)")
     up.add_argument(
         "--no-initial", action="store_true", help="do not deploy the built-in initial config first"
+    )
+    up.add_argument(
+        "--schedule-every",
+        type=float,
+        default=DEFAULT_SCHEDULE_EVERY,
+        metavar="SECONDS",
+        help="wall seconds between scheduled runs of the health check; each moves simulated time on "
+        f"by the schedule's rate (default {DEFAULT_SCHEDULE_EVERY:.0f}; 0: never)",
     )
     up.set_defaults(handler=run_up)
 
@@ -209,6 +224,9 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    if args.schedule_every < 0:
+        print("cpctl local up: --schedule-every must be 0 or more seconds", file=sys.stderr)
+        return 2
     out = sys.stdout
     stopping = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stopping.set())
@@ -233,21 +251,90 @@ def run_up(args: argparse.Namespace) -> int:
                 out,
                 f"  aws --endpoint-url {endpoint} stepfunctions list-executions --state-machine-arn {twin.state_machine_arn}",
             )
+            _line(out, f"  cpctl status --endpoint-url {endpoint}")
             _line(out, "")
-            _follow_executions(twin, out, stopping)
+            serve(twin, out, stopping, schedule_every=args.schedule_every)
             _line(out, "Stopping the local twin ...")
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0
 
 
-def _follow_executions(twin: LocalTwin, out: TextIO, stopping: threading.Event) -> None:
-    """Show every execution started while the twin is up, live, until `stopping` is set."""
+def serve(twin: LocalTwin, out: TextIO, stopping: threading.Event, *, schedule_every: float) -> None:
+    """`cpctl local up` once the twin is up: run the schedules and show every execution, until
+    `stopping` is set (a run in progress finishes first)."""
+    schedule = Schedule.attach(twin, out, every=schedule_every) if schedule_every > 0 else None
+    try:
+        _follow_executions(twin, out, stopping, schedule)
+    finally:
+        if schedule is not None:
+            schedule.close()
+
+
+class Schedule:
+    """The template's scheduled rule (the health check) while `cpctl local up` is idle.
+
+    Simulated time only moves while something waits on it, so an idle twin would never reach the
+    next run. Instead, every `every` wall seconds with no execution running, simulated time moves to
+    the schedule's next run (`HealthCheckRate`, 5 minutes by default) and the run happens: the
+    rule's event to the health check Lambda, then CloudWatch's part (metrics, the alarm). The first
+    run is at once. While an execution runs the schedule waits: the execution moves time itself.
+    """
+
+    def __init__(self, watch: HealthWatch, out: TextIO, *, every: float) -> None:
+        self.watch = watch
+        self.out = out
+        self.every = every
+        self.runs = 0
+        self._due = time.monotonic()
+
+    @classmethod
+    def attach(cls, twin: LocalTwin, out: TextIO, *, every: float) -> Schedule | None:
+        from cpctl.twin.health_scenario import HealthWatch
+
+        watch = HealthWatch.attach(twin)
+        if not watch.enabled:
+            watch.close()
+            _line(out, "The health check's schedule is disabled (HealthCheckEnabled=false).")
+            return None
+        _line(
+            out,
+            f"Health check {watch.rule['ScheduleExpression']}: one run every {every:g} s of wall time, "
+            "simulated time moving on to it",
+        )
+        return cls(watch, out, every=every)
+
+    def close(self) -> None:
+        self.watch.close()
+
+    def fire_if_due(self, *, idle: bool) -> bool:
+        """One run when it is due and no execution runs; whether it ran."""
+        if not idle or time.monotonic() < self._due:
+            return False
+        if self.runs:
+            self.watch.advance_to_next_run()
+        run = self.watch.run_check()
+        self.runs += 1
+        self._due = time.monotonic() + self.every
+        at = datetime.fromtimestamp(run.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        verdict = "healthy" if run.healthy else f"UNHEALTHY ({', '.join(run.failed) or run.error})"
+        heal = (run.result.get("heal") or {}).get("decision")
+        _line(self.out, f"Health check at {at} (simulated): {verdict}" + (f"; heal {heal}" if heal else ""))
+        return True
+
+
+def _follow_executions(
+    twin: LocalTwin, out: TextIO, stopping: threading.Event, schedule: Schedule | None = None
+) -> None:
+    """Show every execution started while the twin is up, live, and run `schedule` when it is due
+    and no execution runs, until `stopping` is set."""
     seen = {item["executionArn"] for item in twin.executions()}
     watches: dict[str, Callable[[], None]] = {}
     while not stopping.wait(0.2):
+        running = False
         for item in twin.executions():
             arn = item["executionArn"]
+            running = running or item["status"] == "RUNNING"
             if arn not in seen:
                 seen.add(arn)
                 _line(out, f"Execution {item['name']} started")
@@ -260,6 +347,8 @@ def _follow_executions(twin: LocalTwin, out: TextIO, stopping: threading.Event) 
                     f"Execution {report.name} {report.status}"
                     + (f": {report.error}: {report.cause}" if report.error else ""),
                 )
+        if schedule is not None and not stopping.is_set():
+            schedule.fire_if_due(idle=not running)
     for stop in watches.values():
         stop()
 

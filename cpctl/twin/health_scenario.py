@@ -1,11 +1,12 @@
 """The health checks on the twin: scheduled runs, EMF metrics, the alarm, stopped-task events, faults.
 
 `HealthWatch.attach(twin)` adds to a started `LocalTwin` what AWS does around the health check and
-the twin does not do by itself: `ECS Task State Change` events (cpctl/twin/ecs_events.py), metrics
-from the EMF lines the Lambdas print and alarm evaluation (cpctl/twin/metrics.py). `run_check()`
-is one scheduled run: the scheduled rule's event, delivered to the health check Lambda of
-template.yaml, in process, then metrics collected and alarms evaluated. `advance_to_next_run()`
-lets simulated time pass until the schedule's next run (executions started meanwhile run on).
+the twin does not do by itself: metrics from the EMF lines the Lambdas print and alarm evaluation
+(cpctl/twin/metrics.py); every twin already sends `ECS Task State Change` events
+(cpctl/twin/ecs_events.py). `run_check()` is one scheduled run: the scheduled rule's event,
+delivered to the health check Lambda of template.yaml, in process, then metrics collected and
+alarms evaluated. `advance_to_next_run()` lets simulated time pass until the schedule's next run
+(executions started meanwhile run on).
 
 `run_scenario(fault)` is `cpctl local health-check`: a fresh twin deploys the built-in config, a
 healthy run, the fault, then runs on the schedule until the heal has completed (a heal action's
@@ -80,7 +81,7 @@ class HealthWatch:
     def attach(cls, twin: LocalTwin) -> HealthWatch:
         functions = {spec.logical_id: spec for spec in twin.functions().values()}
         spec = functions.get(HEALTH_FUNCTION)
-        if spec is None or twin.eventbridge is None:
+        if spec is None or twin.eventbridge is None or twin.ecs_events is None:
             raise TwinError(f"template.yaml defines no {HEALTH_FUNCTION}")
         events = twin.client("events")
         rule = next(
@@ -96,19 +97,13 @@ class HealthWatch:
         )
         if rule is None:
             raise TwinError(f"no schedule targets {spec.function_name}")
-        ecs_events = TaskStateEvents(
-            account_id=twin.account_id,
-            region=twin.region,
-            eventbridge=twin.eventbridge,
-            ecs=twin.client("ecs"),
-        )
         log_groups = [item.log_group_name for item in twin.functions().values()]
         watch = cls(
             twin=twin,
             spec=spec,
             rule=rule,
             period=rate_seconds(str(rule["ScheduleExpression"])),
-            ecs_events=ecs_events,
+            ecs_events=twin.ecs_events,
             emf=EmfCollector(
                 logs=twin.client("logs"), cloudwatch=twin.client("cloudwatch"), log_groups=log_groups
             ),
@@ -119,9 +114,6 @@ class HealthWatch:
                 region=twin.region,
             ),
         )
-        ecs_events.tick(twin.clock.now())  # tasks that exist now are known, not news
-        twin.clock.add_listener(ecs_events.tick)
-        watch._closers.append(lambda: twin.clock.remove_listener(ecs_events.tick))
         watch.alarms.start()
         watch.next_run_at = twin.clock.now()
         return watch

@@ -3,7 +3,8 @@
 One object starts, in this order: a simulated clock; moto (in-process, executing state machines,
 on that clock); the fake Gatling Cloud on 127.0.0.1; the secrets, VPC and subnets the template's
 parameters need; the in-process Lambda service and EventBridge delivery; the stack, provisioned from
-template.yaml; the simulated Fargate. Optionally it also serves the AWS API on 127.0.0.1 for the
+template.yaml; the simulated Fargate, and the `ECS Task State Change` events ECS sends about its
+tasks (cpctl/twin/ecs_events.py). Optionally it also serves the AWS API on 127.0.0.1 for the
 `aws` CLI or boto3 (`cpctl local up`).
 
 Everything is process-global while the twin runs (moto's mock, the clock installed in
@@ -39,6 +40,7 @@ from moto.core.config import DefaultConfig
 from cpctl.twin import moto_time
 from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
+from cpctl.twin.ecs_events import TaskStateEvents
 from cpctl.twin.eventbridge import EventBridge
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
 from cpctl.twin.provision import Provisioner, Stack, translate
@@ -162,6 +164,7 @@ class LocalTwin:
         self.fargate: Any = None
         self.lambdas: LambdaRouter | None = None
         self.eventbridge: EventBridge | None = None
+        self.ecs_events: TaskStateEvents | None = None
         self.session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
 
@@ -306,6 +309,15 @@ class LocalTwin:
         undo.callback(self.fargate.stop)
         self.clock.add_listener(self.fargate.tick)
         undo.callback(self.clock.remove_listener, self.fargate.tick)
+        # After Fargate's tick, so a task it stopped in this tick is news in the same tick.
+        self.ecs_events = TaskStateEvents(
+            account_id=self.account_id,
+            region=self.region,
+            eventbridge=self.eventbridge,
+            ecs=self.client("ecs"),
+        )
+        self.clock.add_listener(self.ecs_events.tick)
+        undo.callback(self.clock.remove_listener, self.ecs_events.tick)
         endpoints.install_resolver(self.fargate.resolve)
         undo.callback(endpoints.install_resolver, None)
 

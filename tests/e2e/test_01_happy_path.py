@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from cpctl.twin.twin import LocalTwin
 
 from .conftest import (
@@ -10,6 +12,7 @@ from .conftest import (
     deploy,
     deployment_record,
     notifications_about,
+    records_of_kind,
     sha256,
     version_record,
 )
@@ -50,3 +53,29 @@ def test_a_new_location_is_deployed_on_a_pinned_revision(twin: LocalTwin, baseli
     assert len(notes) == 1 and "succeeded" in (notes[0]["subject"] + notes[0]["message"]).lower()
     # Within the workflow's budget of state transitions.
     assert report.transitions <= MAX_TRANSITIONS, [step.name for step in report.states]
+
+
+def test_the_old_task_stop_is_recorded_as_on_aws(twin: LocalTwin, baseline: Baseline) -> None:
+    # Every twin sends ECS Task State Change events to the template's rules, health scenario or not:
+    # the rollout stopped the old revision's task, and RecordStoppedTask keeps why.
+    result = deploy(twin, changed_config())
+    assert result.report.status == "SUCCEEDED", f"{result.report.error}: {result.report.cause}"
+
+    deadline = time.monotonic() + 10.0  # the record comes from an asynchronous invocation
+    while True:
+        stopped = [
+            item
+            for item in records_of_kind(twin, "stopped_task")
+            if item.get("task_definition_arn") == baseline.task_definition
+        ]
+        if stopped or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(stopped) == 1, records_of_kind(twin, "stopped_task")
+    assert stopped[0]["stop_code"] == "ServiceSchedulerInitiated"
+    # Exactly one delivery per stop: the rule's pattern (lastStatus STOPPED) is what selects events.
+    record_function = next(
+        spec for spec in twin.functions().values() if spec.logical_id == "RecordStoppedTaskFunction"
+    )
+    deliveries = [d for d in twin.eventbridge.deliveries if d.target_arn == record_function.arn]  # type: ignore[union-attr]
+    assert len(deliveries) == len(records_of_kind(twin, "stopped_task"))

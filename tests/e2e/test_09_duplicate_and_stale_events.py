@@ -23,7 +23,7 @@ from .conftest import (
 def event_of(twin: LocalTwin, version_id: str, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     assert twin.eventbridge is not None
     for event in events if events is not None else twin.eventbridge.events:
-        if event["detail"]["object"].get("version-id") == version_id:
+        if event["source"] == "aws.s3" and event["detail"]["object"].get("version-id") == version_id:
             return event
     raise AssertionError(f"S3 sent no event for version {version_id}")
 

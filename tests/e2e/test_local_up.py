@@ -1,0 +1,52 @@
+"""`cpctl local up`: the twin served on 127.0.0.1 runs the health check on its schedule, so an
+operator's `cpctl status --endpoint-url` shows health results and the tasks a rollout stopped."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+from cpctl.cli import build_parser
+from cpctl.local_cmd import deploy_file, deploy_initial, serve
+from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
+
+from .conftest import WALL_TIMEOUT, records_of_kind
+
+
+def test_local_up_runs_the_health_check_and_status_shows_it() -> None:
+    with LocalTwin(TwinOptions(serve_port=0)) as twin:
+        deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
+        deploy_file(twin, builtin_config("changed"), wall_timeout=WALL_TIMEOUT)  # stops the first task
+        assert twin.endpoint_url is not None
+        out = io.StringIO()
+        stopping = threading.Event()
+        server = threading.Thread(
+            target=serve, args=(twin, out, stopping), kwargs={"schedule_every": 0.2}, daemon=True
+        )
+        started = twin.clock.now()
+        server.start()
+        try:
+            deadline = time.monotonic() + 60.0
+            while len(records_of_kind(twin, "health")) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stopping.set()  # what Ctrl-C does
+            server.join(timeout=30.0)
+        assert not server.is_alive(), "local up did not stop within 30 s of Ctrl-C"
+
+        runs = records_of_kind(twin, "health")
+        assert len(runs) >= 2, out.getvalue()
+        # Each run after the first is one schedule period (rate(5 minutes)) of simulated time later.
+        assert twin.clock.now() - started >= 300.0
+        assert out.getvalue().count("(simulated): healthy") >= 2, out.getvalue()
+
+        # The operator's view, through the served endpoint as from another terminal.
+        argv = ["status", "--endpoint-url", twin.endpoint_url]
+        args = build_parser(argv).parse_args(argv)
+        text = io.StringIO()
+        assert args.handler(args, text) == 0
+        status = text.getvalue()
+        assert "Health           healthy at" in status, status
+        assert "Stopped tasks    none recorded" not in status, status
+        assert "ServiceSchedulerInitiated" in status, status
