@@ -10,13 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from controlplane.http_client import HttpResponse, HttpUnreachable
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import pinned_command
 from controlplane.settings import Settings
-from moto import mock_aws
 
 from tests.unit import workflow_fakes as fakes
 
@@ -249,11 +247,6 @@ class Aws:
 
 @contextmanager
 def aws(monkeypatch: Any, *, configs: list[bytes] | None = None) -> Iterator[Aws]:
-    for name, value in fakes.ENV.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        s3 = boto3.client("s3", region_name=REGION)
-        fakes.create_records_table(dynamodb)
-        versions = fakes.create_config_bucket(s3, configs if configs is not None else [fakes.VALID_CONFIG])
+    configs = configs if configs is not None else [fakes.VALID_CONFIG]
+    with fakes.records_and_config(monkeypatch, configs) as (dynamodb, s3, versions):
         yield Aws(dynamodb=dynamodb, s3=s3, versions=versions)

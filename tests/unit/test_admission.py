@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from controlplane.admission import admit
 from controlplane.errors import ConfigVersionNotFound, InvalidRequest
 from controlplane.models import AdmitDeploymentInput, WorkflowState
 from controlplane.records import LastGood, RecordStore, Ticket, normalise_sequencer
-from moto import mock_aws
 
 from tests.unit import workflow_fakes as fakes
 
@@ -52,13 +50,11 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name, value in fakes.ENV.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws(), fakes.fake_clock() as clock:
-        dynamodb = boto3.client("dynamodb", region_name=fakes.REGION)
-        fakes.create_records_table(dynamodb)
-        s3 = boto3.client("s3", region_name=fakes.REGION)
-        versions = fakes.create_config_bucket(s3, [fakes.VALID_CONFIG, fakes.VALID_CONFIG + b"\n"])
+    configs = [fakes.VALID_CONFIG, fakes.VALID_CONFIG + b"\n"]
+    with (
+        fakes.records_and_config(monkeypatch, configs) as (dynamodb, s3, versions),
+        fakes.fake_clock() as clock,
+    ):
         store = RecordStore(dynamodb=dynamodb, table=fakes.TABLE, service=fakes.CLUSTER)
         yield World(s3, store, clock, versions)
 

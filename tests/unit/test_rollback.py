@@ -26,7 +26,6 @@ from controlplane.models import (
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import pinned_command, pinned_version
 from controlplane.rollback import roll_back
-from moto import mock_aws
 
 from tests.unit import workflow_fakes as fakes
 
@@ -114,13 +113,11 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name, value in fakes.ENV.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws(), fakes.fake_clock() as clock:
-        dynamodb = boto3.client("dynamodb", region_name=fakes.REGION)
-        fakes.create_records_table(dynamodb)
-        s3 = boto3.client("s3", region_name=fakes.REGION)
-        versions = fakes.create_config_bucket(s3, [b"good config", b"bad config"])
+    configs = [b"good config", b"bad config"]
+    with (
+        fakes.records_and_config(monkeypatch, configs) as (dynamodb, s3, versions),
+        fakes.fake_clock() as clock,
+    ):
         logs = boto3.client("logs", region_name=fakes.REGION)
         logs.create_log_group(logGroupName=fakes.LOG_GROUP)
         store = RecordStore(dynamodb=dynamodb, table=fakes.TABLE, service=fakes.CLUSTER)

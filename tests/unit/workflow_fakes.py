@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import botocore.session
 
 # Imported at collection, before sockets are blocked: the X-Ray SDK behind Powertools' Tracer opens
@@ -20,6 +21,7 @@ import botocore.session
 import controlplane.telemetry  # noqa: F401
 from controlplane import clock
 from controlplane.settings import Settings, load_settings
+from moto import mock_aws
 
 from tests.conftest import REPO_ROOT, load_template
 
@@ -174,6 +176,19 @@ def create_config_bucket(s3: Any, versions: list[bytes]) -> list[str]:
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return [s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)["VersionId"] for body in versions]
+
+
+@contextmanager
+def records_and_config(monkeypatch: Any, configs: list[bytes]) -> Iterator[tuple[Any, Any, list[str]]]:
+    """The stack's environment; in moto, the records table and the config bucket holding `configs`.
+    Yields the DynamoDB and S3 clients and the config version ids, oldest first."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        create_records_table(dynamodb)
+        yield dynamodb, s3, create_config_bucket(s3, configs)
 
 
 # ---------------------------------------------------------------- an ECS that rolls out on cue
