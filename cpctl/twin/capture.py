@@ -11,7 +11,7 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -37,10 +37,6 @@ class Capture:
     def items(self) -> list[Captured]:
         with self._lock:
             return list(self._items)
-
-    def sources_containing(self, needle: str, extra: Iterable[Captured] = ()) -> list[str]:
-        """Sources of every captured text containing `needle` (empty when it appears nowhere)."""
-        return sorted({item.source for item in (*self.items(), *extra) if needle in item.text})
 
 
 class CaptureLogHandler(logging.Handler):

@@ -114,11 +114,6 @@ class SimulatedClock:
             raise error()
 
     # ---------------------------------------------------------------- the twin's controls
-    @property
-    def elapsed(self) -> float:
-        """Simulated seconds since the clock started."""
-        return self._now - self.start
-
     def add_listener(self, listener: Callable[[float], None]) -> None:
         """Call `listener(now)` every time simulated time moves (serialized; it must not sleep)."""
         with self._listener_lock:
@@ -193,10 +188,6 @@ class SimulatedClock:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     # ---------------------------------------------------------------- internals
     def _deadlines(self) -> list[tuple[float, type[DeadlineExceeded]]]:

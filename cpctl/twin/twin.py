@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -54,8 +53,8 @@ ACCOUNT_ID = "123456789012"
 REGION = "eu-west-1"
 STACK_NAME = "control-plane-autopilot"
 
-# Faults of `cpctl local deploy --fault`: the first two belong to the twin, the rest to Fargate.
-TWIN_FAULTS = ("gatling-api-flaky", "lambda-transient")
+# Faults of `cpctl local deploy --fault` (FAULTS): the twin arms gatling-api-flaky and
+# lambda-transient itself, simulated Fargate the rest (FARGATE_FAULTS).
 FARGATE_FAULTS = (
     "task-fails-to-start",
     "config-download-denied",
@@ -810,7 +809,3 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
