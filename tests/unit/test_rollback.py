@@ -182,6 +182,10 @@ def test_a_rollout_that_started_but_was_not_recorded_is_rolled_back(world: World
     world.ecs.script = [lambda e: e.complete()]
     after = world.roll_back(state).rollback
     assert after is not None and after.status == "succeeded"
+    assert world.ecs.calls.count("update_service") == 2, "the rollback's own deployment"
+    target = after.target_task_definition_arn or ""
+    assert world.ecs.service["taskDefinition"] == target != state.revision.task_definition_arn  # type: ignore[union-attr]
+    assert pinned_version(world.ecs.task_definitions[target]) == world.versions[0]
 
 
 def test_a_failed_rollback_rollout_is_reported(world: World) -> None:
