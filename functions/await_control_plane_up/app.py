@@ -6,21 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from controlplane.aws_clients import secrets_provider
+from controlplane.aws_clients import read_api_token
 from controlplane.http_client import http_get
 from controlplane.liveness import await_up, begin
 from controlplane.models import AwaitControlPlaneUpInput
-from controlplane.settings import Settings, get_settings
+from controlplane.settings import get_settings
 from controlplane.telemetry import correlate, logger, tracer
-
-TOKEN_MAX_AGE_SECONDS = 300
-
-
-def read_api_token(settings: Settings) -> str | None:
-    """The Gatling API token from Secrets Manager, cached by Powertools; never logged or returned."""
-    if settings.gatling_api_token_secret_arn is None:
-        return None
-    return str(secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=TOKEN_MAX_AGE_SECONDS))
 
 
 @logger.inject_lambda_context(clear_state=True)

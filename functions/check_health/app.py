@@ -8,15 +8,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.admission import execution_liveness
-from controlplane.aws_clients import dynamodb_client, ecs_client, s3_client, secrets_provider, sfn_client
+from controlplane.aws_clients import dynamodb_client, ecs_client, read_api_token, s3_client, sfn_client
 from controlplane.healing import HealthStore, act
 from controlplane.health import emit_metrics, run_checks
 from controlplane.http_client import http_get
-from controlplane.settings import Settings, get_settings
+from controlplane.settings import get_settings
 from controlplane.telemetry import logger, metrics, tracer
 from pydantic import BaseModel, ConfigDict, Field
-
-TOKEN_MAX_AGE_SECONDS = 300
 
 
 class HealthCheckTrigger(BaseModel):
@@ -27,13 +25,6 @@ class HealthCheckTrigger(BaseModel):
     id: str | None = None
     detail_type: str | None = Field(default=None, alias="detail-type")
     time: datetime | None = None
-
-
-def read_api_token(settings: Settings) -> str | None:
-    """The Gatling API token from Secrets Manager, cached by Powertools; never logged or returned."""
-    if settings.gatling_api_token_secret_arn is None:
-        return None
-    return str(secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=TOKEN_MAX_AGE_SECONDS))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
+    from controlplane.settings import Settings
+
+# How long Powertools keeps a secret's value before reading Secrets Manager again.
+SECRET_MAX_AGE_SECONDS = 300
 # Short timeouts: a handler that long-polls must notice a hung call well within its budget.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 
@@ -64,6 +68,13 @@ def secrets_client() -> SecretsManagerClient:
 def secrets_provider() -> SecretsProvider:
     """Powertools' Secrets Manager provider (it caches values by `max_age`) on the cached client."""
     return SecretsProvider(boto3_client=secrets_client())
+
+
+def read_api_token(settings: Settings) -> str | None:
+    """The Gatling API token from Secrets Manager, cached by Powertools; never logged or returned."""
+    if settings.gatling_api_token_secret_arn is None:
+        return None
+    return str(secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
 
 
 _FACTORIES = (

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from controlplane.aws_clients import reset_clients
+from controlplane.aws_clients import reset_clients, secrets_provider
 from controlplane.http_client import HttpResponse
 from controlplane.models import WorkflowState
 from controlplane.settings import reset_settings
@@ -86,7 +86,7 @@ def test_the_token_is_cached_between_invocations(
 ) -> None:
     module = handler("await_control_plane_up")
     calls = {"n": 0}
-    provider = module.secrets_provider()
+    provider = secrets_provider()
     original = provider._get
 
     def counting(*args: Any, **kwargs: Any) -> Any:
