@@ -23,7 +23,7 @@ import json
 import re
 import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -93,7 +93,7 @@ class _Location:
 
 @dataclass(frozen=True, slots=True)
 class _Settings:
-    token: str
+    token: str = field(repr=False)  # a secret: never in a repr, so never in a log line
     description: str | None
     locations: tuple[_Location, ...]
     rejected: tuple[tuple[str, str], ...]  # (location id, reason) of locations it cannot deploy

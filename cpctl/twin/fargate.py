@@ -281,7 +281,8 @@ class _Run:
     loader: str | None  # name of the side-car the essential container waits for
     main: str  # name of the essential container (the control plane)
     dependency: str | None  # the main container's DependsOn condition on the side-car
-    environment: dict[str, str] = field(default_factory=dict)
+    # holds the injected secrets (CONTROL_PLANE_TOKEN): never in a repr, so never in a log line
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
     control_plane: FakeControlPlane | None = None
     running_since: float | None = None
     stopping: bool = False

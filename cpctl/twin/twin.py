@@ -133,8 +133,8 @@ class TwinOptions:
     workdir: Path | None = None
     parameters: dict[str, str] = field(default_factory=dict)  # overrides of template parameters
     serve_port: int | None = None  # also serve the AWS API on 127.0.0.1:PORT (0: any free port)
-    api_token: str = ""
-    control_plane_token: str = ""
+    api_token: str = field(default="", repr=False)  # secrets: never in a repr, so never in a log line
+    control_plane_token: str = field(default="", repr=False)
     max_step: float = 1.0
 
 
