@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -147,7 +147,7 @@ class RecordStore:
         self._pk = service
 
     @classmethod
-    def of(cls, settings: Settings, *, dynamodb: DynamoDBClient) -> RecordStore:
+    def of(cls, settings: Settings, *, dynamodb: DynamoDBClient) -> Self:
         """The store of this stack's service."""
         return cls(dynamodb=dynamodb, table=settings.records_table, service=settings.service)
 

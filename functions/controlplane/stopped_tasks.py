@@ -10,7 +10,7 @@ Reasons are redacted like the workflow's diagnostics: nothing resembling a token
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -22,9 +22,6 @@ from controlplane.models import ContainerExit, Payload, describe_stopped_task
 from controlplane.records import TTL_ATTRIBUTE, RecordStore, to_item
 from controlplane.settings import Settings
 from controlplane.telemetry import logger, metrics
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 STOPPED_PREFIX = "STOPPED#"
 STOPPED_TTL_DAYS = 30
@@ -145,11 +142,6 @@ def stopped_task_of(detail: EcsTaskDetail, *, event_time: datetime) -> StoppedTa
 
 class StoppedTaskStore(RecordStore):
     """The records table, with the stopped tasks of the service."""
-
-    @classmethod
-    def of(cls, settings: Settings, *, dynamodb: DynamoDBClient) -> Self:
-        """The store of this stack's service."""
-        return cls(dynamodb=dynamodb, table=settings.records_table, service=settings.service)
 
     def put_stopped_task(self, task: StoppedTask, *, event_id: str, recorded_at: float) -> str:
         sk = stopped_sk(task.stopped_at, task.task_id)
