@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from controlplane import clock
 from controlplane.models import MAX_FINDINGS, ConfigObject, ConfigRef, ValidationReport
 from controlplane.settings import Settings
-from controlplane.validation import MAX_CONFIG_BYTES, validate_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -16,6 +15,9 @@ if TYPE_CHECKING:
 
 def read_version(bucket: str, key: str, version_id: str, *, s3: S3Client) -> bytes:
     """The bytes of one version, at most one byte more than the validator's limit (it reports the excess)."""
+    # Imported here: the HOCON parser stays off the cold start of Lambdas that never validate.
+    from controlplane.validation import MAX_CONFIG_BYTES
+
     response = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
     with response["Body"] as body:
         return body.read(MAX_CONFIG_BYTES + 1)
@@ -25,6 +27,8 @@ def validate_version(
     target: ConfigObject, *, s3: S3Client, settings: Settings
 ) -> tuple[ValidationReport, ConfigRef | None]:
     """Validate exactly `target.version_id` against the stack's deployment context."""
+    from controlplane.validation import validate_config
+
     data = read_version(target.bucket, target.key, target.version_id, s3=s3)
     result = validate_config(data, context=settings.deployment_context(), filename=target.key)
     kept = MAX_FINDINGS

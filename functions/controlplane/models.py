@@ -13,8 +13,6 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from controlplane.validation import Finding
-
 Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed"]
 AdmissionDecision = Literal["admitted", "waiting", "duplicate", "stale", "superseded", "timed_out"]
 WatchStatus = Literal["in_progress", "succeeded", "failed"]
@@ -24,6 +22,17 @@ MAX_FINDINGS = 200
 
 _UPLOAD_FIELDS = ("bucket", "key", "version_id", "sequencer", "event_id", "event_time")
 _EVENT_ONLY_FIELDS = ("bucket", "key", "etag", "size", "sequencer", "event_id", "event_time")
+
+
+class Finding(BaseModel):
+    """One error or warning of the validator, with its 1-based position in the file (None: no position)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int | None
+    column: int | None
+    path: str | None
+    message: str
 
 
 class Payload(BaseModel):

@@ -17,14 +17,13 @@ from controlplane.errors import (
     InconsistentState,
     RollbackFailed,
 )
-from controlplane.models import OutcomeResult, RecordOutcomeInput, WorkflowState
+from controlplane.models import Finding, OutcomeResult, RecordOutcomeInput, WorkflowState
 from controlplane.notifications import notify
 from controlplane.records import LastGood, RecordStore, deployment_sk
 from controlplane.revisions import prune_revisions, service_task_definitions
 from controlplane.rollback import error_message, failure_of
 from controlplane.settings import Settings
 from controlplane.telemetry import count_deployment, logger, record_phase_durations
-from controlplane.validation import Finding
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient

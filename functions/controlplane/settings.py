@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from controlplane.errors import SettingsError
-from controlplane.validation import DeploymentContext
+
+if TYPE_CHECKING:
+    from controlplane.validation import DeploymentContext
 
 DEFAULT_GATLING_API_URL = "https://api.gatling.io/api/public"
 
@@ -85,6 +88,9 @@ class Settings(BaseModel):
 
     def deployment_context(self) -> DeploymentContext:
         """The container's situation as the validator needs it."""
+        # Imported here: the HOCON parser stays off the cold start of Lambdas that never validate.
+        from controlplane.validation import DeploymentContext
+
         return DeploymentContext(
             token_injected=self.token_injected,
             pass_role_configured=self.pass_role_configured,

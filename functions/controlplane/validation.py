@@ -35,6 +35,7 @@ from controlplane.hocon_source import (
     scan,
     show_placeholders,
 )
+from controlplane.models import Finding
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -72,15 +73,6 @@ class DeploymentContext(BaseModel):
         """The container's environment variables, each with a placeholder value."""
         names = [*self.container_env, *([TOKEN_VARIABLE] if self.token_injected else [])]
         return {name: environment_placeholder(name) for name in names}
-
-
-class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    line: int | None
-    column: int | None
-    path: str | None
-    message: str
 
 
 class LocationSummary(BaseModel):
