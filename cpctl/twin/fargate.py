@@ -954,11 +954,19 @@ class SimulatedFargate:
             log = ContainerLog.for_container(
                 definition, task_id=run.task.id, account_id=self.account_id, region=self.region
             )
-            if log is not None and not log.group_exists():
+            if log is None:
+                continue
+            if not log.group_exists():
                 return (
                     "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
                     "failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist. "
                     ": exit status 1"
+                )
+            denied = self._log_stream_denied(run, log)
+            if denied is not None:
+                return (
+                    "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
+                    f"failed to create Cloudwatch log stream: {denied} : exit status 1"
                 )
         main = _container_definition(run.definition, run.main)
         environment = _fargate_environment(run, self.region)
@@ -972,6 +980,26 @@ class SimulatedFargate:
                 )
             environment[secret["name"]] = value or ""
         run.environment = environment
+        return None
+
+    def _log_stream_denied(self, run: _Run, log: ContainerLog) -> str | None:
+        """The awslogs driver creates its stream and writes to it as the execution role (ECS developer
+        guide, "Amazon ECS task execution IAM role"); the AccessDeniedException it meets, if any."""
+        execution_role: str | None = getattr(run.definition, "execution_role_arn", None)
+        stream_arn = f"arn:{get_partition(log.region)}:logs:{log.region}:{self.account_id}:log-group:{log.group}:log-stream:{log.stream}"
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            allowed = (
+                execution_role is not None
+                and self._decide(execution_role, action, stream_arn, {}) is Decision.ALLOW
+            )
+            if not allowed:
+                principal = (
+                    _session_arn(execution_role, run.task.id) if execution_role else "(no execution role)"
+                )
+                return (
+                    f"AccessDeniedException: User: {principal} is not authorized to perform: {action} "
+                    f"on resource: {stream_arn} because no identity-based policy allows the {action} action"
+                )
         return None
 
     def _secret_value(self, run: _Run, value_from: str) -> tuple[str | None, str | None]:

@@ -58,6 +58,26 @@ _RESOURCE_ATTRIBUTES = frozenset(
 )
 
 
+# Fn::GetAtt values the template uses whose format CloudFormation documents ("Return values" of each
+# resource type's page in the CloudFormation User Guide). One table, so a creator cannot invent its own.
+GETATT_FORMATS: Mapping[tuple[str, str], str] = {
+    # AWS::Logs::LogGroup: "Arn ... for example arn:aws:logs:us-west-1:123456789012:log-group:/mystack-testgroup-12ABC1AB12A1:*"
+    ("AWS::Logs::LogGroup", "Arn"): "arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
+    # AWS::S3::Bucket: "Arn ... arn:aws:s3:::DOC-EXAMPLE-BUCKET"
+    ("AWS::S3::Bucket", "Arn"): "arn:{partition}:s3:::{name}",
+    # AWS::CloudWatch::Alarm: "Arn ... arn:aws:cloudwatch:us-east-2:123456789012:alarm:myCloudWatchAlarm-CPUAlarm-UXMMZK36R55Z"
+    ("AWS::CloudWatch::Alarm", "Arn"): "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
+}
+
+
+def documented_attribute(kind: str, attribute: str, *, name: str, region: str, account_id: str) -> str:
+    """`Fn::GetAtt` of a resource of type `kind` named `name`, in CloudFormation's documented format."""
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return GETATT_FORMATS[(kind, attribute)].format(
+        partition=partition, region=region, account=account_id, name=name
+    )
+
+
 class ProvisionError(RuntimeError):
     """The template uses something the twin does not understand (or the template is wrong)."""
 
@@ -659,7 +679,9 @@ def _s3_bucket(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resou
         props.kind,
         name,
         {
-            "Arn": f"arn:aws:s3:::{name}",
+            "Arn": documented_attribute(
+                props.kind, "Arn", name=name, region=p.region, account_id=p.account_id
+            ),
             "DomainName": f"{name}.s3.amazonaws.com",
             "RegionalDomainName": f"{name}.s3.{p.region}.amazonaws.com",
         },
@@ -808,9 +830,8 @@ def _log_group(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resou
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(props.get("RetentionInDays")))
     props.ignore("LogGroupClass")
     props.done()
-    return Resource(
-        logical_id, props.kind, name, {"Arn": f"arn:aws:logs:{p.region}:{p.account_id}:log-group:{name}:*"}
-    )
+    arn = documented_attribute(props.kind, "Arn", name=name, region=p.region, account_id=p.account_id)
+    return Resource(logical_id, props.kind, name, {"Arn": arn})
 
 
 def _ecs_cluster(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
@@ -1241,9 +1262,8 @@ def _cloudwatch_alarm(p: Provisioner, logical_id: str, values: dict[str, Any]) -
     _shape_call(p, props, "cloudwatch", "PutMetricAlarm")
     props.done()
     name = values["AlarmName"]
-    return Resource(
-        logical_id, props.kind, name, {"Arn": f"arn:aws:cloudwatch:{p.region}:{p.account_id}:alarm:{name}"}
-    )
+    arn = documented_attribute(props.kind, "Arn", name=name, region=p.region, account_id=p.account_id)
+    return Resource(logical_id, props.kind, name, {"Arn": arn})
 
 
 def _scheduler_schedule(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
