@@ -52,6 +52,10 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 ACCOUNT_ID = "123456789012"
 REGION = "eu-west-1"
 STACK_NAME = "control-plane-autopilot"
+# CloudFormation's own limit on waiting for a service to stabilize is undocumented (hours); the
+# circuit breaker ends a failing first deployment well within this bound.
+SERVICE_STABILIZATION_SECONDS = 3 * 3600.0
+STABILIZATION_POLL_SECONDS = 15.0
 
 # Faults of `cpctl local deploy --fault` (FAULTS): the twin arms gatling-api-flaky and
 # lambda-transient itself, simulated Fargate the rest (FARGATE_FAULTS).
@@ -320,8 +324,53 @@ class LocalTwin:
         endpoints.install_resolver(self.fargate.resolve)
         undo.callback(endpoints.install_resolver, None)
 
+        # CloudFormation's create of an AWS::ECS::Service ends only when the service is stable, and a
+        # deployment the circuit breaker fails fails the stack (see await_services_stable).
+        self.await_services_stable("CREATE")
+
         if self.options.serve_port is not None:
             self._serve(undo, self.options.serve_port)
+
+    def await_services_stable(self, operation: str) -> None:
+        """Wait as CloudFormation waits on each `AWS::ECS::Service` after a create or an update: until
+        its PRIMARY deployment is COMPLETED with the desired count running; a FAILED deployment (the
+        circuit breaker) fails the stack operation ("CloudFormation waits for an AWS::ECS::Service to
+        stabilize", AWS::ECS::Service in the CloudFormation User Guide)."""
+        ecs = self.client("ecs")
+        stack = self._stack()
+        for resource in stack.of_type("AWS::ECS::Service"):
+            cluster = str(resource.properties.get("Cluster"))
+            waited = 0.0
+            while True:
+                (service,) = ecs.describe_services(cluster=cluster, services=[resource.ref])["services"]
+                primary = next(
+                    (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None
+                )
+                state = primary.get("rolloutState") if primary else None
+                if state == "FAILED":
+                    raise TwinError(
+                        f"stack {stack.name} {operation}_FAILED: {resource.logical_id} (AWS::ECS::Service): "
+                        f"{primary.get('rolloutStateReason') if primary else ''} "
+                        f"({self._last_stopped_reason(cluster, resource.ref)})"
+                    )
+                if state == "COMPLETED" and service.get("runningCount") == service.get("desiredCount"):
+                    break
+                if waited >= SERVICE_STABILIZATION_SECONDS:
+                    raise TwinError(
+                        f"stack {stack.name} {operation}_FAILED: {resource.logical_id} (AWS::ECS::Service) "
+                        f"did not stabilize within {SERVICE_STABILIZATION_SECONDS:.0f} s"
+                    )
+                self.advance(STABILIZATION_POLL_SECONDS)
+                waited += STABILIZATION_POLL_SECONDS
+
+    def _last_stopped_reason(self, cluster: str, service: str) -> str:
+        ecs = self.client("ecs")
+        arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns", [])
+        if not arns:
+            return "no task stopped"
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
+        newest = max(tasks, key=lambda task: str(task.get("stoppedAt") or ""))
+        return f"last stopped task: {newest.get('stoppedReason')}"
 
     def _serve(self, undo: contextlib.ExitStack, port: int) -> None:
         from moto.server import ThreadedMotoServer

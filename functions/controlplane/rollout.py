@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
 
+CONTROL_PLANE_TASKS = 1  # two control planes on one token is undocumented
+
+
 @dataclass(frozen=True)
 class Observation:
     """One look at the deployment: where it stands, in words, and the task that proves success."""
@@ -43,6 +46,8 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
         cluster=settings.cluster,
         service=settings.service,
         taskDefinition=task_definition_arn,
+        # The stack creates the service with no task; the workflow owns the count (one control plane).
+        desiredCount=CONTROL_PLANE_TASKS,
         forceNewDeployment=True,
     )["service"]
     primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
