@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the control plane now: revision, config, last deployment, health, stopped tasks",
     ),
     "history": ("cpctl.status_cmd", "deployments and heal actions, newest first"),
+    "diff": ("cpctl.diff_cmd", "the running config against a file or another version, secrets hidden"),
+    "logs": ("cpctl.logs_cmd", "the control plane's and side-car's log lines, newest task by default"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 # Modules that need the `[twin]` extra: without it their command only says how to install it.
