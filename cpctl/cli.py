@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("cpctl.status_cmd", "deployments and heal actions, newest first"),
     "diff": ("cpctl.diff_cmd", "the running config against a file or another version, secrets hidden"),
     "logs": ("cpctl.logs_cmd", "the control plane's and side-car's log lines, newest task by default"),
+    "completion": ("cpctl.completion_cmd", "print the bash or zsh completion script"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 # Modules that need the `[twin]` extra: without it their command only says how to install it.
