@@ -38,7 +38,7 @@ def install_command() -> str:
     checkout = REPO_ROOT if _is_checkout(REPO_ROOT) else _source_checkout()
     target = shlex.quote(f"{checkout}[twin]") if checkout else "'.[twin]'"
     where = "" if checkout else " (in a checkout of the repository)"
-    if "pipx" in Path(sys.prefix).parts:
+    if (Path(sys.prefix) / "pipx_metadata.json").is_file():  # pipx writes it in each app's venv
         return f"pipx install --force --editable {target}{where}"
     return f"{shlex.quote(sys.executable)} -m pip install --editable {target}{where}"
 

@@ -71,8 +71,9 @@ def test_an_install_without_a_checkout_needs_one(monkeypatch: pytest.MonkeyPatch
     assert problem.endswith("--editable '.[twin]' (in a checkout of the repository)")
 
 
-def test_under_pipx_the_command_is_pipx(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "prefix", "/home/op/.local/share/pipx/venvs/control-plane-autopilot")
+def test_under_pipx_the_command_is_pipx(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "pipx_metadata.json").write_text("{}")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
     assert local_setup.install_command() == f"pipx install --force --editable '{REPO}[twin]'"
 
 
