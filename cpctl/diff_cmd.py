@@ -283,7 +283,7 @@ def _location_ids(leaves: Mapping[str, Any]) -> set[str]:
 # ---------------------------------------------------------------------------------- text
 def format_report(report: Mapping[str, Any]) -> str:
     if report["identical"]:
-        return f"No difference: {report['other']['label']} is {report['base']['label']}."
+        return f"No difference.\n  --- {report['base']['label']}\n  +++ {report['other']['label']}"
     lines = [report["unified_diff"].rstrip("\n")] if report["unified_diff"] else []
     lines.append("")
     if report["problem"]:

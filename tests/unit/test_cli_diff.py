@@ -67,4 +67,4 @@ def test_a_file_that_does_not_parse_still_gets_its_text_diff() -> None:
 def test_identical_configs() -> None:
     data = builtin_config("initial")
     report = compare(Side("running", data, "v1"), Side("file", data))
-    assert report["identical"] and format_report(report) == "No difference: file is running."
+    assert report["identical"] and format_report(report) == "No difference.\n  --- running\n  +++ file"
