@@ -101,7 +101,7 @@ def task_logs(ref: StackRef, clients: Clients, *, task_id: str | None) -> TaskLo
         return _streams(clients, definition, task_id)
     tasks = _described(ref, clients, _service_tasks(ref, clients))
     if tasks:
-        newest = max(tasks, key=lambda task: task.get("startedAt") or task.get("createdAt") or datetime.min)
+        newest = max(tasks, key=_started)
         return _streams(clients, newest["taskDefinitionArn"], str(newest["taskArn"]).rsplit("/", 1)[-1])
     # ECS forgets stopped tasks after about an hour; their streams stay in the log group.
     definition = _service_definition(ref, clients)
@@ -116,6 +116,12 @@ def task_logs(ref: StackRef, clients: Clients, *, task_id: str | None) -> TaskLo
     if newest_stream is None:
         raise StatusError(f"no task of service {ref.service} has written a log line yet")
     return _streams(clients, definition, newest_stream[1])
+
+
+def _started(task: dict[str, Any]) -> datetime:
+    """When a task started (created, for one that never started); botocore gives aware datetimes."""
+    when = task.get("startedAt") or task.get("createdAt")
+    return when if isinstance(when, datetime) else datetime.min.replace(tzinfo=UTC)
 
 
 def _service_tasks(ref: StackRef, clients: Clients) -> list[str]:
