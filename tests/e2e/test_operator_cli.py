@@ -3,17 +3,20 @@ from another terminal (`--endpoint-url`), through the same code that reads a sta
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cpctl.cli import build_parser
 from cpctl.local_cmd import deploy_file, deploy_initial
+from cpctl.status_cmd import Clients, discover
 from cpctl.twin.control_plane import ContainerLog
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 
@@ -193,3 +196,47 @@ def test_logs_follow_moves_on_to_the_new_task_and_redacts(served: LocalTwin) -> 
     after = text.split(headers[1], 1)[1]
     assert "Configuration loaded: 2 private location(s)" in after
     assert "DEBUG config token = ***" in after
+
+
+class StackOutputs:
+    """CloudFormation's answer for a deployed stack, naming the twin's resources as its outputs."""
+
+    def __init__(self, twin: LocalTwin, table: str) -> None:
+        self.outputs = {
+            "ClusterName": twin.cluster,
+            "ServiceName": twin.service_name,
+            "RecordsTableName": table,
+            "StateMachineArn": twin.state_machine_arn,
+            "ConfigBucketName": twin.bucket,
+        }
+        self.asked: list[str] = []
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        self.asked.append(StackName)
+        return {
+            "Stacks": [{"Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]}]
+        }
+
+
+def test_diff_and_logs_with_a_stack_name_read_the_stack_outputs(
+    served: LocalTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `--stack-name` does on AWS, with the twin's services standing in for AWS's.
+    twin_backed = Clients.create(region=served.region, endpoint_url=served.endpoint_url)
+    table = discover(twin_backed, source="twin").table
+    cloudformation = StackOutputs(served, table)
+    clients = dataclasses.replace(twin_backed, cloudformation=cloudformation)
+    monkeypatch.setattr(Clients, "create", classmethod(lambda cls, **_: clients))
+
+    changed = tmp_path / "control-plane.conf"
+    changed.write_bytes(builtin_config("changed"))
+    for argv in (["diff", str(changed)], ["logs", "--container", "control-plane"]):
+        full = [*argv, "--stack-name", "gatling-prod", "--region", served.region]
+        args = build_parser(full).parse_args(full)
+        out = io.StringIO()
+        code = args.handler(args, out)
+        if argv[0] == "diff":
+            assert code == 1 and "Locations: added prl_twin_eu_central_1" in out.getvalue()
+        else:
+            assert code == 0 and "Server listening on 0.0.0.0:8080" in out.getvalue()
+    assert cloudformation.asked == ["gatling-prod", "gatling-prod"]
