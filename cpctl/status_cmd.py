@@ -362,6 +362,8 @@ def format_status(status: Mapping[str, Any]) -> str:
         if good
         else "  Last good        none recorded yet"
     )
+    for container, digest in sorted(((good or {}).get("image_digests") or {}).items()):
+        lines.append(f"                   {container} image {digest}")
     deployment = status["last_deployment"]
     if deployment:
         why = f" ({deployment['reason']})" if deployment.get("reason") else ""

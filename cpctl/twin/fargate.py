@@ -24,6 +24,7 @@ the fields real ones have. The caller registers `tick` as a listener of the simu
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import math
@@ -55,6 +56,7 @@ from moto.utilities.utils import get_partition
 
 from cpctl.twin.control_plane import CONFIG_PATH, ContainerLog, FakeControlPlane
 from cpctl.twin.gatling import FakeGatlingCloud
+from cpctl.twin.iam_calls import role_policies
 from cpctl.twin.iam_eval import Decision, Request, decide
 
 # ------------------------------------------------------------------------------------------ timings
@@ -135,6 +137,7 @@ class SimulatedContainer(Container):
         self.exit_code: int | None = None
         self.reason: str | None = None
         self.health_status = "UNKNOWN"
+        self.image_digest: str | None = None  # set when the image is pulled
         self.network_interfaces = [
             {"attachmentId": task.attachment_id, "privateIpv4Address": task.private_ip}
         ]
@@ -751,6 +754,10 @@ class SimulatedFargate:
             return
         run.task.pull_stopped_at = _datetime(at)
         run.task.version += 1
+        for container in run.task.containers:
+            if isinstance(container, SimulatedContainer):
+                # DescribeTasks reports the digest each container's image was pulled at (containers[].imageDigest).
+                container.image_digest = image_digest(str(container.image))
         if run.loader is None:
             self._schedule(
                 state, at + CONTAINER_START_SECONDS, lambda when: self._main_started(state, run, when)
@@ -1166,10 +1173,7 @@ class SimulatedFargate:
         if role is None:
             return Decision.IMPLICIT_DENY
         iam = iam_backends[self.account_id][get_partition(self.region)]
-        identity: list[Any] = list(role.policies.values())
-        for policy in role.managed_policies.values():
-            # IAM evaluates the default version of a managed policy.
-            identity += [version.document for version in policy.versions if version.is_default]
+        identity = role_policies(self.account_id, self.region, role_arn)
         boundary = None
         if role.permissions_boundary_arn:
             try:
@@ -1506,6 +1510,14 @@ def _task_role_arn(definition: TaskDefinition) -> str | None:
 def _session_arn(role_arn: str, session: str) -> str:
     account = role_arn.split(":")[4]
     return f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{session}"
+
+
+def image_digest(image: str) -> str:
+    """The digest a registry answers for `image`: the one it names (`repo@sha256:...`), else a
+    digest made from the reference (the twin's registry never moves a tag)."""
+    if "@sha256:" in image:
+        return image.split("@", 1)[1]
+    return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
 
 def _fargate_environment(run: _Run, region: str) -> dict[str, str]:

@@ -12,13 +12,18 @@ first included) answers 503, so a client without retries fails deterministically
 from __future__ import annotations
 
 import json
+import ssl
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import trustme
 
 from cpctl.twin.loopback import serve_in_thread, shut_down
 
@@ -107,6 +112,8 @@ class FakeGatlingCloud:
         self.flaky = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._ca_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.ca_path = Path()
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -115,6 +122,16 @@ class FakeGatlingCloud:
             return
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
+        # https, as the real API is (the template refuses any other GatlingApiUrl): a CA made for
+        # this fake only, which the twin's processes trust through SSL_CERT_FILE (ca_path).
+        authority = trustme.CA()
+        certificate = authority.issue_cert("127.0.0.1")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        certificate.configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._ca_dir = tempfile.TemporaryDirectory(prefix="fake-gatling-ca-")
+        self.ca_path = Path(self._ca_dir.name) / "ca.pem"
+        authority.cert_pem.write_to_path(str(self.ca_path))
         self._server = server
         self._thread = serve_in_thread(server, "fake-gatling-cloud")
 
@@ -122,13 +139,20 @@ class FakeGatlingCloud:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         shut_down(server, thread)
+        if self._ca_dir is not None:
+            self._ca_dir.cleanup()
+            self._ca_dir = None
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts this fake's certificate (for callers outside the twin)."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
 
     @property
     def url(self) -> str:
         """Base URL of the public API, like `https://api.gatling.io/api/public`."""
         if self._server is None:
             raise RuntimeError("the fake Gatling Cloud is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PREFIX}"
+        return f"https://127.0.0.1:{self._server.server_address[1]}{API_PREFIX}"
 
     # ---------------------------------------------------------------- what control planes do
     def register(

@@ -26,6 +26,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class FunctionSpec:
     memory_size: int = 128
     runtime: str = "python3.13"
     log_group: str = ""  # LoggingConfig.LogGroup, else /aws/lambda/<name>
+    role_arn: str = ""  # the execution role its AWS calls are authorized under
 
     @property
     def module_name(self) -> str:
@@ -142,7 +144,11 @@ class LambdaRouter:
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self.before_invoke: list[Callable[[], None]] = []  # e.g. controlplane.settings.reset_settings
+        # Called when a handler's code starts or resumes running in a thread, and when it stops or sleeps.
+        self.on_enter: list[Callable[[FunctionSpec], None]] = []
+        self.on_leave: list[Callable[[], None]] = []
         self._originals: list[tuple[type, Callable[..., Any]]] = []
+        self._async_threads: list[threading.Thread] = []
 
     # ---------------------------------------------------------------- registry
     def register(self, spec: FunctionSpec) -> None:
@@ -258,8 +264,19 @@ class LambdaRouter:
                 self._clock.leave_worker()
 
         thread = threading.Thread(target=run, daemon=True, name=f"lambda-async-{spec.function_name}")
+        with self._lock:
+            self._async_threads = [t for t in self._async_threads if t.is_alive()] + [thread]
         thread.start()
         return thread
+
+    def join_async(self, timeout: float) -> list[str]:
+        """Wait for the asynchronous invocations still running (the twin is stopping); those that did not end."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._async_threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return [thread.name for thread in threads if thread.is_alive()]
 
     def _invoke_locked(
         self, spec: FunctionSpec, payload: bytes, *, asynchronous: bool
@@ -330,11 +347,15 @@ class LambdaRouter:
         saved = self._apply_environment(spec)
         for hook in self.before_invoke:
             hook()
+        for entered in self.on_enter:
+            entered(spec)
         self._streams.ensure_installed()
         self._streams.retarget_console_handlers()
         return saved
 
     def _leave(self, saved: dict[str, str | None]) -> None:
+        for left in self.on_leave:
+            left()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

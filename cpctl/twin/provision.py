@@ -50,6 +50,7 @@ _TEMPLATE_SECTIONS = frozenset(
         "Parameters",
         "Mappings",
         "Conditions",
+        "Rules",
         "Resources",
         "Outputs",
     }
@@ -261,6 +262,7 @@ class Provisioner:
         self.conditions = {}
         for name in self.template.get("Conditions", {}):
             self._condition(name)
+        self._check_rules()
         declared = self.template.get("Resources", {})
         skipped = []
         for logical_id in self._order(declared):
@@ -296,6 +298,7 @@ class Provisioner:
         self.conditions = {}
         for name in self.template.get("Conditions", {}):
             self._condition(name)
+        self._check_rules()
         declared = self.template.get("Resources", {})
         skipped: list[str] = []
         update = StackUpdate()
@@ -412,6 +415,40 @@ class Provisioner:
                 _check_parameter(name, spec, kind, item, is_list)
             resolved[name] = items if is_list else raw
         return resolved
+
+    def _check_rules(self) -> None:
+        """The template's `Rules`, as CloudFormation checks them before it changes anything: each
+        rule whose `RuleCondition` holds must have every `Assert` true, else the operation fails
+        with the `AssertDescription` (CloudFormation User Guide, "Rules syntax")."""
+        for name, rule in self.template.get("Rules", {}).items():
+            where = f"Rules.{name}"
+            if "RuleCondition" in rule and not self._rule_value(rule["RuleCondition"], where):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._rule_value(assertion["Assert"], where):
+                    raise ProvisionError(f"{where}: {assertion.get('AssertDescription', 'assertion failed')}")
+
+    def _rule_value(self, value: Any, where: str) -> Any:
+        """A rule function (Fn::Equals, Fn::Contains, Fn::And, Fn::Or, Fn::Not) or a value."""
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Fn::Contains":
+                candidates, item = (self._rule_value(part, where) for part in argument)
+                return item in candidates
+            if key == "Fn::Equals":
+                left, right = (self._rule_value(part, where) for part in argument)
+                return str(left) == str(right)
+            if key in ("Fn::And", "Fn::Or"):
+                results = [bool(self._rule_value(part, where)) for part in argument]
+                return all(results) if key == "Fn::And" else any(results)
+            if key == "Fn::Not":
+                return not self._rule_value(argument[0], where)
+            if key == "Ref":
+                return self._resolve(value, where)
+            raise ProvisionError(f"{where}: rule function {key} is not supported by the local twin")
+        if isinstance(value, list):
+            return [self._rule_value(item, where) for item in value]
+        return value
 
     def _condition(self, name: str) -> bool:
         if name not in self.conditions:
@@ -707,10 +744,19 @@ def _policy_document(document: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------- creators
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
 def _s3_bucket(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
     props = Properties(logical_id, "AWS::S3::Bucket", values)
     s3 = p.client("s3")
-    name = props.get("BucketName") or f"{p.stack_name}-{logical_id.lower()}-{uuid.uuid4().hex[:12]}"
+    # CloudFormation's generated names: stack name, logical id and a random suffix, lower case, within 63.
+    generated = f"{p.stack_name[:30]}-{logical_id.lower()[:18]}-{uuid.uuid4().hex[:12]}".lower()
+    name = props.get("BucketName") or generated
+    if not _BUCKET_NAME.fullmatch(name) or ".." in name:
+        # S3 User Guide, "General purpose bucket naming rules": 3 to 63 characters, lower case letters,
+        # digits, dots and hyphens, beginning and ending with a letter or a digit.
+        raise props.error(f"property BucketName {name!r} is not a valid bucket name")
     if p.region == "us-east-1":
         s3.create_bucket(Bucket=name)
     else:
@@ -1103,6 +1149,7 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
         memory_size=memory,
         runtime=runtime,
         log_group=log_group,
+        role_arn=str(props.require("Role")),
     )
     return Resource(logical_id, props.kind, name, {"Arn": arn})
 

@@ -41,6 +41,7 @@ from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
 from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EventBridge
+from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
 from cpctl.twin.provision import Provisioner, ProvisionError, Stack, StackUpdate, translate
 
@@ -232,6 +233,7 @@ class LocalTwin:
         moto_time.install(self.clock)
         undo.callback(moto_time.uninstall)
         self.session = _shared_session(self.region)
+        self._internal_session = _shared_session(self.region, "twin")
         previous_default = boto3.DEFAULT_SESSION
         boto3.DEFAULT_SESSION = self.session  # what the handlers' boto3.client(...) calls use
         undo.callback(setattr, boto3, "DEFAULT_SESSION", previous_default)
@@ -243,6 +245,8 @@ class LocalTwin:
         )
         self.gatling.start()
         undo.callback(self.gatling.stop)
+        # Every https client of the twin's process (the handlers' urllib) trusts the fake's CA.
+        undo.enter_context(_environ({"SSL_CERT_FILE": str(self.gatling.ca_path)}))
 
         secretsmanager = self.client("secretsmanager")
         api_secret = secretsmanager.create_secret(
@@ -270,6 +274,16 @@ class LocalTwin:
         self.lambdas.before_invoke.extend(_domain_resets())
         self.lambdas.install()
         undo.callback(self.lambdas.uninstall)
+        # IAM on every call a function makes, under its own role (iam_calls.py).
+        self.authorizer = CallAuthorizer(
+            where=Where(partition="aws", region=self.region, account=self.account_id),
+            policies_of=lambda role: role_policies(self.account_id, self.region, role),
+            resource_policy_of=self._resource_policy,
+        )
+        self.authorizer.install(self.session.events)
+        undo.callback(self.authorizer.uninstall, self.session.events)
+        self.lambdas.on_enter.append(lambda spec: self.authorizer.enter(spec.logical_id, spec.role_arn))
+        self.lambdas.on_leave.append(self.authorizer.leave)
         self.eventbridge = EventBridge(
             account_id=self.account_id,
             region=self.region,
@@ -400,6 +414,20 @@ class LocalTwin:
                 ecs.deregister_task_definition(taskDefinition=old.ref)
         return update
 
+    def _resource_policy(self, resource: str) -> Any:
+        """The bucket policy of an S3 resource (the only resource policy the functions' calls meet)."""
+        from moto.s3.exceptions import MissingBucket
+        from moto.s3.models import s3_backends
+
+        if not resource.startswith("arn:aws:s3:::"):
+            return None
+        bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        try:
+            policy = s3_backends[self.account_id]["aws"].get_bucket(bucket).policy
+        except MissingBucket:
+            return None
+        return policy.decode() if isinstance(policy, bytes) else policy
+
     def _last_stopped_reason(self, cluster: str, service: str) -> str:
         ecs = self.client("ecs")
         arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
@@ -428,6 +456,12 @@ class LocalTwin:
         deadline = time.monotonic() + 5.0
         for done in list(moto_time.EXECUTION_DONE.values()):
             done.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if self.lambdas is not None:
+            # An asynchronous invocation (an EventBridge target) still running must end before the
+            # embedded AWS does, or it would write into the next twin's.
+            stuck = self.lambdas.join_async(max(0.5, deadline - time.monotonic()))
+            if stuck:
+                LOG.warning("asynchronous invocations still running at stop: %s", ", ".join(stuck))
         self._stack_undo.close()
         self._stack_undo = contextlib.ExitStack()
         if self._own_workdir:
@@ -439,7 +473,8 @@ class LocalTwin:
         if self.session is None:
             raise TwinError("the twin is not started")
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, region_name=self.region)  # type: ignore[call-overload]
+            # The twin's own calls go through a session of their own: they are no principal of the stack.
+            self._clients[service] = self._internal_session.client(service, region_name=self.region)  # type: ignore[call-overload]
         return self._clients[service]
 
     def _stack(self) -> Stack:
@@ -885,9 +920,10 @@ def _environ(values: dict[str, str | None]) -> Iterator[None]:
 
 
 @functools.cache
-def _shared_session(region: str) -> boto3.Session:
-    """One session for every twin of the process: a new session parses the service models again
-    (about a second), and the fake credentials are the same for every twin."""
+def _shared_session(region: str, purpose: str = "stack") -> boto3.Session:
+    """One session per purpose for every twin of the process: a new session parses the service
+    models again (about a second), and the fake credentials are the same for every twin. The
+    handlers' session ("stack") carries the IAM hook; the twin's own ("twin") does not."""
     return boto3.Session(botocore_session=botocore.session.get_session(), region_name=region)
 
 

@@ -219,6 +219,8 @@ class Watch(Payload):
     finished_at: datetime | None = None
     task_arn: str | None = None
     private_ip: str | None = None
+    # The digests the proving task's containers were pulled at (DescribeTasks containers[].imageDigest).
+    image_digests: dict[str, str] = Field(default_factory=dict)
     failure: FailureReport | None = None
 
 

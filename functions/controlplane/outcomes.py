@@ -163,6 +163,7 @@ def build_record(
         if state.revision
         else None,
         "deployment_id": rollout.deployment_id if rollout else None,
+        "image_digests": rollout.image_digests or None if rollout else None,
         "started_at": state.execution.started_at.isoformat(),
         "finished_at": finished.isoformat(),
         "phase_seconds": phase_seconds(state, finished),
@@ -227,6 +228,7 @@ def _move_last_good(
             deployed_at=deployed_at,
             execution_name=state.execution.name,
             newest_sequencer=max(sequencers) if sequencers else None,
+            image_digests=state.rollout.image_digests or None,
         )
     )
     protected = {state.revision.task_definition_arn, state.revision.previous_task_definition_arn}

@@ -101,6 +101,7 @@ class LastGood:
     deployed_at: str
     execution_name: str
     newest_sequencer: str | None
+    image_digests: dict[str, str] | None = None  # container -> digest of the task that proved it good
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,6 +320,9 @@ class RecordStore:
             deployed_at=str(item["deployed_at"]),
             execution_name=str(item["execution_name"]),
             newest_sequencer=None if item.get("newest_sequencer") is None else str(item["newest_sequencer"]),
+            image_digests={str(k): str(v) for k, v in item["image_digests"].items()}
+            if item.get("image_digests")
+            else None,
         )
 
     def set_last_good(self, last_good: LastGood) -> None:

@@ -117,6 +117,15 @@ def private_ip(task: Mapping[str, Any]) -> str | None:
     return None
 
 
+def image_digests(task: Mapping[str, Any]) -> dict[str, str]:
+    """Container name -> the image digest it runs, as DescribeTasks reports it."""
+    return {
+        str(container["name"]): str(container["imageDigest"])
+        for container in task.get("containers", [])
+        if container.get("imageDigest")
+    }
+
+
 def _side_car_exit(task: Mapping[str, Any]) -> int | None:
     for container in task.get("containers", []):
         if container.get("name") == CONFIG_LOADER:
@@ -201,6 +210,7 @@ def await_deployment(
                     "finished_at": clock.utcnow(),
                     "task_arn": seen.task.get("taskArn"),
                     "private_ip": private_ip(seen.task),
+                    "image_digests": image_digests(seen.task),
                 }
             )
         if seen.status == "failed" or now >= deadline:

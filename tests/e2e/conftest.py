@@ -40,6 +40,9 @@ def twin() -> Iterator[LocalTwin]:
         # time never had to be pushed by the watchdog (a worker the clock could not see).
         assert local.clock.listener_errors == []
         assert local.clock.stats.watchdog_advances == 0
+        # Every AWS call of every function was allowed by that function's own role (iam_calls.py).
+        denied = [(r.function, r.operation) for r in local.authorizer.records if r.decision.value != "allow"]
+        assert denied == [], f"calls denied by the functions' roles: {denied}"
 
 
 @pytest.fixture

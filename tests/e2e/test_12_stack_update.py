@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from cpctl.local_cmd import deploy_initial
+from cpctl.twin.fargate import image_digest
 from cpctl.twin.twin import LocalTwin, TwinOptions
 
 from .conftest import WALL_TIMEOUT, Baseline, config_with_location, deploy, records_of_kind
@@ -83,6 +84,9 @@ def test_an_image_change_restarts_on_the_last_good_config_not_the_newer_rejected
     assert service.running_count == 1
     assert service.config_version_id == baseline.version_id, "the rejected upload never runs"
     assert images(twin, service.task_definition)["control-plane"] == NEW_IMAGE, "the new image is deployed"
+    # The software that proved good is recorded by digest, as the task reported it.
+    (last_good,) = records_of_kind(twin, "last_good")
+    assert last_good["image_digests"]["control-plane"] == image_digest(NEW_IMAGE)
     # No task since the update ran an unpinned revision or the rejected version.
     started = every_task_revision(twin) - tasks_before
     assert started and pinned_versions(twin, started) == {baseline.version_id}

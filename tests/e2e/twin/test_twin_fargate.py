@@ -155,6 +155,7 @@ class Stack:
             "HasElasticIps": False,
             "HasLoadGeneratorRole": False,
             "HasPrivatePackagesBucket": False,
+            "HasSecretsKmsKey": False,
             "CreateSecurityGroup": True,
         }
         # No bucket policy: moto would apply the template's deny-non-TLS statement to every call
@@ -606,7 +607,9 @@ def test_gatling_api_flaky_fault_makes_every_other_request_fail(running: Stack) 
             f"{stack.gatling.url}/v2/locations?type=private_location", headers={"Authorization": API_TOKEN}
         )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(
+                request, timeout=5, context=stack.gatling.client_context()
+            ) as response:
                 statuses.append(response.status)
         except urllib.error.HTTPError as error:
             statuses.append(error.code)

@@ -20,25 +20,30 @@ CP_TOKEN = "cpt_token_for_http_tests"
 def gatling() -> Iterator[FakeGatlingCloud]:
     fake = FakeGatlingCloud(API_TOKEN, CP_TOKEN)
     fake.start()
+    CONTEXT[0] = fake.client_context()
     try:
         yield fake
     finally:
         fake.stop()
 
 
+CONTEXT: list[Any] = [None]  # the running fake's client TLS context
+
+
 def get(url: str, authorization: str | None = None) -> tuple[int, dict[str, Any], str]:
     headers = {"Authorization": authorization} if authorization is not None else {}
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=CONTEXT[0]) as response:
             return int(response.status), json.loads(response.read()), response.headers["Content-Type"]
     except urllib.error.HTTPError as error:
         return int(error.code), json.loads(error.read()), error.headers["Content-Type"]
 
 
 def test_serves_the_public_api_on_loopback(gatling: FakeGatlingCloud) -> None:
-    assert gatling.url.startswith("http://127.0.0.1:") and gatling.url.endswith("/api/public")
-    gatling.register(CP_TOKEN, ["prl_http"], "over http")
+    # https, as the real API (the template refuses any other GatlingApiUrl).
+    assert gatling.url.startswith("https://127.0.0.1:") and gatling.url.endswith("/api/public")
+    gatling.register(CP_TOKEN, ["prl_http"], "over https")
 
     status, body, content_type = get(f"{gatling.url}/v2/locations?type=private_location", API_TOKEN)
 
@@ -60,13 +65,14 @@ def test_flaky_503_carries_retry_after(gatling: FakeGatlingCloud) -> None:
     gatling.flaky = True
     request = urllib.request.Request(f"{gatling.url}/v2/info")
     with pytest.raises(urllib.error.HTTPError) as failure:
-        urllib.request.urlopen(request, timeout=5)
+        urllib.request.urlopen(request, timeout=5, context=gatling.client_context())
     assert failure.value.code == 503 and failure.value.headers["Retry-After"] == "1"
     assert get(f"{gatling.url}/v2/info")[0] == 200
 
 
 def test_stop_frees_the_port(gatling: FakeGatlingCloud) -> None:
     url = gatling.url
+    context = gatling.client_context()
     gatling.stop()
     with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"{url}/v2/info", timeout=5)
+        urllib.request.urlopen(f"{url}/v2/info", timeout=5, context=context)

@@ -1,0 +1,81 @@
+"""The twin's IAM on the functions' calls: the request IAM is asked, and AWS's answer when it says no."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cpctl.twin.iam_calls import CallAuthorizer, UnknownOperation, Where
+from cpctl.twin.iam_eval import Decision
+
+WHERE = Where(partition="aws", region="eu-west-1", account="123456789012")
+ROLE = "arn:aws:iam::123456789012:role/fn"
+TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/records"
+
+
+def authorizer(*statements: dict[str, object]) -> CallAuthorizer:
+    policy = {"Version": "2012-10-17", "Statement": list(statements)}
+    return CallAuthorizer(where=WHERE, policies_of=lambda role: [policy] if role == ROLE else [])
+
+
+def test_a_call_on_the_granted_resource_is_allowed_and_recorded() -> None:
+    checker = authorizer({"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE})
+    record = checker.authorize("Fn", ROLE, "dynamodb:GetItem", {"TableName": "records", "Key": {}})
+    assert record.decision is Decision.ALLOW
+    assert record.checks == (("dynamodb:GetItem", TABLE, {}),)
+
+
+def test_a_call_outside_the_grant_is_denied_as_aws_denies_it() -> None:
+    checker = authorizer({"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE})
+    with pytest.raises(ClientError) as denied:
+        checker.authorize("Fn", ROLE, "dynamodb:GetItem", {"TableName": "other", "Key": {}})
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert "not authorized to perform: dynamodb:GetItem on resource: " in error["Message"]
+    assert checker.records[-1].decision is Decision.IMPLICIT_DENY
+
+
+def test_a_version_read_needs_get_object_version_and_s3_answers_403() -> None:
+    arn = "arn:aws:s3:::b/control-plane.conf"
+    checker = authorizer({"Effect": "Allow", "Action": "s3:GetObject", "Resource": arn})
+    checker.authorize("Fn", ROLE, "s3:GetObject", {"Bucket": "b", "Key": "control-plane.conf"})
+    with pytest.raises(ClientError) as denied:
+        checker.authorize(
+            "Fn", ROLE, "s3:GetObject", {"Bucket": "b", "Key": "control-plane.conf", "VersionId": "v1"}
+        )
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_registering_a_revision_also_asks_for_tagging_on_create_and_passing_the_roles() -> None:
+    family = "arn:aws:ecs:eu-west-1:123456789012:task-definition/cp:*"
+    checker = authorizer(
+        {"Effect": "Allow", "Action": "ecs:RegisterTaskDefinition", "Resource": family},
+        {
+            "Effect": "Allow",
+            "Action": "ecs:TagResource",
+            "Resource": family,
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        },
+    )
+    params = {
+        "family": "cp",
+        "containerDefinitions": [],
+        "tags": [{"key": "a", "value": "b"}],
+        "taskRoleArn": ROLE,
+    }
+    with pytest.raises(ClientError, match="iam:PassRole"):
+        checker.authorize("Fn", ROLE, "ecs:RegisterTaskDefinition", params)
+
+
+def test_an_operation_the_twin_cannot_authorize_fails_loudly() -> None:
+    with pytest.raises(UnknownOperation, match="ec2:TerminateInstances"):
+        authorizer().authorize("Fn", ROLE, "ec2:TerminateInstances", {})
+
+
+def test_calls_outside_a_function_are_not_checked() -> None:
+    checker = authorizer()
+    assert checker._stack() == []
+    checker.enter("Fn", ROLE)
+    checker.leave()
+    assert checker._stack() == []
