@@ -76,7 +76,7 @@ CONTROL_PLANE_BOOT_SECONDS: Final = 6.0  # RUNNING until the JVM has read its co
 CONTROL_PLANE_UP_SECONDS: Final = 15.0  # RUNNING until locations are registered and /info answers
 STEADY_STATE_SECONDS: Final = 30.0  # RUNNING this long (and nothing old left) -> deployment COMPLETED
 RELAUNCH_SECONDS: Final = 10.0  # a failed task STOPPED until the scheduler launches its replacement
-THROTTLED_RELAUNCH_SECONDS: Final = 300.0  # after a FAILED deployment that had nothing to roll back to
+THROTTLED_RELAUNCH_SECONDS: Final = 300.0  # a launch that cannot even be attempted (the revision is missing)
 SLOW_ROLLOUT_SECONDS: Final = 20 * 60.0  # slow-rollout: launch until RUNNING, beyond the 15-min deadline
 STOPPED_TASK_RETENTION_SECONDS: Final = 3600.0  # ECS forgets stopped tasks after about an hour
 
@@ -569,7 +569,7 @@ class SimulatedFargate:
         current = current[:desired]
 
         occupying = sum(1 for run in state.runs if run.live)
-        while len(current) < desired and occupying < max_tasks:
+        while len(current) < desired and occupying < max_tasks and primary.rollout_state != "FAILED":
             if at < state.launch_not_before:
                 self._wake(state, state.launch_not_before)
                 break
@@ -621,6 +621,12 @@ class SimulatedFargate:
             or deployment.rollout_state != "IN_PROGRESS"
         ):
             return
+        if run.running_since is not None:
+            # Not a failure to the circuit breaker: "A task is considered a failure if the service
+            # scheduler can't launch the task, the task doesn't transition to a RUNNING state, or if
+            # it fails any of its defined health checks" (ECS API reference, Deployment.failedTasks).
+            # A task that ran and then exited is just replaced.
+            return
         deployment.failed_tasks += 1
         deployment.updated_at = at
         service = self._backend.services.get(state.key)
@@ -669,7 +675,6 @@ class SimulatedFargate:
                 f"{state.name}: ECS rolled back to revision {_revision(last_good.task_definition_arn)} (deployment {rollback.id})",
             )
             return
-        state.launch_not_before = at + THROTTLED_RELAUNCH_SECONDS
         self._service_event(
             state,
             at,
@@ -679,7 +684,9 @@ class SimulatedFargate:
         why = (
             "the rollback itself failed" if deployment.rollback else "no completed deployment to roll back to"
         )
-        self._event(at, f"{state.name}: {why}; ECS keeps retrying slowly")
+        # "A service deployment will transition to a failed state and stop launching new tasks"
+        # (ECS API reference, DeploymentCircuitBreaker).
+        self._event(at, f"{state.name}: {why}; the FAILED deployment launches no more tasks")
 
     # =============================================================== one task's life
     def _launch(self, state: _ServiceState, deployment: _Deployment, at: float) -> _Run | None:
@@ -814,6 +821,9 @@ class SimulatedFargate:
         for attachment in task.attachments:
             attachment["status"] = "ATTACHED"
         run.running_since = at
+        primary = state.primary
+        if primary is not None and primary.id == run.deployment_id and primary.rollout_state == "IN_PROGRESS":
+            primary.failed_tasks = 0  # failedTasks counts consecutive failures: a task that runs resets it
         self._event(at, f"{state.name}: task {task.id} RUNNING")
         self._schedule(
             state, at + CONTROL_PLANE_BOOT_SECONDS, lambda when: self._control_plane_boot(state, run, when)

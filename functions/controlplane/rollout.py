@@ -134,6 +134,19 @@ def _side_car_exit(task: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _stopped_count(watch: Watch, *, ecs: ECSClient, settings: Settings) -> int:
+    """How many tasks of our deployment stopped after they had run: those with a `startedAt` (when a
+    task went from PENDING to RUNNING, ECS API reference). Tasks that never ran are the circuit
+    breaker's to count."""
+    arns = ecs.list_tasks(
+        cluster=settings.cluster, startedBy=watch.deployment_id, desiredStatus="STOPPED"
+    ).get("taskArns", [])
+    if not arns:
+        return 0
+    tasks = ecs.describe_tasks(cluster=settings.cluster, tasks=arns[:100]).get("tasks", [])
+    return sum(1 for task in tasks if task.get("startedAt") is not None)
+
+
 def _proving_task(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Mapping[str, Any] | None:
     arns = ecs.list_tasks(
         cluster=settings.cluster, startedBy=watch.deployment_id, desiredStatus="RUNNING"
@@ -177,6 +190,16 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
         f"running, {ours.get('failedTasks', 0)} failed task(s)"
     )
     if state != "COMPLETED":
+        stopped = _stopped_count(watch, ecs=ecs, settings=settings)
+        if stopped >= settings.stopped_tasks_before_failing:
+            # ECS's circuit breaker does not count a task that reached RUNNING and then exited
+            # (Deployment.failedTasks), so a control plane that refuses its config after its JVM
+            # started would restart until the deadline.
+            return Observation(
+                "failed",
+                f"{stopped} tasks of deployment {watch.deployment_id} stopped after starting, a restart loop "
+                "ECS's circuit breaker does not count: the control plane exits on start (see why below)",
+            )
         return Observation("in_progress", progress)
     if service.get("taskDefinition") != watch.task_definition_arn:
         return Observation(

@@ -44,6 +44,8 @@ class Settings(BaseModel):
     invocation_budget_seconds: float = Field(default=600.0, alias="INVOCATION_BUDGET_SECONDS", gt=0)
     http_timeout_seconds: float = Field(default=3.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
     keep_revisions: int = Field(default=10, alias="KEEP_REVISIONS", ge=1)
+    # Tasks of our deployment that may stop after starting before the rollout is called failed.
+    stopped_tasks_before_failing: int = Field(default=3, alias="STOPPED_TASKS_BEFORE_FAILING", ge=1)
 
     # The control plane's /info port and Gatling's public API.
     server_port: int = Field(default=8080, alias="SERVER_PORT", ge=1, le=65535)
