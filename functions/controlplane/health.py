@@ -5,7 +5,8 @@
 2. `revision`: the running task (and the service) use the last good revision from the records;
    anything else is drift, reported with the revision that runs and, when ECS says so, who
    registered it and which deployment started it.
-3. `info`: `GET /info` on the running task's private IP answers 200 (the up-checker's probe).
+3. `info`: `GET /info` on the running task's private IP answers 200 (the up-checker's probe, run by
+   the probe function in the VPC).
 4. `locations`: with a Gatling API token configured, Gatling lists every location of the deployed
    config (a location stays listed after its control plane went down: this proves registration,
    not liveness; `info` proves liveness).
@@ -32,7 +33,7 @@ from controlplane.config_versions import read_version
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
-from controlplane.liveness import probe_info
+from controlplane.liveness import Probe
 from controlplane.models import Payload
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
@@ -285,7 +286,7 @@ def _who_changed(
 # ---------------------------------------------------------------- 3. /info
 
 
-def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, http_get: HttpGet) -> CheckResult:
+def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, probe: Probe) -> CheckResult:
     """`GET /info` on the running task answers 200 (the same probe as the workflow's up-check)."""
     if not tasks:
         return CheckResult(status="fail", detail="no running task to probe")
@@ -297,9 +298,7 @@ def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, http_g
                 f"task {str(task.get('taskArn', '')).rsplit('/', 1)[-1]} has no private IP address"
             )
             continue
-        problem = probe_info(
-            address, settings.server_port, http_get=http_get, timeout=settings.http_timeout_seconds
-        )
+        problem = probe(address, settings.server_port)
         if problem is None:
             return CheckResult(
                 status="pass", detail=f"GET /info on {address}:{settings.server_port} answered 200"
@@ -446,6 +445,7 @@ def run_checks(
     ecs: ECSClient,
     s3: S3Client,
     store: RecordStore,
+    probe: Probe,
     http_get: HttpGet,
     read_token: ReadToken,
     is_running: IsRunning,
@@ -464,7 +464,7 @@ def run_checks(
         last_stopped=last_stopped() if len(tasks) != 1 else None,
     )
     checks["revision"] = check_revision(service, tasks, last_good, ecs=ecs)
-    checks["info"] = check_info(tasks, settings=settings, http_get=http_get)
+    checks["info"] = check_info(tasks, settings=settings, probe=probe)
     running_arn = str(tasks[0].get("taskDefinitionArn")) if tasks else None
     running_version = _pinned_version_of(running_arn, ecs=ecs) if running_arn else None
     deployed_version = running_version or (last_good.version_id if last_good else None)

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from controlplane import endpoints
 from controlplane.health import (
     LOST_UPLOAD_GRACE_SECONDS,
     HealthReport,
@@ -171,20 +170,23 @@ def test_info_probes_the_running_task_like_the_up_checker() -> None:
     ecs = hf.HealthEcs()
     ecs.run_task(ip="10.0.1.23")
     http = hf.FakeHttp({"10.0.1.23:8080/info": hf.info_ok()})
-    result = check_info(describe(ecs)[1], settings=hf.settings(), http_get=http)
+    result = check_info(describe(ecs)[1], settings=hf.settings(), probe=hf.probe(http))
     assert result.status == "pass" and "10.0.1.23:8080" in result.detail
     assert http.requests[0][0] == "http://10.0.1.23:8080/info"
 
 
-def test_info_goes_through_the_endpoint_resolver() -> None:
+def test_info_reports_what_the_probe_function_says() -> None:
     ecs = hf.HealthEcs()
     ecs.run_task(ip="10.0.1.23")
-    http = hf.FakeHttp({"127.0.0.1:4242/info": hf.info_ok()})
-    endpoints.install_resolver(lambda ip, port: ("127.0.0.1", 4242))
-    try:
-        assert check_info(describe(ecs)[1], settings=hf.settings(), http_get=http).status == "pass"
-    finally:
-        endpoints.install_resolver(None)
+    asked: list[tuple[str, int]] = []
+
+    def probe(private_ip: str, port: int) -> str | None:
+        asked.append((private_ip, port))
+        return f"GET /info on {private_ip}:{port}: the probe function failed (Sandbox.Timedout: timed out)"
+
+    result = check_info(describe(ecs)[1], settings=hf.settings(SERVER_PORT="9090"), probe=probe)
+    assert result.status == "fail" and "Sandbox.Timedout" in result.detail
+    assert asked == [("10.0.1.23", 9090)]
 
 
 @pytest.mark.parametrize(
@@ -197,12 +199,14 @@ def test_info_goes_through_the_endpoint_resolver() -> None:
 def test_info_fails_when_the_control_plane_does_not_answer_200(answer: Any, expected: str) -> None:
     ecs = hf.HealthEcs()
     ecs.run_task()
-    result = check_info(describe(ecs)[1], settings=hf.settings(), http_get=hf.FakeHttp({"/info": answer}))
+    result = check_info(
+        describe(ecs)[1], settings=hf.settings(), probe=hf.probe(hf.FakeHttp({"/info": answer}))
+    )
     assert result.status == "fail" and expected in result.detail
 
 
 def test_info_fails_without_a_running_task() -> None:
-    result = check_info([], settings=hf.settings(), http_get=hf.FakeHttp())
+    result = check_info([], settings=hf.settings(), probe=hf.probe(hf.FakeHttp()))
     assert result.status == "fail" and result.detail == "no running task to probe"
 
 
@@ -341,6 +345,7 @@ def run_all(
                 ecs=ecs,  # type: ignore[arg-type]
                 s3=aws.s3,
                 store=aws.store(),
+                probe=hf.probe(http),
                 http_get=http,
                 read_token=lambda: hf.API_TOKEN,
                 is_running=lambda arn: False,
