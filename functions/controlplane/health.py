@@ -29,7 +29,13 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
 from controlplane import clock
-from controlplane.config_versions import read_version
+from controlplane.config_versions import (
+    DENIED_CODES,
+    MISSING_OR_DENIED,
+    error_code,
+    no_config_uploaded,
+    read_version,
+)
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
@@ -363,12 +369,16 @@ def check_locations(
 # ---------------------------------------------------------------- 5. config
 
 
-def newest_config_version(*, s3: S3Client, settings: Settings) -> tuple[str, datetime] | None:
-    """The latest version of the config object and when it was written; None when there is no object."""
+def newest_config_version(
+    *, s3: S3Client, settings: Settings, knows_a_version: Callable[[], bool]
+) -> tuple[str, datetime] | None:
+    """The latest version of the config object and when it was written; None when there is no object
+    (404, or 403 while the records know no version: S3's answer for a missing key without s3:ListBucket)."""
     try:
         head = s3.head_object(Bucket=settings.config_bucket, Key=settings.config_key)
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code")) in _MISSING_OBJECT_CODES:
+        code = error_code(error)
+        if code in _MISSING_OBJECT_CODES or (code in DENIED_CODES and not knows_a_version()):
             return None
         raise
     version = head.get("VersionId")
@@ -475,8 +485,24 @@ def run_checks(
         http_get=http_get,
         read_token=read_token,
     )
-    newest = newest_config_version(s3=s3, settings=settings)
-    checks["config"], pending, lost = check_config(newest, last_good, store, is_running=is_running, now=now)
+    newest: tuple[str, datetime] | None = None
+    pending, lost = False, None
+    try:
+        newest = newest_config_version(s3=s3, settings=settings, knows_a_version=store.knows_a_version)
+    except ClientError as error:
+        where = f"s3://{settings.config_bucket}/{settings.config_key}"
+        reason = f": {MISSING_OR_DENIED}" if error_code(error) in DENIED_CODES else ""
+        checks["config"] = CheckResult(
+            status="unknown", detail=f"cannot read {where} ({error_code(error)}){reason}"
+        )
+    else:
+        if newest is None:
+            detail = no_config_uploaded(settings.config_bucket, settings.config_key)
+            checks["config"] = CheckResult(status="skipped", detail=detail)
+        else:
+            checks["config"], pending, lost = check_config(
+                newest, last_good, store, is_running=is_running, now=now
+            )
     report = HealthReport(
         checked_at=clock.utcnow(),
         healthy=not any(result.status == "fail" for result in checks.values()),

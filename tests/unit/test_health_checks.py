@@ -10,7 +10,9 @@ from contextlib import redirect_stdout
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from controlplane.health import (
     LOST_UPLOAD_GRACE_SECONDS,
     HealthReport,
@@ -20,6 +22,7 @@ from controlplane.health import (
     check_revision,
     check_service,
     emit_metrics,
+    newest_config_version,
     run_checks,
 )
 from controlplane.http_client import HttpResponse, HttpUnreachable
@@ -383,6 +386,55 @@ def test_a_lost_first_upload_is_found_before_anything_was_deployed(monkeypatch: 
     report = run_all(monkeypatch, ecs, hf.FakeHttp({"/info": hf.info_ok()}), deployed=False)
     assert report.checks["revision"].status == "skipped"
     assert report.checks["config"].status == "fail" and report.lost_upload is not None
+
+
+def run_with_s3_without_list_bucket(monkeypatch: pytest.MonkeyPatch, *, deployed: bool) -> HealthReport:
+    """One run where S3 answers HEAD of the config key as it does for a missing key to a role without
+    s3:ListBucket: 403, no body."""
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    with hf.aws(monkeypatch, configs=[]) as aws, fakes.fake_clock():
+        s3 = boto3.client("s3", region_name=fakes.REGION)
+        stubber = Stubber(s3)
+        stubber.add_client_error(
+            "head_object", service_error_code="403", service_message="Forbidden", http_status_code=403
+        )
+        stubber.activate()
+        if deployed:
+            aws.set_last_good("v1")
+        report = run_checks(
+            settings=hf.settings(),
+            ecs=ecs,  # type: ignore[arg-type]
+            s3=s3,
+            store=aws.store(),
+            probe=hf.probe(hf.FakeHttp({"/info": hf.info_ok()})),
+            http_get=hf.FakeHttp(),
+            read_token=lambda: None,
+            is_running=lambda arn: False,
+        )
+    stubber.assert_no_pending_responses()
+    return report
+
+
+def test_before_the_first_upload_a_403_means_no_config_uploaded_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run_with_s3_without_list_bucket(monkeypatch, deployed=False)
+    assert report.checks["config"].status == "skipped"
+    assert report.checks["config"].detail == f"no config uploaded yet to s3://{fakes.BUCKET}/{fakes.KEY}"
+    assert report.newest_config_version_id is None and report.lost_upload is None
+
+
+def test_a_403_once_versions_are_known_is_unknown_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run_with_s3_without_list_bucket(monkeypatch, deployed=True)
+    config = report.checks["config"]
+    assert config.status == "unknown", config
+    assert config.detail.startswith(
+        f"cannot read s3://{fakes.BUCKET}/{fakes.KEY} (403): without s3:ListBucket"
+    )
+
+
+def test_before_the_first_upload_a_404_means_no_config_uploaded_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    with hf.aws(monkeypatch, configs=[]) as aws:
+        assert newest_config_version(s3=aws.s3, settings=hf.settings(), knows_a_version=lambda: True) is None
 
 
 # ---------------------------------------------------------------- metrics
