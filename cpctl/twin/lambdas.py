@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -149,6 +150,7 @@ class LambdaRouter:
         self.before_invoke: list[Callable[[], None]] = []  # e.g. controlplane.settings.reset_settings
         self._originals: list[tuple[type, Callable[..., Any]]] = []
         self._running = threading.local()  # per thread: the functions whose handlers run, innermost last
+        self._async_threads: list[threading.Thread] = []
 
     # ---------------------------------------------------------------- registry
     def register(self, spec: FunctionSpec) -> None:
@@ -279,8 +281,19 @@ class LambdaRouter:
                 self._clock.leave_worker()
 
         thread = threading.Thread(target=run, daemon=True, name=f"lambda-async-{spec.function_name}")
+        with self._lock:
+            self._async_threads = [t for t in self._async_threads if t.is_alive()] + [thread]
         thread.start()
         return thread
+
+    def join_async(self, timeout: float) -> None:
+        """Wait for the asynchronous invocations still running (the clock is closed: they end soon), so
+        none outlives the embedded AWS and writes into the next twin's."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._async_threads)
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _invoke_locked(
         self, spec: FunctionSpec, payload: bytes, *, asynchronous: bool, inline: bool = False

@@ -439,6 +439,8 @@ class LocalTwin:
         deadline = time.monotonic() + 5.0
         for done in list(moto_time.EXECUTION_DONE.values()):
             done.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if self.lambdas is not None:
+            self.lambdas.join_async(timeout=max(1.0, deadline - time.monotonic()))
         self._stack_undo.close()
         self._stack_undo = contextlib.ExitStack()
         if self._own_workdir:
