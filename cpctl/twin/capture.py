@@ -90,6 +90,11 @@ class ThreadRoutedStream(io.TextIOBase):
         """Send this thread's writes to `buffer` (None: back to the fallback)."""
         self._local.buffer = buffer
 
+    def routed_to(self) -> io.StringIO | None:
+        """Where this thread's writes go now (None: the fallback)."""
+        buffer: io.StringIO | None = getattr(self._local, "buffer", None)
+        return buffer
+
 
 _ROUTED: dict[str, ThreadRoutedStream] = {}
 
@@ -167,19 +172,24 @@ class StdStreams:
 
 
 class _Routing:
+    """Routes this thread's writes to a buffer, then back to where they went before (a handler that
+    invokes another one inline gets its own log back afterwards)."""
+
     def __init__(self, streams: StdStreams, buffer: io.StringIO) -> None:
         self._streams = streams
         self._buffer = buffer
+        self._previous: list[tuple[ThreadRoutedStream, io.StringIO | None]] = []
 
     def __enter__(self) -> None:
         for stream in (self._streams.stdout, self._streams.stderr):
             if stream is not None:
+                self._previous.append((stream, stream.routed_to()))
                 stream.route_to(self._buffer)
 
     def __exit__(self, *exc: object) -> None:
-        for stream in (self._streams.stdout, self._streams.stderr):
-            if stream is not None:
-                stream.route_to(None)
+        for stream, previous in self._previous:
+            stream.route_to(previous)
+        self._previous.clear()
 
 
 def _stream_handlers() -> Iterator[logging.StreamHandler[TextIO]]:

@@ -78,10 +78,8 @@ class HealthFaults:
         for listener in self._listeners:
             self.twin.clock.remove_listener(listener)
         self._listeners.clear()
-        if self._resolver_installed and self.twin.fargate is not None:
-            from controlplane import endpoints
-
-            endpoints.install_resolver(self.twin.fargate.resolve)
+        if self._resolver_installed and self.twin.fargate is not None and self.twin.network is not None:
+            self.twin.network.task_resolver = self.twin.fargate.resolve
             self._resolver_installed = False
         if self._refused is not None:
             self._refused.close()
@@ -205,9 +203,7 @@ class HealthFaults:
 
     # ---------------------------------------------------------------- plumbing
     def _install_resolver(self) -> None:
-        from controlplane import endpoints
-
-        if self._resolver_installed:
+        if self._resolver_installed or self.twin.network is None:
             return
         fargate_resolve = self.twin.fargate.resolve
         hung = self._hung_ips
@@ -218,7 +214,7 @@ class HealthFaults:
             host, resolved = fargate_resolve(ip, port)
             return str(host), int(resolved)
 
-        endpoints.install_resolver(resolve)
+        self.twin.network.task_resolver = resolve  # behind the twin's network: a hung task is still private
         self._resolver_installed = True
 
     def _refused_port(self) -> int:

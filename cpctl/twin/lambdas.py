@@ -13,7 +13,11 @@ run on their own thread with the service's two retries.
 
 All functions share one `os.environ` (and the domain package's caches), so handlers run one at a
 time under a `ClockMutex`; a handler that sleeps on the clock (a long poll) gives the mutex and its
-environment away until it wakes, so a waiting Lambda never blocks the others.
+environment away until it wakes, so a waiting Lambda never blocks the others. A synchronous invoke
+made by a handler runs the invoked handler inline, in the same thread (the caller holds the mutex
+and waits for the answer), and gives the caller its environment and fresh domain caches back.
+The router knows which function's code runs in each thread (`current()`), so the twin's network
+(cpctl/twin/network.py) can refuse what that function could not reach on AWS.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class FunctionSpec:
     runtime: str = "python3.13"
     log_group: str = ""  # LoggingConfig.LogGroup, else /aws/lambda/<name>
     role_arn: str = ""  # the execution role its AWS calls are authorized under
+    in_vpc: bool = False  # VpcConfig with subnets: attached to the VPC, no public IP (network.py)
 
     @property
     def module_name(self) -> str:
@@ -148,6 +153,7 @@ class LambdaRouter:
         self.on_enter: list[Callable[[FunctionSpec], None]] = []
         self.on_leave: list[Callable[[], None]] = []
         self._originals: list[tuple[type, Callable[..., Any]]] = []
+        self._running = threading.local()  # per thread: the functions whose handlers run, innermost last
         self._async_threads: list[threading.Thread] = []
 
     # ---------------------------------------------------------------- registry
@@ -163,6 +169,18 @@ class LambdaRouter:
             parts = name.split(":")
             name = parts[6] if len(parts) > 6 else name
         return self._functions.get(name.split(":")[0])
+
+    def current(self) -> FunctionSpec | None:
+        """The function whose handler runs in this thread (the innermost of inline invokes), if any."""
+        stack = self._stack()
+        return stack[-1] if stack else None
+
+    def _stack(self) -> list[FunctionSpec]:
+        stack: list[FunctionSpec] | None = getattr(self._running, "stack", None)
+        if stack is None:
+            stack = []
+            self._running.stack = stack
+        return stack
 
     def arm_transient_failures(self) -> None:
         """lambda-transient: the next invocation of every function fails with a Lambda service error."""
@@ -237,6 +255,9 @@ class LambdaRouter:
                 code, status = _TRANSIENT_ERRORS[len(self._transient_failures) % len(_TRANSIENT_ERRORS)]
                 self._transient_failures.append(f"{spec.function_name}: Lambda.{code}")
                 raise _ServiceError(code, status, f"Lambda was unable to process the request ({code}).")
+        if self.current() is not None:
+            # A handler of this thread waits for the answer and holds the mutex (not re-entrant).
+            return self._invoke_locked(spec, payload, asynchronous=False, inline=True)
         self._mutex.acquire()
         try:
             return self._invoke_locked(spec, payload, asynchronous=False)
@@ -279,10 +300,11 @@ class LambdaRouter:
         return [thread.name for thread in threads if thread.is_alive()]
 
     def _invoke_locked(
-        self, spec: FunctionSpec, payload: bytes, *, asynchronous: bool
+        self, spec: FunctionSpec, payload: bytes, *, asynchronous: bool, inline: bool = False
     ) -> tuple[bytes, str | None]:
         """Run the handler; the caller holds the mutex. While the handler sleeps on the clock (a
-        long poll), the mutex and the environment are given away, so other invocations run."""
+        long poll), the mutex and the environment are given away, so other invocations run.
+        `inline`: invoked by a handler of this thread, whose own sleep hooks give the mutex away."""
         request_id = str(uuid.uuid4())
         record = Invocation(spec.function_name, request_id, self._clock.now(), asynchronous=asynchronous)
         self.invocations.append(record)
@@ -295,10 +317,12 @@ class LambdaRouter:
 
         def give_away() -> None:
             self._leave(saved[0])
-            self._mutex.release()
+            if not inline:
+                self._mutex.release()
 
         def take_back() -> None:
-            self._mutex.acquire()
+            if not inline:
+                self._mutex.acquire()
             saved[0] = self._enter(spec)
 
         try:
@@ -333,6 +357,9 @@ class LambdaRouter:
                 buffer.write(f"END RequestId: {request_id}\n")
         finally:
             self._leave(saved[0])
+            if inline:
+                for hook in self.before_invoke:  # the caller's caches were this function's meanwhile
+                    hook()
         record.ended = self._clock.now()
         record.error_type = error_type
         lines = buffer.getvalue().splitlines()
@@ -344,6 +371,7 @@ class LambdaRouter:
 
     def _enter(self, spec: FunctionSpec) -> dict[str, str | None]:
         """Give the process this function's environment (and fresh domain caches); what it replaced."""
+        self._stack().append(spec)
         saved = self._apply_environment(spec)
         for hook in self.before_invoke:
             hook()
@@ -356,6 +384,7 @@ class LambdaRouter:
     def _leave(self, saved: dict[str, str | None]) -> None:
         for left in self.on_leave:
             left()
+        self._stack().pop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -1124,7 +1124,7 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
         kwargs["Tags"] = tags
     vpc = props.get("VpcConfig")
     if vpc:
-        # Recorded on the function; the twin's handlers reach the fake control planes directly.
+        # The twin's network (network.py) gives such a function the VPC's reach, and only that.
         kwargs["VpcConfig"] = {
             "SubnetIds": vpc.get("SubnetIds", []),
             "SecurityGroupIds": vpc.get("SecurityGroupIds", []),
@@ -1150,6 +1150,7 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
         runtime=runtime,
         log_group=log_group,
         role_arn=str(props.require("Role")),
+        in_vpc=bool(vpc and vpc.get("SubnetIds")),
     )
     return Resource(logical_id, props.kind, name, {"Arn": arn})
 

@@ -43,6 +43,7 @@ from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EventBridge
 from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
+from cpctl.twin.network import LambdaNetwork
 from cpctl.twin.provision import Provisioner, ProvisionError, Stack, StackUpdate, translate
 
 LOG = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 ACCOUNT_ID = "123456789012"
 REGION = "eu-west-1"
 STACK_NAME = "control-plane-autopilot"
+VPC_CIDR = "10.42.0.0/16"
 # CloudFormation's own limit on waiting for a service to stabilize is undocumented (hours); the
 # circuit breaker ends a failing first deployment well within this bound.
 SERVICE_STABILIZATION_SECONDS = 3 * 3600.0
@@ -169,6 +171,7 @@ class LocalTwin:
         self.gatling: Any = None
         self.fargate: Any = None
         self.lambdas: LambdaRouter | None = None
+        self.network: LambdaNetwork | None = None
         self.eventbridge: EventBridge | None = None
         self.ecs_events: TaskStateEvents | None = None
         self.deployment_events: DeploymentStateEvents | None = None
@@ -234,6 +237,19 @@ class LocalTwin:
         undo.callback(moto_time.uninstall)
         self.session = _shared_session(self.region)
         self._internal_session = _shared_session(self.region, "twin")
+        self.lambdas = LambdaRouter(
+            clock=self.clock,
+            capture=self.capture,
+            streams=self.streams,
+            region=self.region,
+            write_log=self._write_lambda_log,
+        )
+        # Before any client exists: a client copies the session's event hooks when it is created.
+        self.network = LambdaNetwork(
+            router=self.lambdas, vpc_cidrs=[VPC_CIDR], task_resolver=_unreachable_until_fargate
+        )
+        self.network.install(self.session)
+        undo.callback(self.network.uninstall, self.session)
         previous_default = boto3.DEFAULT_SESSION
         boto3.DEFAULT_SESSION = self.session  # what the handlers' boto3.client(...) calls use
         undo.callback(setattr, boto3, "DEFAULT_SESSION", previous_default)
@@ -256,7 +272,8 @@ class LocalTwin:
             Name="control-plane-autopilot/control-plane-token", SecretString=self.control_plane_token
         )["ARN"]
         ec2 = self.client("ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        # No NAT gateway and no VPC endpoints: the functions in it reach only it (network.py).
+        vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
         subnets = [
             ec2.create_subnet(
                 VpcId=vpc, CidrBlock=f"10.42.{index}.0/24", AvailabilityZone=f"{self.region}{zone}"
@@ -264,13 +281,6 @@ class LocalTwin:
             for index, zone in ((1, "a"), (2, "b"))
         ]
 
-        self.lambdas = LambdaRouter(
-            clock=self.clock,
-            capture=self.capture,
-            streams=self.streams,
-            region=self.region,
-            write_log=self._write_lambda_log,
-        )
         self.lambdas.before_invoke.extend(_domain_resets())
         self.lambdas.install()
         undo.callback(self.lambdas.uninstall)
@@ -348,7 +358,8 @@ class LocalTwin:
         )
         self.clock.add_listener(self.deployment_events.tick)
         undo.callback(self.clock.remove_listener, self.deployment_events.tick)
-        endpoints.install_resolver(self.fargate.resolve)
+        self.network.task_resolver = self.fargate.resolve
+        endpoints.install_resolver(self.network.resolve)
         undo.callback(endpoints.install_resolver, None)
 
         # CloudFormation's create of an AWS::ECS::Service ends only when the service is stable, and a
@@ -925,6 +936,10 @@ def _shared_session(region: str, purpose: str = "stack") -> boto3.Session:
     models again (about a second), and the fake credentials are the same for every twin. The
     handlers' session ("stack") carries the IAM hook; the twin's own ("twin") does not."""
     return boto3.Session(botocore_session=botocore.session.get_session(), region_name=region)
+
+
+def _unreachable_until_fargate(ip: str, port: int) -> tuple[str, int]:
+    raise ConnectionRefusedError(f"no task has the private address {ip} yet")
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""Step 6 (in the VPC): wait until /info answers and Gatling lists every location of the config."""
+"""Step 6: wait until /info answers (probed by the probe function in the VPC) and Gatling lists every location."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from controlplane.aws_clients import read_api_token
+from controlplane.aws_clients import lambda_client, read_api_token
 from controlplane.http_client import http_get
-from controlplane.liveness import await_up, begin
+from controlplane.liveness import await_up, begin, invoked_probe
 from controlplane.models import AwaitControlPlaneUpInput
 from controlplane.settings import get_settings
 from controlplane.telemetry import correlate, logger, tracer
@@ -25,6 +25,7 @@ def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> d
         private_ip=event.rollout.private_ip,
         location_ids=event.config.location_ids,
         settings=settings,
+        probe=invoked_probe(settings.require_probe_function_arn(), lambda_client=lambda_client()),
         http_get=http_get,
         read_token=lambda: read_api_token(settings),
     )

@@ -1,4 +1,4 @@
-"""Scheduled (in the VPC): check the control plane, publish the health metrics, heal when the rules say so."""
+"""Scheduled: check the control plane, publish the health metrics, heal when the rules say so."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.admission import execution_liveness
-from controlplane.aws_clients import dynamodb_client, ecs_client, read_api_token, s3_client, sfn_client
+from controlplane.aws_clients import (
+    dynamodb_client,
+    ecs_client,
+    lambda_client,
+    read_api_token,
+    s3_client,
+    sfn_client,
+)
 from controlplane.healing import HealthStore, act
 from controlplane.health import emit_metrics, run_checks
 from controlplane.http_client import http_get
+from controlplane.liveness import invoked_probe
 from controlplane.settings import get_settings
 from controlplane.telemetry import logger, metrics, tracer
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +49,7 @@ def lambda_handler(event: HealthCheckTrigger, context: LambdaContext) -> dict[st
         ecs=ecs_client(),
         s3=s3_client(),
         store=store,
+        probe=invoked_probe(settings.require_probe_function_arn(), lambda_client=lambda_client()),
         http_get=http_get,
         read_token=lambda: read_api_token(settings),
         is_running=is_running,

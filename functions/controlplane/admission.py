@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from controlplane import clock
+from controlplane.config_versions import DENIED_CODES, MISSING_OR_DENIED, error_code, no_config_uploaded
 from controlplane.errors import ConfigVersionNotFound, InvalidRequest
 from controlplane.models import (
     Admission,
@@ -82,9 +83,17 @@ def resolve_target(
         else:
             head = s3.head_object(Bucket=settings.config_bucket, Key=settings.config_key)
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code")) in _MISSING_VERSION_CODES:
+        where = f"s3://{settings.config_bucket}/{settings.config_key}"
+        code = error_code(error)
+        if code in _MISSING_VERSION_CODES:
+            raise ConfigVersionNotFound(f"{wanted} of {where} does not exist") from None
+        if code in DENIED_CODES:
+            if not store.knows_a_version():
+                raise ConfigVersionNotFound(
+                    no_config_uploaded(settings.config_bucket, settings.config_key)
+                ) from None
             raise ConfigVersionNotFound(
-                f"{wanted} of s3://{settings.config_bucket}/{settings.config_key} does not exist"
+                f"{wanted} of {where} cannot be read ({code}): {MISSING_OR_DENIED}"
             ) from None
         raise
     version_id = head.get("VersionId")

@@ -15,6 +15,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -60,6 +61,11 @@ def sfn_client() -> SFNClient:
 
 
 @functools.cache
+def lambda_client() -> LambdaClient:
+    return boto3.client("lambda", config=_CONFIG)
+
+
+@functools.cache
 def secrets_client() -> SecretsManagerClient:
     return boto3.client("secretsmanager", config=_CONFIG)
 
@@ -84,6 +90,7 @@ _FACTORIES = (
     sns_client,
     logs_client,
     sfn_client,
+    lambda_client,
     secrets_client,
     secrets_provider,
 )

@@ -5,12 +5,29 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from controlplane import clock
 from controlplane.models import MAX_FINDINGS, ConfigObject, ConfigRef, ValidationReport
 from controlplane.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+# Without s3:ListBucket on the bucket (no function of the stack has it), S3 answers a GetObject or
+# HeadObject of a key that does not exist with 403 AccessDenied, not 404 (Amazon S3 API Reference,
+# GetObject and HeadObject, "Permissions"). A HEAD answer has no body: botocore names it "403".
+DENIED_CODES = frozenset({"403", "AccessDenied", "Forbidden"})
+MISSING_OR_DENIED = "without s3:ListBucket S3 answers 403 for a missing key too: it was deleted, or this function may not read it"
+
+
+def no_config_uploaded(bucket: str, key: str) -> str:
+    """What a health check or a manual redeploy says before the first upload."""
+    return f"no config uploaded yet to s3://{bucket}/{key}"
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code"))
 
 
 def read_version(bucket: str, key: str, version_id: str, *, s3: S3Client) -> bytes:

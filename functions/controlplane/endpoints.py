@@ -1,7 +1,9 @@
-"""Where to connect for a task's private IP and port: identity on AWS, a loopback port in the local twin.
+"""Where to connect for a host and port: identity on AWS; in the local twin, its simulated network.
 
-The up-check calls `resolve()` before connecting, so the twin can map a simulated task's private IP
-to the port its fake control plane listens on, with `install_resolver`.
+`http_client.http_get` calls `resolve()` before every connection, so the twin can map a simulated
+task's private IP to the loopback port its fake control plane listens on, and refuse (raise
+`OSError`, as a connection timeout does) what the calling function's network cannot reach, with
+`install_resolver`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Callable
 Resolver = Callable[[str, int], tuple[str, int]]
 
 
-def _identity(private_ip: str, port: int) -> tuple[str, int]:
-    return private_ip, port
+def _identity(host: str, port: int) -> tuple[str, int]:
+    return host, port
 
 
 _resolver: Resolver = _identity
@@ -24,6 +26,6 @@ def install_resolver(resolver: Resolver | None) -> None:
     _resolver = resolver or _identity
 
 
-def resolve(private_ip: str, port: int) -> tuple[str, int]:
-    """The host and port to connect to for `private_ip:port`."""
-    return _resolver(private_ip, port)
+def resolve(host: str, port: int) -> tuple[str, int]:
+    """The host and port to connect to for `host:port`."""
+    return _resolver(host, port)

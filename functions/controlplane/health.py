@@ -5,7 +5,8 @@
 2. `revision`: the running task (and the service) use the last good revision from the records;
    anything else is drift, reported with the revision that runs and, when ECS says so, who
    registered it and which deployment started it.
-3. `info`: `GET /info` on the running task's private IP answers 200 (the up-checker's probe).
+3. `info`: `GET /info` on the running task's private IP answers 200 (the up-checker's probe, run by
+   the probe function in the VPC).
 4. `locations`: with a Gatling API token configured, Gatling lists every location of the deployed
    config (a location stays listed after its control plane went down: this proves registration,
    not liveness; `info` proves liveness).
@@ -28,11 +29,17 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
 from controlplane import clock
-from controlplane.config_versions import read_version
+from controlplane.config_versions import (
+    DENIED_CODES,
+    MISSING_OR_DENIED,
+    error_code,
+    no_config_uploaded,
+    read_version,
+)
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
-from controlplane.liveness import probe_info
+from controlplane.liveness import Probe
 from controlplane.models import Payload
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
@@ -286,7 +293,7 @@ def _who_changed(
 # ---------------------------------------------------------------- 3. /info
 
 
-def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, http_get: HttpGet) -> CheckResult:
+def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, probe: Probe) -> CheckResult:
     """`GET /info` on the running task answers 200 (the same probe as the workflow's up-check)."""
     if not tasks:
         return CheckResult(status="fail", detail="no running task to probe")
@@ -298,9 +305,7 @@ def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, http_g
                 f"task {str(task.get('taskArn', '')).rsplit('/', 1)[-1]} has no private IP address"
             )
             continue
-        problem = probe_info(
-            address, settings.server_port, http_get=http_get, timeout=settings.http_timeout_seconds
-        )
+        problem = probe(address, settings.server_port)
         if problem is None:
             return CheckResult(
                 status="pass", detail=f"GET /info on {address}:{settings.server_port} answered 200"
@@ -365,12 +370,16 @@ def check_locations(
 # ---------------------------------------------------------------- 5. config
 
 
-def newest_config_version(*, s3: S3Client, settings: Settings) -> tuple[str, datetime] | None:
-    """The latest version of the config object and when it was written; None when there is no object."""
+def newest_config_version(
+    *, s3: S3Client, settings: Settings, knows_a_version: Callable[[], bool]
+) -> tuple[str, datetime] | None:
+    """The latest version of the config object and when it was written; None when there is no object
+    (404, or 403 while the records know no version: S3's answer for a missing key without s3:ListBucket)."""
     try:
         head = s3.head_object(Bucket=settings.config_bucket, Key=settings.config_key)
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code")) in _MISSING_OBJECT_CODES:
+        code = error_code(error)
+        if code in _MISSING_OBJECT_CODES or (code in DENIED_CODES and not knows_a_version()):
             return None
         raise
     version = head.get("VersionId")
@@ -447,6 +456,7 @@ def run_checks(
     ecs: ECSClient,
     s3: S3Client,
     store: RecordStore,
+    probe: Probe,
     http_get: HttpGet,
     read_token: ReadToken,
     is_running: IsRunning,
@@ -465,7 +475,7 @@ def run_checks(
         last_stopped=last_stopped() if len(tasks) != 1 else None,
     )
     checks["revision"] = check_revision(service, tasks, last_good, ecs=ecs)
-    checks["info"] = check_info(tasks, settings=settings, http_get=http_get)
+    checks["info"] = check_info(tasks, settings=settings, probe=probe)
     running_arn = str(tasks[0].get("taskDefinitionArn")) if tasks else None
     running_version = _pinned_version_of(running_arn, ecs=ecs) if running_arn else None
     deployed_version = running_version or (last_good.version_id if last_good else None)
@@ -476,8 +486,24 @@ def run_checks(
         http_get=http_get,
         read_token=read_token,
     )
-    newest = newest_config_version(s3=s3, settings=settings)
-    checks["config"], pending, lost = check_config(newest, last_good, store, is_running=is_running, now=now)
+    newest: tuple[str, datetime] | None = None
+    pending, lost = False, None
+    try:
+        newest = newest_config_version(s3=s3, settings=settings, knows_a_version=store.knows_a_version)
+    except ClientError as error:
+        where = f"s3://{settings.config_bucket}/{settings.config_key}"
+        reason = f": {MISSING_OR_DENIED}" if error_code(error) in DENIED_CODES else ""
+        checks["config"] = CheckResult(
+            status="unknown", detail=f"cannot read {where} ({error_code(error)}){reason}"
+        )
+    else:
+        if newest is None:
+            detail = no_config_uploaded(settings.config_bucket, settings.config_key)
+            checks["config"] = CheckResult(status="skipped", detail=detail)
+        else:
+            checks["config"], pending, lost = check_config(
+                newest, last_good, store, is_running=is_running, now=now
+            )
     report = HealthReport(
         checked_at=clock.utcnow(),
         healthy=not any(result.status == "fail" for result in checks.values()),

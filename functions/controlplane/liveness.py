@@ -7,34 +7,88 @@
    deployment proves nothing new (Gatling keeps listing locations of a control plane that went down);
    a new id proves this control plane registered it.
 Unreachable endpoints, 5xx and 429 are retried until the deadline; a refused API token fails at once.
+
+Only the first check needs the VPC: `probe_info` runs in `ProbeInfoFunction` (attached to the VPC,
+no AWS API call), and the functions outside the VPC call it through `invoked_probe` (docs/health.md).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from controlplane import clock, endpoints
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from controlplane import clock
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet, HttpUnreachable
-from controlplane.models import FailureReport, UpCheck
+from controlplane.models import FailureReport, ProbeInfoInput, ProbeInfoResult, UpCheck
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
 ReadToken = Callable[[], str | None]
+Probe = Callable[[str, int], str | None]
+"""`probe(private_ip, port)`: None when `GET /info` answered 200, else what went wrong."""
 
 
 def probe_info(private_ip: str, port: int, *, http_get: HttpGet, timeout: float) -> str | None:
     """None when `/info` answers 200, else what went wrong."""
-    host, resolved_port = endpoints.resolve(private_ip, port)
     try:
-        response = http_get(f"http://{host}:{resolved_port}/info", {}, timeout)
+        response = http_get(f"http://{private_ip}:{port}/info", {}, timeout)
     except HttpUnreachable as error:
         return f"GET /info on {private_ip}:{port} got no answer ({error})"
     if response.status != 200:
         return f"GET /info on {private_ip}:{port} answered HTTP {response.status}"
     return None
+
+
+def invoked_probe(function_arn: str, *, lambda_client: LambdaClient) -> Probe:
+    """`probe_info` run by the probe function in the VPC (a synchronous invoke); a failed invoke is a
+    failed probe with its reason, never an exception."""
+
+    def probe(private_ip: str, port: int) -> str | None:
+        where = f"GET /info on {private_ip}:{port}"
+        request = ProbeInfoInput(private_ip=private_ip, port=port)
+        try:
+            response = lambda_client.invoke(
+                FunctionName=function_arn,
+                InvocationType="RequestResponse",
+                Payload=request.model_dump_json().encode(),
+            )
+            body = response["Payload"].read()
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            reason = f"{details.get('Code', 'error')}: {details.get('Message', '')}"
+            return f"{where}: the probe function could not be invoked ({reason})"
+        except BotoCoreError as error:
+            return f"{where}: the probe function could not be invoked ({type(error).__name__}: {error})"
+        if response.get("FunctionError"):
+            return f"{where}: the probe function failed ({_function_error(body)})"
+        try:
+            result = ProbeInfoResult.model_validate_json(body)
+        except ValidationError:
+            return f"{where}: the probe function answered something else than a probe result"
+        return result.problem
+
+    return probe
+
+
+def _function_error(body: bytes) -> str:
+    """`errorType: errorMessage` of the Lambda runtime's error payload."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "no error payload"
+    if not isinstance(payload, dict):
+        return "no error payload"
+    return f"{payload.get('errorType', 'error')}: {payload.get('errorMessage', '')}"
 
 
 def begin(settings: Settings) -> UpCheck:
@@ -48,6 +102,7 @@ def await_up(
     private_ip: str | None,
     location_ids: list[str],
     settings: Settings,
+    probe: Probe,
     http_get: HttpGet,
     read_token: ReadToken,
 ) -> UpCheck:
@@ -58,9 +113,7 @@ def await_up(
     if private_ip is None:
         return _failed(check, invocations, "the new task has no private IP address to probe", check.info_ok)
     while True:
-        info_problem = probe_info(
-            private_ip, settings.server_port, http_get=http_get, timeout=settings.http_timeout_seconds
-        )
+        info_problem = probe(private_ip, settings.server_port)
         problem = info_problem
         missing: list[str] = []
         checked = False

@@ -320,3 +320,26 @@ class RollBackInput(StartRolloutInput):
 
 class RecordOutcomeInput(WorkflowState):
     pass
+
+
+# ---------------------------------------------------------------- the /info probe (ProbeInfoFunction)
+
+
+class ProbeInfoInput(Payload):
+    """Where the probe in the VPC sends `GET /info`: a task's private IPv4 address and the server port."""
+
+    private_ip: str = Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}$")
+    port: int = Field(ge=1, le=65535)
+
+
+class ProbeInfoResult(Payload):
+    """Whether `/info` answered 200, and what went wrong when it did not."""
+
+    answered: bool
+    problem: str | None = None
+
+    @model_validator(mode="after")
+    def _problem_when_not_answered(self) -> Self:
+        if self.answered == (self.problem is not None):
+            raise ValueError("a probe that answered has no problem; one that did not says what went wrong")
+        return self

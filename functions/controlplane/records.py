@@ -209,6 +209,10 @@ class RecordStore:
     def version(self, version_id: str) -> dict[str, Any] | None:
         return self._get(VERSION_PREFIX + version_id)
 
+    def knows_a_version(self) -> bool:
+        """Whether the records know any config version: one the workflow saw, or one it deployed."""
+        return bool(self._query_prefix(VERSION_PREFIX, limit=1)) or self.last_good() is not None
+
     def mark_version(
         self, version_id: str, *, status: str, execution_name: str, sha256: str | None = None
     ) -> None:

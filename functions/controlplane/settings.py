@@ -51,6 +51,8 @@ class Settings(BaseModel):
     server_port: int = Field(default=8080, alias="SERVER_PORT", ge=1, le=65535)
     gatling_api_url: str = Field(default=DEFAULT_GATLING_API_URL, alias="GATLING_API_URL")
     gatling_api_token_secret_arn: str | None = Field(default=None, alias="GATLING_API_TOKEN_SECRET_ARN")
+    # The function in the VPC that probes /info for the functions outside it (docs/health.md).
+    probe_function_arn: str | None = Field(default=None, alias="PROBE_INFO_FUNCTION_ARN")
 
     # What the stack gives the container, for the validator.
     token_injected: bool = Field(default=False, alias="CONTEXT_TOKEN_INJECTED")
@@ -70,6 +72,7 @@ class Settings(BaseModel):
         "topic_arn",
         "gatling_api_token_secret_arn",
         "state_machine_arn",
+        "probe_function_arn",
         "template_task_definition",
         mode="before",
     )
@@ -122,6 +125,11 @@ class Settings(BaseModel):
         if self.state_machine_arn is None:
             raise SettingsError("STATE_MACHINE_ARN is not set")
         return self.state_machine_arn
+
+    def require_probe_function_arn(self) -> str:
+        if self.probe_function_arn is None:
+            raise SettingsError("PROBE_INFO_FUNCTION_ARN is not set")
+        return self.probe_function_arn
 
     @property
     def self_heal_min_interval_seconds(self) -> float:

@@ -84,18 +84,20 @@ def test_the_health_check_runs_on_the_schedule_and_the_parameter_can_stop_it(
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["HealthCheckFunction", "Arn"]}
 
 
-def test_the_health_check_probes_from_the_vpc_with_the_checker_security_group(
+def test_the_health_check_runs_outside_the_vpc_and_probes_through_the_probe_function(
     resources: dict[str, Any],
 ) -> None:
     function = props(resources, "HealthCheckFunction")
     assert function["Handler"] == "check_health/app.lambda_handler"
     assert (TEMPLATE_PATH.parent / "functions" / "check_health" / "app.py").is_file()
-    assert function["VpcConfig"] == {
-        "SubnetIds": {"Ref": "SubnetIds"},
-        "SecurityGroupIds": [{"Fn::GetAtt": ["CheckerSecurityGroup", "GroupId"]}],
+    assert "VpcConfig" not in function, "in the VPC it would reach no AWS API without NAT or endpoints"
+    assert function["Environment"]["Variables"]["PROBE_INFO_FUNCTION_ARN"] == {
+        "Fn::GetAtt": ["ProbeInfoFunction", "Arn"]
     }
     role = translated()["HealthCheckFunctionRole"]["Properties"]
-    assert any("AWSLambdaVPCAccessExecutionRole" in str(arn) for arn in role["ManagedPolicyArns"])
+    assert not any("AWSLambdaVPCAccessExecutionRole" in str(arn) for arn in role["ManagedPolicyArns"])
+    probe_role = translated()["ProbeInfoFunctionRole"]["Properties"]
+    assert any("AWSLambdaVPCAccessExecutionRole" in str(arn) for arn in probe_role["ManagedPolicyArns"])
 
 
 def test_every_variable_of_the_health_functions_is_a_setting(resources: dict[str, Any]) -> None:
@@ -144,8 +146,10 @@ def test_the_health_check_role_is_least_privilege(resources: dict[str, Any]) -> 
         "s3:GetObjectVersion",
         "states:StartExecution",
         "states:DescribeExecution",
+        "lambda:InvokeFunction",
         "secretsmanager:GetSecretValue",
     }
+    assert granted["lambda:InvokeFunction"][1]["Resource"] == {"Fn::GetAtt": ["ProbeInfoFunction", "Arn"]}
     assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for _, s in statements)
     assert granted["ecs:DescribeServices"][1]["Resource"] == {"Ref": "Service"}
     assert granted["ecs:ListTasks"][1]["Condition"] == {

@@ -203,9 +203,15 @@ def test_only_the_checker_reads_the_api_token_and_only_when_it_is_set(resources:
                 assert statement["Resource"] == {"Ref": "GatlingApiTokenSecretArn"}
 
 
-def test_the_checker_runs_in_the_vpc_and_the_task_lets_it_in(resources: dict[str, Any]) -> None:
-    vpc = props(resources, "AwaitControlPlaneUpFunction")["VpcConfig"]
-    assert vpc == {
+def test_only_the_probe_runs_in_the_vpc_and_the_task_lets_it_in(resources: dict[str, Any]) -> None:
+    # A VPC-attached Lambda has no public IP: without NAT or endpoints it reaches no AWS API.
+    in_vpc = sorted(
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function" and "VpcConfig" in resource["Properties"]
+    )
+    assert in_vpc == ["ProbeInfoFunction"]
+    assert props(resources, "ProbeInfoFunction")["VpcConfig"] == {
         "SubnetIds": {"Ref": "SubnetIds"},
         "SecurityGroupIds": [{"Fn::GetAtt": ["CheckerSecurityGroup", "GroupId"]}],
     }
@@ -219,9 +225,33 @@ def test_the_checker_runs_in_the_vpc_and_the_task_lets_it_in(resources: dict[str
         {"Ref": "ServerPort"},
         "tcp",
     )
-    egress = props(resources, "CheckerSecurityGroup")["SecurityGroupEgress"]
-    assert {(e["FromPort"] if isinstance(e["FromPort"], int) else "port") for e in egress} == {"port", 443}
-    assert all(e.get("Description") for e in egress)
+    (egress,) = props(resources, "CheckerSecurityGroup")["SecurityGroupEgress"]
+    assert (egress["FromPort"], egress["ToPort"]) == ({"Ref": "ServerPort"}, {"Ref": "ServerPort"})
+    assert egress.get("Description")
+
+
+def test_the_probe_has_no_permission_of_its_own(resources: dict[str, Any]) -> None:
+    probe = props(resources, "ProbeInfoFunction")
+    assert probe["Handler"] == "probe_info/app.lambda_handler"
+    assert (REPO_ROOT / "functions" / "probe_info" / "app.py").is_file()
+    assert "Policies" not in probe, "no AWS API call: only what SAM adds for logs, tracing and VpcConfig"
+    assert float(probe["Environment"]["Variables"]["HTTP_TIMEOUT_SECONDS"]) < probe["Timeout"]
+
+
+@pytest.mark.parametrize("logical_id", ["AwaitControlPlaneUpFunction", "HealthCheckFunction"])
+def test_the_checkers_may_invoke_exactly_the_probe(
+    template: dict[str, Any], resources: dict[str, Any], logical_id: str
+) -> None:
+    invoking = [
+        s for _, s in policy_statements(resources[logical_id]) if "lambda:InvokeFunction" in actions(s)
+    ]
+    assert [(actions(s), s["Resource"]) for s in invoking] == [
+        ({"lambda:InvokeFunction"}, {"Fn::GetAtt": ["ProbeInfoFunction", "Arn"]})
+    ]
+    assert environment(template, logical_id)["PROBE_INFO_FUNCTION_ARN"] == {
+        "Fn::GetAtt": ["ProbeInfoFunction", "Arn"]
+    }
+    assert "VpcConfig" not in props(resources, logical_id)
 
 
 def test_the_records_table(resources: dict[str, Any]) -> None:

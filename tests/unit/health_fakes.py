@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from controlplane.http_client import HttpResponse, HttpUnreachable
+from controlplane.liveness import Probe, probe_info
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import pinned_command
 from controlplane.settings import Settings
@@ -186,6 +187,11 @@ class FakeSfn:
 
     def is_running(self, arn: str) -> bool:
         return self.statuses.get(arn, {}).get("status") == "RUNNING"
+
+
+def probe(http: FakeHttp) -> Probe:
+    """The probe function's logic run in-process, on the fake transport."""
+    return lambda private_ip, port: probe_info(private_ip, port, http_get=http, timeout=3)
 
 
 class FakeHttp:

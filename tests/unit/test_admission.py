@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from controlplane.admission import admit
 from controlplane.errors import ConfigVersionNotFound, InvalidRequest
 from controlplane.models import AdmitDeploymentInput, WorkflowState
@@ -116,6 +118,35 @@ def test_a_manual_request_without_version_resolves_the_latest(world: World) -> N
 def test_a_manual_request_for_an_unknown_version_is_refused(world: World) -> None:
     with pytest.raises(ConfigVersionNotFound, match="no-such-version"):
         world.admit(manual("e1", "no-such-version"))
+
+
+def s3_without_list_bucket() -> tuple[Any, Stubber]:
+    """S3 as a role without s3:ListBucket sees a key that does not exist: HEAD answers 403, no body."""
+    client = boto3.client("s3", region_name=fakes.REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "head_object", service_error_code="403", service_message="Forbidden", http_status_code=403
+    )
+    return client, stubber
+
+
+def test_a_manual_redeploy_before_the_first_upload_says_no_config_was_uploaded(world: World) -> None:
+    world.s3, stubber = s3_without_list_bucket()
+    with stubber, pytest.raises(ConfigVersionNotFound) as raised:
+        world.admit(manual("e1"))
+    assert str(raised.value) == f"no config uploaded yet to s3://{fakes.BUCKET}/{fakes.KEY}"
+    stubber.assert_no_pending_responses()
+
+
+def test_a_403_after_uploads_is_reported_as_missing_or_denied(world: World) -> None:
+    world.store.set_last_good(LastGood("v9", "a" * 64, "arn:td:9", "d", "t", "e0", None))
+    world.s3, stubber = s3_without_list_bucket()
+    with stubber, pytest.raises(ConfigVersionNotFound) as raised:
+        world.admit(manual("e1"))
+    assert str(raised.value) == (
+        f"the latest version of s3://{fakes.BUCKET}/{fakes.KEY} cannot be read (403): without "
+        "s3:ListBucket S3 answers 403 for a missing key too: it was deleted, or this function may not read it"
+    )
 
 
 def test_a_manual_request_for_the_version_being_deployed_is_a_duplicate(world: World) -> None:

@@ -450,8 +450,10 @@ class Run:
         def http_get(url: str, headers: Any, timeout: float) -> HttpResponse:
             return HttpResponse(self.info_answers.pop(0) if self.info_answers else 200, b"{}")
 
-        monkeypatch.setattr(self.modules["AwaitControlPlaneUpFunctionArn"], "http_get", http_get)
-        modules = self.modules
+        # The up-checker invokes the probe function (in moto, routed below), which sends GET /info.
+        probe = importlib.import_module("probe_info.app")
+        monkeypatch.setattr(probe, "http_get", http_get)
+        modules = {**self.modules, fakes.PROBE_FUNCTION: probe}
 
         def invoke(
             backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response: Any

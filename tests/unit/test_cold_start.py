@@ -30,6 +30,7 @@ def loaded_at_import(handler: str) -> set[str]:
         "roll_back",
         "record_outcome",
         "record_stopped_task",
+        "probe_info",
     ],
 )
 def test_handler_cold_start_leaves_the_hocon_parser_out(handler: str) -> None:

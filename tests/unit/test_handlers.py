@@ -13,7 +13,8 @@ import boto3
 import pytest
 from controlplane.aws_clients import reset_clients, secrets_provider
 from controlplane.http_client import HttpResponse
-from controlplane.models import WorkflowState
+from controlplane.liveness import Probe, probe_info
+from controlplane.models import ProbeInfoResult, WorkflowState
 from controlplane.settings import reset_settings
 from controlplane.telemetry import logger
 from moto import mock_aws
@@ -26,6 +27,16 @@ SAMPLE = fakes.event("await_control_plane_up.json")
 
 def handler(name: str) -> ModuleType:
     return importlib.import_module(f"{name}.app")
+
+
+def probe_in_process(monkeypatch: pytest.MonkeyPatch, module: ModuleType, http_get: Any) -> None:
+    """The handler's /info probe runs the probe function's logic here instead of invoking it."""
+
+    def invoked_probe(function_arn: str, *, lambda_client: Any) -> Probe:
+        assert function_arn == fakes.ENV["PROBE_INFO_FUNCTION_ARN"]
+        return lambda private_ip, port: probe_info(private_ip, port, http_get=http_get, timeout=3)
+
+    monkeypatch.setattr(module, "invoked_probe", invoked_probe)
 
 
 @pytest.fixture
@@ -68,6 +79,7 @@ def test_the_up_checker_reads_the_token_from_secrets_manager_and_never_shows_it(
 
     module = handler("await_control_plane_up")
     monkeypatch.setattr(module, "http_get", http_get)
+    probe_in_process(monkeypatch, module, http_get)
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
     output = module.lambda_handler(SAMPLE, fakes.FakeLambdaContext())
@@ -94,14 +106,40 @@ def test_the_token_is_cached_between_invocations(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(provider, "_get", counting)
-    monkeypatch.setattr(
-        module,
-        "http_get",
-        lambda url, headers, timeout: HttpResponse(200, b'{"data": [{"_id": "prl_aws_eu_west_1"}]}'),
-    )
+
+    def http_get(url: str, headers: Any, timeout: float) -> HttpResponse:
+        return HttpResponse(200, b'{"data": [{"_id": "prl_aws_eu_west_1"}]}')
+
+    monkeypatch.setattr(module, "http_get", http_get)
+    probe_in_process(monkeypatch, module, http_get)
     for _ in range(3):
         module.lambda_handler(SAMPLE, fakes.FakeLambdaContext())
     assert calls["n"] == 1
+
+
+def test_the_probe_answers_whether_info_answered_and_makes_no_aws_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = handler("probe_info")
+    asked: list[str] = []
+
+    def http_get(url: str, headers: Any, timeout: float) -> HttpResponse:
+        asked.append(url)
+        return HttpResponse(200 if len(asked) == 1 else 503, b"{}")
+
+    monkeypatch.setattr(module, "http_get", http_get)
+    monkeypatch.setattr(boto3, "client", None)  # no AWS client may be made
+    with fakes.fake_clock():
+        for name, value in fakes.ENV.items():
+            monkeypatch.setenv(name, value)
+        reset_settings()
+        sample = fakes.event("probe_info.json")
+        first = ProbeInfoResult.model_validate(module.lambda_handler(sample, fakes.FakeLambdaContext()))
+        second = ProbeInfoResult.model_validate(module.lambda_handler(sample, fakes.FakeLambdaContext()))
+        reset_settings()
+    assert first == ProbeInfoResult(answered=True)
+    assert not second.answered and second.problem == "GET /info on 10.0.1.23:8080 answered HTTP 503"
+    assert asked == ["http://10.0.1.23:8080/info"] * 2
 
 
 def test_record_outcome_emits_the_deployment_and_phase_metrics(

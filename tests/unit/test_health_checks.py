@@ -10,8 +10,9 @@ from contextlib import redirect_stdout
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
-from controlplane import endpoints
+from botocore.stub import Stubber
 from controlplane.health import (
     LOST_UPLOAD_GRACE_SECONDS,
     HealthReport,
@@ -21,6 +22,7 @@ from controlplane.health import (
     check_revision,
     check_service,
     emit_metrics,
+    newest_config_version,
     run_checks,
 )
 from controlplane.http_client import HttpResponse, HttpUnreachable
@@ -171,20 +173,23 @@ def test_info_probes_the_running_task_like_the_up_checker() -> None:
     ecs = hf.HealthEcs()
     ecs.run_task(ip="10.0.1.23")
     http = hf.FakeHttp({"10.0.1.23:8080/info": hf.info_ok()})
-    result = check_info(describe(ecs)[1], settings=hf.settings(), http_get=http)
+    result = check_info(describe(ecs)[1], settings=hf.settings(), probe=hf.probe(http))
     assert result.status == "pass" and "10.0.1.23:8080" in result.detail
     assert http.requests[0][0] == "http://10.0.1.23:8080/info"
 
 
-def test_info_goes_through_the_endpoint_resolver() -> None:
+def test_info_reports_what_the_probe_function_says() -> None:
     ecs = hf.HealthEcs()
     ecs.run_task(ip="10.0.1.23")
-    http = hf.FakeHttp({"127.0.0.1:4242/info": hf.info_ok()})
-    endpoints.install_resolver(lambda ip, port: ("127.0.0.1", 4242))
-    try:
-        assert check_info(describe(ecs)[1], settings=hf.settings(), http_get=http).status == "pass"
-    finally:
-        endpoints.install_resolver(None)
+    asked: list[tuple[str, int]] = []
+
+    def probe(private_ip: str, port: int) -> str | None:
+        asked.append((private_ip, port))
+        return f"GET /info on {private_ip}:{port}: the probe function failed (Sandbox.Timedout: timed out)"
+
+    result = check_info(describe(ecs)[1], settings=hf.settings(SERVER_PORT="9090"), probe=probe)
+    assert result.status == "fail" and "Sandbox.Timedout" in result.detail
+    assert asked == [("10.0.1.23", 9090)]
 
 
 @pytest.mark.parametrize(
@@ -197,12 +202,14 @@ def test_info_goes_through_the_endpoint_resolver() -> None:
 def test_info_fails_when_the_control_plane_does_not_answer_200(answer: Any, expected: str) -> None:
     ecs = hf.HealthEcs()
     ecs.run_task()
-    result = check_info(describe(ecs)[1], settings=hf.settings(), http_get=hf.FakeHttp({"/info": answer}))
+    result = check_info(
+        describe(ecs)[1], settings=hf.settings(), probe=hf.probe(hf.FakeHttp({"/info": answer}))
+    )
     assert result.status == "fail" and expected in result.detail
 
 
 def test_info_fails_without_a_running_task() -> None:
-    result = check_info([], settings=hf.settings(), http_get=hf.FakeHttp())
+    result = check_info([], settings=hf.settings(), probe=hf.probe(hf.FakeHttp()))
     assert result.status == "fail" and result.detail == "no running task to probe"
 
 
@@ -341,6 +348,7 @@ def run_all(
                 ecs=ecs,  # type: ignore[arg-type]
                 s3=aws.s3,
                 store=aws.store(),
+                probe=hf.probe(http),
                 http_get=http,
                 read_token=lambda: hf.API_TOKEN,
                 is_running=lambda arn: False,
@@ -378,6 +386,55 @@ def test_a_lost_first_upload_is_found_before_anything_was_deployed(monkeypatch: 
     report = run_all(monkeypatch, ecs, hf.FakeHttp({"/info": hf.info_ok()}), deployed=False)
     assert report.checks["revision"].status == "skipped"
     assert report.checks["config"].status == "fail" and report.lost_upload is not None
+
+
+def run_with_s3_without_list_bucket(monkeypatch: pytest.MonkeyPatch, *, deployed: bool) -> HealthReport:
+    """One run where S3 answers HEAD of the config key as it does for a missing key to a role without
+    s3:ListBucket: 403, no body."""
+    ecs = hf.HealthEcs()
+    ecs.run_task()
+    with hf.aws(monkeypatch, configs=[]) as aws, fakes.fake_clock():
+        s3 = boto3.client("s3", region_name=fakes.REGION)
+        stubber = Stubber(s3)
+        stubber.add_client_error(
+            "head_object", service_error_code="403", service_message="Forbidden", http_status_code=403
+        )
+        stubber.activate()
+        if deployed:
+            aws.set_last_good("v1")
+        report = run_checks(
+            settings=hf.settings(),
+            ecs=ecs,  # type: ignore[arg-type]
+            s3=s3,
+            store=aws.store(),
+            probe=hf.probe(hf.FakeHttp({"/info": hf.info_ok()})),
+            http_get=hf.FakeHttp(),
+            read_token=lambda: None,
+            is_running=lambda arn: False,
+        )
+    stubber.assert_no_pending_responses()
+    return report
+
+
+def test_before_the_first_upload_a_403_means_no_config_uploaded_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run_with_s3_without_list_bucket(monkeypatch, deployed=False)
+    assert report.checks["config"].status == "skipped"
+    assert report.checks["config"].detail == f"no config uploaded yet to s3://{fakes.BUCKET}/{fakes.KEY}"
+    assert report.newest_config_version_id is None and report.lost_upload is None
+
+
+def test_a_403_once_versions_are_known_is_unknown_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run_with_s3_without_list_bucket(monkeypatch, deployed=True)
+    config = report.checks["config"]
+    assert config.status == "unknown", config
+    assert config.detail.startswith(
+        f"cannot read s3://{fakes.BUCKET}/{fakes.KEY} (403): without s3:ListBucket"
+    )
+
+
+def test_before_the_first_upload_a_404_means_no_config_uploaded_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    with hf.aws(monkeypatch, configs=[]) as aws:
+        assert newest_config_version(s3=aws.s3, settings=hf.settings(), knows_a_version=lambda: True) is None
 
 
 # ---------------------------------------------------------------- metrics

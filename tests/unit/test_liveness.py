@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import boto3
 import pytest
 import pytest_socket
+from botocore.exceptions import ReadTimeoutError
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 from controlplane import endpoints
 from controlplane.errors import GatlingApiError, GatlingApiRefused, GatlingApiUnavailable
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpResponse, HttpUnreachable, http_get
-from controlplane.liveness import await_up, begin
+from controlplane.liveness import Probe, await_up, begin, invoked_probe, probe_info
 from controlplane.models import UpCheck
 
 from tests.unit import workflow_fakes as fakes
@@ -45,6 +50,11 @@ class FakeHttp:
         )
 
 
+def probe_with(http: FakeHttp) -> Probe:
+    """The probe function's logic run in-process, on the fake transport."""
+    return lambda private_ip, port: probe_info(private_ip, port, http_get=http, timeout=3)
+
+
 @pytest.fixture
 def clock() -> Iterator[fakes.FakeClock]:
     with fakes.fake_clock() as fake:
@@ -65,6 +75,7 @@ def check(
         private_ip="10.0.1.23",
         location_ids=["prl_aws_one"] if locations is None else locations,
         settings=settings,
+        probe=probe_with(http),
         http_get=http,
         read_token=lambda: token,
     )
@@ -76,16 +87,6 @@ def test_up_when_info_answers_200(clock: fakes.FakeClock) -> None:
     assert up.status == "up" and up.info_ok and not up.locations_checked
     assert clock.sleeps == [5.0, 5.0, 5.0]
     assert http.requests[0][0] == "http://10.0.1.23:8080/info"
-
-
-def test_the_probe_connects_where_the_resolver_says(clock: fakes.FakeClock) -> None:
-    http = FakeHttp(info=[200])
-    endpoints.install_resolver(lambda ip, port: ("127.0.0.1", 18080))
-    try:
-        check(http, SERVER_PORT="9090")
-    finally:
-        endpoints.install_resolver(None)
-    assert http.requests[0][0] == "http://127.0.0.1:18080/info"
 
 
 def test_not_up_within_the_deadline_fails_with_the_last_problem(clock: fakes.FakeClock) -> None:
@@ -141,6 +142,7 @@ def test_a_task_without_a_private_ip_fails(clock: fakes.FakeClock) -> None:
         private_ip=None,
         location_ids=[],
         settings=settings,
+        probe=probe_with(FakeHttp(info=[200])),
         http_get=FakeHttp(info=[200]),
         read_token=lambda: None,
     )
@@ -199,3 +201,111 @@ def test_the_urllib_transport_on_loopback() -> None:
         server.server_close()
     with pytest.raises(ValueError, match="not an http"):
         http_get("file:///etc/passwd", {}, 1)
+
+
+def test_the_transport_connects_where_the_resolver_says() -> None:
+    """The twin maps a task's private IP to a loopback port; a resolver's OSError is no answer."""
+    pytest_socket.enable_socket()
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Info)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, wanted: int) -> tuple[str, int]:
+        asked.append((host, wanted))
+        if host == "10.0.1.23":
+            return "127.0.0.1", port
+        raise TimeoutError("timed out")
+
+    endpoints.install_resolver(resolve)
+    try:
+        assert http_get("http://10.0.1.23:9090/info", {}, 2).status == 200
+        with pytest.raises(HttpUnreachable, match="TimeoutError: timed out"):
+            http_get("https://api.gatling.io/api/public/v2/locations", {}, 2)
+    finally:
+        endpoints.install_resolver(None)
+        server.shutdown()
+        server.server_close()
+    assert asked == [("10.0.1.23", 9090), ("api.gatling.io", 443)]
+
+
+# ---------------------------------------------------------------- the probe function, invoked from outside the VPC
+
+PROBE_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:cp-probe-info"
+
+
+def stubbed_lambda() -> tuple[Any, Stubber]:
+    client = boto3.client(
+        "lambda", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    return client, Stubber(client)
+
+
+def invoke_answer(payload: dict[str, Any], function_error: str | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "StatusCode": 200,
+        "Payload": StreamingBody(io.BytesIO(json.dumps(payload).encode()), len(json.dumps(payload))),
+    }
+    if function_error:
+        answer["FunctionError"] = function_error
+    return answer
+
+
+def test_the_invoked_probe_sends_the_address_and_reads_the_result() -> None:
+    client, stubber = stubbed_lambda()
+    expected = {
+        "FunctionName": PROBE_ARN,
+        "InvocationType": "RequestResponse",
+        "Payload": json.dumps({"private_ip": "10.0.1.23", "port": 8080}, separators=(",", ":")).encode(),
+    }
+    stubber.add_response("invoke", invoke_answer({"answered": True, "problem": None}), expected)
+    problem = "GET /info on 10.0.1.23:8080 answered HTTP 503"
+    stubber.add_response("invoke", invoke_answer({"answered": False, "problem": problem}), expected)
+    with stubber:
+        probe = invoked_probe(PROBE_ARN, lambda_client=client)
+        assert probe("10.0.1.23", 8080) is None
+        assert probe("10.0.1.23", 8080) == problem
+    stubber.assert_no_pending_responses()
+
+
+def test_a_probe_function_that_times_out_is_a_failed_probe_with_the_reason() -> None:
+    client, stubber = stubbed_lambda()
+    error = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 10.00 seconds"}
+    stubber.add_response("invoke", invoke_answer(error, function_error="Unhandled"))
+    with stubber:
+        problem = invoked_probe(PROBE_ARN, lambda_client=client)("10.0.1.23", 8080)
+    assert problem == (
+        "GET /info on 10.0.1.23:8080: the probe function failed "
+        "(Sandbox.Timedout: Task timed out after 10.00 seconds)"
+    )
+
+
+def test_an_invoke_the_service_refuses_is_a_failed_probe_with_the_reason() -> None:
+    client, stubber = stubbed_lambda()
+    stubber.add_client_error(
+        "invoke", "AccessDeniedException", "not authorized to perform lambda:InvokeFunction", 403
+    )
+    with stubber:
+        problem = invoked_probe(PROBE_ARN, lambda_client=client)("10.0.1.23", 8080)
+    assert problem is not None and "could not be invoked (AccessDeniedException: not authorized" in problem
+
+
+def test_an_invoke_without_an_answer_is_a_failed_probe_with_the_reason() -> None:
+    class Unreachable:
+        def invoke(self, **kwargs: Any) -> Any:
+            raise ReadTimeoutError(endpoint_url="https://lambda.eu-west-1.amazonaws.com/")
+
+    problem = invoked_probe(PROBE_ARN, lambda_client=Unreachable())("10.0.1.23", 8080)  # type: ignore[arg-type]
+    assert (
+        problem is not None
+        and "could not be invoked (ReadTimeoutError: Read timeout on endpoint URL" in problem
+    )
+
+
+def test_a_probe_answer_of_another_shape_is_a_failed_probe() -> None:
+    client, stubber = stubbed_lambda()
+    stubber.add_response("invoke", invoke_answer({"statusCode": 200}))
+    with stubber:
+        problem = invoked_probe(PROBE_ARN, lambda_client=client)("10.0.1.23", 8080)
+    assert problem is not None and "answered something else than a probe result" in problem

@@ -22,6 +22,7 @@ HANDLER_INPUTS: dict[str, type[BaseModel]] = {
     "await_control_plane_up.json": models.AwaitControlPlaneUpInput,
     "roll_back.json": models.RollBackInput,
     "record_outcome.json": models.RecordOutcomeInput,
+    "probe_info.json": models.ProbeInfoInput,
 }
 
 

@@ -60,6 +60,7 @@ INVALID_CONFIG = b"""control-plane {
 }
 """
 
+PROBE_FUNCTION = "cp-probe-info"
 ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "testing",
@@ -78,6 +79,7 @@ ENV = {
     "QUEUE_WAIT_MINUTES": "30",
     "CONTEXT_TOKEN_INJECTED": "true",
     "KEEP_REVISIONS": "3",
+    "PROBE_INFO_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:123456789012:function:{PROBE_FUNCTION}",
 }
 
 
