@@ -365,7 +365,9 @@ class LocalTwin:
 
     def _last_stopped_reason(self, cluster: str, service: str) -> str:
         ecs = self.client("ecs")
-        arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns", [])
+        arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
+            "taskArns", []
+        )
         if not arns:
             return "no task stopped"
         tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
