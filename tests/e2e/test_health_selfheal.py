@@ -210,6 +210,7 @@ def test_a_lost_upload_is_found_and_deployed_without_paging(
     assert result["after"]["healthy"] is True
     assert result["after"]["checks"]["config"]["detail"] == f"the newest version {lost} is deployed"
     assert result["pages"] == 0 and all(item["state"] != "ALARM" for item in result["alarm"])
+    assert result["failed_alarm_actions"] == [], "the alarm's other state changes were delivered"
 
 
 def test_no_token_in_anything_the_health_checks_left(task_stopped: tuple[ScenarioResult, Seen]) -> None:

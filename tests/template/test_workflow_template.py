@@ -276,7 +276,9 @@ def key_gaps(resources: dict[str, Any]) -> list[str]:
     topic needs kms:GenerateDataKey* and kms:Decrypt on the key (SNS Developer Guide, "Key management",
     "Allow a user to send messages to a topic with SSE")."""
     key = props(resources, "NotificationTopic").get("KmsMasterKeyId")
-    if key is None:
+    if key is None or (isinstance(key, str) and key.startswith("alias/aws/")):
+        # An AWS managed key's policy is kept by the service that uses it, not granted in IAM (KMS
+        # Developer Guide, "Permissions for AWS services in key policies"); the alarm is what it stops.
         return []
     key_arn = {"Fn::GetAtt": [key["Ref"], "Arn"]} if isinstance(key, dict) and "Ref" in key else key
     gaps = []
