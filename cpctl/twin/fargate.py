@@ -42,7 +42,7 @@ from typing import Any, Final
 from controlplane.clock import Clock
 from moto.ec2.exceptions import InvalidSubnetIdError
 from moto.ec2.models import ec2_backends
-from moto.ecs.exceptions import TaskDefinitionNotFoundException
+from moto.ecs.exceptions import EcsClientException, TaskDefinitionNotFoundException
 from moto.ecs.models import Container, EC2ContainerServiceBackend, Service, Task, TaskDefinition, ecs_backends
 from moto.iam.exceptions import NotFoundException as IamNotFound
 from moto.iam.models import Role, iam_backends
@@ -419,6 +419,13 @@ class SimulatedFargate:
         moto only renames deployments[0] on forceNewDeployment and ignores a new task definition.
         """
         at = self._clock.now()  # read before the lock: the clock calls tick() holding its own
+        requested = service_properties.get("task_definition")
+        if requested:
+            definition_arn = self._definition_arn(str(requested))
+            definition = next((d for d in self._task_definitions() if d.arn == definition_arn), None)
+            if definition is not None and definition.status == "INACTIVE":
+                # ECS refuses a deregistered revision for a service (UpdateService, ClientException).
+                raise EcsClientException(f"TaskDefinition is inactive: {definition_arn}")
         service = self._original_update_service(service_properties)
         with self._lock:
             self._sync(service, at)

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +39,10 @@ from moto.core.config import DefaultConfig
 from cpctl.twin import moto_time
 from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
-from cpctl.twin.ecs_events import TaskStateEvents
+from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EventBridge
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
-from cpctl.twin.provision import Provisioner, Stack, translate
+from cpctl.twin.provision import Provisioner, ProvisionError, Stack, StackUpdate, translate
 
 LOG = logging.getLogger(__name__)
 
@@ -156,6 +156,8 @@ class LocalTwin:
         self.account_id = ACCOUNT_ID
         self.region = REGION
         self.stack: Stack | None = None
+        self.provisioner: Provisioner | None = None
+        self.parameters: dict[str, str] = {}  # the values the stack was last deployed with
         self.startup_seconds = 0.0
         self.endpoint_url: str | None = None
         self._stack_undo: contextlib.ExitStack = contextlib.ExitStack()
@@ -168,6 +170,7 @@ class LocalTwin:
         self.lambdas: LambdaRouter | None = None
         self.eventbridge: EventBridge | None = None
         self.ecs_events: TaskStateEvents | None = None
+        self.deployment_events: DeploymentStateEvents | None = None
         self.session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
 
@@ -296,6 +299,8 @@ class LocalTwin:
             stack_name=STACK_NAME,
             translated=translated,
         )
+        self.provisioner = provisioner
+        self.parameters = dict(parameters)
         self.stack = provisioner.provision(parameters)
         for spec in self.stack.functions.values():
             self.lambdas.register(spec)
@@ -321,6 +326,14 @@ class LocalTwin:
         )
         self.clock.add_listener(self.ecs_events.tick)
         undo.callback(self.clock.remove_listener, self.ecs_events.tick)
+        self.deployment_events = DeploymentStateEvents(
+            account_id=self.account_id,
+            region=self.region,
+            eventbridge=self.eventbridge,
+            ecs=self.client("ecs"),
+        )
+        self.clock.add_listener(self.deployment_events.tick)
+        undo.callback(self.clock.remove_listener, self.deployment_events.tick)
         endpoints.install_resolver(self.fargate.resolve)
         undo.callback(endpoints.install_resolver, None)
 
@@ -362,6 +375,30 @@ class LocalTwin:
                     )
                 self.advance(STABILIZATION_POLL_SECONDS)
                 waited += STABILIZATION_POLL_SECONDS
+
+    def update_stack(self, parameters: Mapping[str, str]) -> StackUpdate:
+        """`sam deploy` with changed parameters: CloudFormation's update of the stack, as far as the
+        twin models it (provision.Provisioner.update), then its wait on the services, then its
+        clean-up of replaced resources (old task definition revisions are deregistered only after
+        the update succeeded). A failed update raises `TwinError` (the rollback is not modelled)."""
+        if self.provisioner is None or self.lambdas is None:
+            raise TwinError("the twin is not started")
+        merged = {**self.parameters, **parameters}
+        try:
+            update = self.provisioner.update(merged)
+        except ProvisionError as error:
+            raise TwinError(f"stack {self._stack().name} UPDATE_FAILED: {error}") from error
+        assert update.stack is not None
+        self.parameters = merged
+        self.stack = update.stack
+        for spec in update.stack.functions.values():
+            self.lambdas.register(spec)
+        self.await_services_stable("UPDATE")
+        ecs = self.client("ecs")
+        for old in update.replaced.values():
+            if old.type == "AWS::ECS::TaskDefinition":
+                ecs.deregister_task_definition(taskDefinition=old.ref)
+        return update
 
     def _last_stopped_reason(self, cluster: str, service: str) -> str:
         ecs = self.client("ecs")
