@@ -313,6 +313,7 @@ class Schedule:
             return False
         if self.runs:
             self.watch.advance_to_next_run()
+        seen = len(self.watch.alarms.transitions)
         run = self.watch.run_check()
         self.runs += 1
         self._due = time.monotonic() + self.every
@@ -320,6 +321,11 @@ class Schedule:
         verdict = "healthy" if run.healthy else f"UNHEALTHY ({', '.join(run.failed) or run.error})"
         heal = (run.result.get("heal") or {}).get("decision")
         _line(self.out, f"Health check at {at} (simulated): {verdict}" + (f"; heal {heal}" if heal else ""))
+        for change in self.watch.alarms.transitions[seen:]:
+            notified = f"; notified {', '.join(change.notified)}" if change.notified else ""
+            _line(self.out, f"Alarm {change.alarm}: {change.old} -> {change.new}{notified}")
+            for refused in change.failed:
+                _line(self.out, f"  not delivered: {refused.history}")
         return True
 
 

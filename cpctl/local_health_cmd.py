@@ -73,6 +73,8 @@ def _summary(out: TextIO, result: ScenarioResult, data: dict[str, Any]) -> None:
         )
     alarms = ", ".join(f"{item['state']} at +{item['minute']} min" for item in data["alarm"]) or "no change"
     _line(out, f"Alarm: {alarms}; {data['pages']} ALARM notification(s)")
+    for failure in data["failed_alarm_actions"]:
+        _line(out, f"  not delivered: {failure}")
     after = data["after"]
     _line(
         out,

@@ -110,6 +110,7 @@ class HealthWatch:
             alarms=AlarmEvaluator(
                 cloudwatch=twin.client("cloudwatch"),
                 sns=twin.client("sns"),
+                kms=twin.client("kms"),
                 account_id=twin.account_id,
                 region=twin.region,
             ),
@@ -173,7 +174,8 @@ class HealthWatch:
         return sorted(items, key=lambda item: str(item["sk"]))
 
     def alarm_notifications(self, state: str = "ALARM") -> list[dict[str, Any]]:
-        """Messages the alarms published with `state` as their new state."""
+        """Messages the alarms published with `state` as their new state (delivered ones only: an
+        action AWS would refuse is in `alarms.failed_actions` instead)."""
         found = []
         for sent in self.twin.notifications():
             try:
@@ -196,6 +198,7 @@ class ScenarioResult:
     actions: list[dict[str, Any]]
     transitions: list[Transition]
     alarm_messages: list[dict[str, Any]]
+    failed_alarm_actions: list[str]  # actions AWS would refuse, as the alarm history shows them
     stopped_tasks: list[dict[str, Any]]
     simulated_seconds: float
     wall_seconds: float
@@ -236,6 +239,7 @@ class ScenarioResult:
                 for item in self.transitions
             ],
             "pages": len(self.alarm_messages),
+            "failed_alarm_actions": self.failed_alarm_actions,
             "stopped_tasks": [
                 {
                     "task": item.get("task_id"),
@@ -323,6 +327,7 @@ def run_scenario(
                 actions=watch.actions(),
                 transitions=list(watch.alarms.transitions),
                 alarm_messages=watch.alarm_notifications(),
+                failed_alarm_actions=watch.alarms.failed_actions,
                 stopped_tasks=stopped,
                 simulated_seconds=twin.clock.now() - baseline.at,
                 wall_seconds=time.monotonic() - wall_start,

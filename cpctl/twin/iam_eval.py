@@ -1,11 +1,14 @@
-"""Just enough IAM policy evaluation for the twin's simulated Fargate.
+"""Just enough IAM policy evaluation for the twin's simulated Fargate and CloudWatch.
 
 moto stores policies but enforces none of them in-process, so the side-car's `s3api get-object`
-(task role) and ECS's secret retrieval (execution role) are decided here, the way IAM decides them
-for one account: an explicit Deny in any policy wins, otherwise one Allow is enough, otherwise the
-request is implicitly denied. A permissions boundary, when the role has one, must also allow.
+(task role), ECS's secret retrieval (execution role) and CloudWatch's alarm actions (the service
+principal `cloudwatch.amazonaws.com` publishing to SNS, through the topic's KMS key) are decided
+here, the way IAM decides them for one account: an explicit Deny in any policy wins, otherwise one
+Allow is enough, otherwise the request is implicitly denied. A permissions boundary, when the role
+has one, must also allow.
 
-Covered: Action/NotAction, Resource/NotResource, Principal (resource policies), `*` and `?`
+Covered: Action/NotAction, Resource/NotResource, Principal (resource policies; an IAM principal of
+the account or an AWS service principal), `*` and `?`
 wildcards, and the String*, Arn*, Bool and Null condition operators with `...IfExists` and the
 `ForAnyValue:`/`ForAllValues:` qualifiers, over single-valued context keys. Any other operator in a
 statement that applies to the request raises `UnsupportedPolicy`: the twin fails loudly rather than
@@ -41,6 +44,8 @@ class Request:
     account_id: str = ""
     # Condition keys, case-insensitive; a key absent here is absent from the request context.
     context: Mapping[str, str] = field(default_factory=dict)
+    # An AWS service acting on its own (CloudWatch running an alarm action): `cloudwatch.amazonaws.com`.
+    service_principal: str = ""
 
     def value(self, key: str) -> str | None:
         lowered = key.lower()
@@ -120,8 +125,17 @@ def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
         return True
     if not isinstance(principal, Mapping):
         return False
+    if request.service_principal:
+        # A service principal is named by `{"Service": ...}`; `{"AWS": "*"}` means everyone
+        # ("Principal": "*" and {"AWS": "*"} are equivalent, IAM User Guide, "AWS JSON policy
+        # elements: Principal"), which the SNS Developer Guide relies on to let CloudWatch alarms
+        # publish ("Allow any CloudWatch alarm to publish to a topic in a different account"). An
+        # account or role ARN never names a service.
+        everyone = principal.get("AWS", [])
+        services = principal.get("Service", [])
+        return "*" in _listed(everyone) or request.service_principal in _listed(services)
     candidates = principal.get("AWS", [])
-    for candidate in [candidates] if isinstance(candidates, str) else candidates:
+    for candidate in _listed(candidates):
         if candidate == "*" or candidate == request.principal_arn:
             return True
         if request.account_id and candidate in (
@@ -132,8 +146,13 @@ def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
     return False
 
 
+def _listed(value: Any) -> list[Any]:
+    """A policy element that is one string or a list of them, as a list."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _any_match(patterns: Any, value: str, request: Request, *, case_sensitive: bool) -> bool:
-    for pattern in [patterns] if isinstance(patterns, str) else patterns:
+    for pattern in _listed(patterns):
         expanded = _expand_variables(pattern, request)
         if expanded is not None and wildcard_match(expanded, value, case_sensitive=case_sensitive):
             return True

@@ -11,7 +11,9 @@ evaluates an alarm. Two small parts do what CloudWatch does:
   definition (provisioned from template.yaml): the statistic of each of the last `EvaluationPeriods`
   periods, `DatapointsToAlarm` of them breaching `Threshold` by `ComparisonOperator`,
   `TreatMissingData` for periods without data. A change of state is written with SetAlarmState and
-  published to the state's actions (SNS topics), in CloudWatch's notification format.
+  published to the state's actions (SNS topics), in CloudWatch's notification format, when AWS would
+  let CloudWatch publish there (`alarm_actions.py`: the topic's policy, its KMS key); an action AWS
+  refuses is not delivered and is kept, as the alarm history shows it, in `failed_actions`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from cpctl.twin.alarm_actions import ActionDenied, AlarmActionPolicy
 
 # moto's own reason for a new alarm; AWS starts such an alarm in INSUFFICIENT_DATA.
 _MOTO_INITIAL_REASON = "Unchecked: Initial alarm creation"
@@ -131,6 +135,7 @@ class Transition:
     reason: str
     at: datetime
     notified: tuple[str, ...]
+    failed: tuple[ActionDenied, ...] = ()
 
 
 @dataclass
@@ -139,9 +144,15 @@ class AlarmEvaluator:
 
     cloudwatch: Any
     sns: Any
+    kms: Any
     account_id: str
     region: str
     transitions: list[Transition] = field(default_factory=list)
+
+    @property
+    def failed_actions(self) -> list[str]:
+        """Every alarm action AWS would have refused, as the alarm history shows it, oldest first."""
+        return [denied.history for item in self.transitions for denied in item.failed]
 
     def start(self) -> None:
         """Put alarms moto just created into INSUFFICIENT_DATA, AWS's initial state (no action runs)."""
@@ -223,6 +234,7 @@ class AlarmEvaluator:
             "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions", []),
         }[state]
         notified: list[str] = []
+        failed: list[ActionDenied] = []
         if alarm.get("ActionsEnabled", True):
             message = {
                 "AlarmName": name,
@@ -253,11 +265,17 @@ class AlarmEvaluator:
                 },
             }
             subject = f'{state}: "{name}" in {self.region}'[:100]
+            policy = AlarmActionPolicy(sns=self.sns, kms=self.kms, account_id=self.account_id)
             for topic in actions:
-                if str(topic).startswith("arn:aws:sns:"):
-                    self.sns.publish(TopicArn=topic, Subject=subject, Message=json.dumps(message))
-                    notified.append(str(topic))
-        return Transition(name, str(alarm["StateValue"]), state, reason, at, tuple(notified))
+                if not str(topic).startswith("arn:aws:sns:"):
+                    continue
+                denied = policy.denial(str(topic), str(alarm["AlarmArn"]))
+                if denied is not None:
+                    failed.append(denied)
+                    continue
+                self.sns.publish(TopicArn=topic, Subject=subject, Message=json.dumps(message))
+                notified.append(str(topic))
+        return Transition(name, str(alarm["StateValue"]), state, reason, at, tuple(notified), tuple(failed))
 
     def _alarms(self) -> list[dict[str, Any]]:
         alarms: list[dict[str, Any]] = []

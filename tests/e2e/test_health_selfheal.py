@@ -127,6 +127,8 @@ def test_the_alarm_fires_only_after_its_periods_and_pages_once(
     # Failing runs at minutes 5, 10 and 15: three periods, so ALARM at 15, not before; OK once healed.
     assert alarm_minutes(result, "ALARM") == [3 * PERIOD_MINUTES]
     assert alarm_minutes(result, "OK")[-1] == 4 * PERIOD_MINUTES
+    # CloudWatch may publish to the topic (its policy, its KMS key): every state change was delivered.
+    assert result.failed_alarm_actions == [], "\n".join(result.failed_alarm_actions)
     [page] = result.alarm_messages
     assert page["AlarmName"].endswith("-unhealthy") and page["NewStateValue"] == "ALARM"
     assert "3 out of the last 3 datapoints" in page["NewStateReason"]
@@ -212,6 +214,7 @@ def test_a_lost_upload_is_found_and_deployed_without_paging(
     assert result["after"]["healthy"] is True
     assert result["after"]["checks"]["config"]["detail"] == f"the newest version {lost} is deployed"
     assert result["pages"] == 0 and all(item["state"] != "ALARM" for item in result["alarm"])
+    assert result["failed_alarm_actions"] == [], "the alarm's other state changes were delivered"
 
 
 def test_no_token_in_anything_the_health_checks_left(task_stopped: tuple[ScenarioResult, Seen]) -> None:

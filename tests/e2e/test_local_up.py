@@ -42,6 +42,9 @@ def test_local_up_runs_the_health_check_and_status_shows_it() -> None:
         # Each run after the first is one schedule period (rate(5 minutes)) of simulated time later.
         assert twin.clock.now() - started >= 300.0
         assert out.getvalue().count("(simulated): healthy") >= 2, out.getvalue()
+        # The first data turns the alarm OK, and CloudWatch may notify the stack's topic of it.
+        assert "-unhealthy: INSUFFICIENT_DATA -> OK; notified arn:aws:sns:" in out.getvalue(), out.getvalue()
+        assert "not delivered" not in out.getvalue(), out.getvalue()
 
         # The operator's view, through the served endpoint as from another terminal.
         argv = ["status", "--endpoint-url", twin.endpoint_url]
