@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
-import hocon
+import zig_hocon
 
 MAX_CONFIG_BYTES = 1024 * 1024
 # Real configs nest about 8 levels (a Kubernetes job spec inside a location a few more); the cap
@@ -599,28 +599,62 @@ def garbage_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _refuse_file(path: str) -> NoReturn:
-    # Raised as "not found", which the parser treats like the container does: a plain include of a
-    # missing file is empty, a required one is an error.
-    raise FileNotFoundError(f"the validator never reads included files ({path})")
+@dataclass(frozen=True, slots=True)
+class ParseFailure(Exception):
+    """The parser refused the text: `kind` says whether it is the syntax, a substitution or the root."""
+
+    kind: Literal["syntax", "substitution", "root"]
+    message: str
+    position: Position | None = None
 
 
-def _refuse_package(identifier: str, file: str, _including: str | None, _base: str | None) -> NoReturn:
-    raise hocon.ResolveError(f'include package("{identifier}", "{file}") is never read', file, 0, 0)
+# The parser names its errors (`UnexpectedToken`); these read better in a finding.
+_FAILURE_WORDS = {
+    "Unresolved": "could not resolve substitution",
+    "SubstitutionCycle": "substitution cycle",
+    "UnsupportedConcatenation": "these values cannot be concatenated (a list or an object next to another kind)",
+    "UnexpectedToken": "unexpected token",
+    "InvalidEscape": "invalid escape in a quoted string",
+    "IncludeNeedsFile": "include directive is never read",
+    "UnsupportedInclude": "include directive is never read",
+}
+# Lightbend Config keeps an integer that does not fit in 64 bits as the text it was written as.
+_LONG_RANGE = range(-(2**63), 2**63)
+
+
+def _failure_text(name: str | None) -> str:
+    if not name:
+        return "the HOCON parser refused the file"
+    return _FAILURE_WORDS.get(name) or re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
 def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
     """Parse `text` and resolve it against exactly `environment`, reading no file or URL.
 
-    Raises `hocon.ParseError`, `hocon.ResolveError` or `hocon.ConfigError` (array at the root).
+    zig-hocon is given no base directory, so any include directive left in the text is an error,
+    never a read or a fetch. Raises `ParseFailure`.
     """
-    config = hocon.parse(
-        text,
-        env=dict(environment),
-        read_file=_refuse_file,
-        package_resolver=_refuse_package,
-    )
-    tree = config.to_object()
-    if not isinstance(tree, dict):  # the Config API only builds objects; kept for the type checker
-        raise hocon.ConfigError("document root is not an object", "")
-    return tree
+    try:
+        config = zig_hocon.ConfigFactory.parse_string(text, env=dict(environment))
+        tree: object = config.as_dict()
+    except zig_hocon.ConfigSubstitutionException as error:
+        position = Position(error.line, max(error.column or 1, 1)) if error.line else None
+        kind: Literal["syntax", "substitution"] = "substitution" if error.name == "Unresolved" else "syntax"
+        raise ParseFailure(kind, _failure_text(error.name), position) from None
+    except zig_hocon.ConfigException as error:
+        position = Position(error.line, max(error.column or 1, 1)) if error.line else None
+        raise ParseFailure("syntax", _failure_text(error.name), position) from None
+    if not isinstance(tree, dict):
+        raise ParseFailure("root", "the file's root must be an object, not a list", Position(1, 1))
+    return _as_lightbend(tree)
+
+
+def _as_lightbend(value: Any) -> Any:
+    """`value` with each integer beyond 64 bits as its text, as Lightbend Config reads it."""
+    if isinstance(value, dict):
+        return {key: _as_lightbend(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_lightbend(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _LONG_RANGE:
+        return str(value)
+    return value
