@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -216,7 +216,18 @@ _VALUE_KINDS = frozenset({"str", "word", "triple"})
 class _Frame:
     """One open `{...}` or `[...]` of the scan."""
 
-    __slots__ = ("in_value", "is_array", "items", "key", "key_path", "open_dot", "path", "value_seen")
+    __slots__ = (
+        "after_container",
+        "in_value",
+        "is_array",
+        "items",
+        "key",
+        "key_path",
+        "no_separator",
+        "open_dot",
+        "path",
+        "value_seen",
+    )
 
     def __init__(self, path: KeyPath, is_array: bool) -> None:
         self.path = path
@@ -227,12 +238,21 @@ class _Frame:
         self.key: list[str] = []  # objects: segments of the key being read
         self.open_dot = False  # objects: the key so far ends with a `.` separator
         self.key_path: KeyPath = path  # path of the field or element whose value is being read
+        self.no_separator = False  # objects: the value is an object written `key { ... }`
+        # A list or an object just closed in this value: 1, or 2 after `key { ... }`.
+        self.after_container = 0
 
 
 class _Scanner:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, environment: Collection[str] | None) -> None:
         self.text = text
+        self.environment = environment
         self.result = SourceMap(text)
+        # Keys whose value refers to themselves (`a = ${a} x`, `a += x`): where, and in which field.
+        self.self_references: dict[KeyPath, tuple[Position, int]] = {}
+        self.fields = 0
+        # `${?X}` written against another piece of a value (`8080${?X}`), for the environment to judge.
+        self.joined_optionals: list[tuple[int, int, str]] = []
         self.array_lengths: dict[KeyPath, int] = {}
         self.appends: dict[KeyPath, int] = {}
         self.assignments: list[KeyPath] = []  # every key and array element, in parser order
@@ -252,6 +272,7 @@ class _Scanner:
         key_position = Position(1, 1)
         key_end = -1  # end offset of the last key lexeme: `a"b"` is one key segment, `a "b"` too
         include: _IncludeDirective | None = None
+        piece_end = -1  # where the last piece of a value (a string, a substitution, a list...) ended
         seen_first = False
         tokens = 0
         indents = self.result.indents
@@ -264,8 +285,12 @@ class _Scanner:
                 if kind == "nl" or kind == "end" or kind is None:
                     if kind == "end" and match.start() < text_length:
                         continue  # the end of a replayed field (below), not of the text
-                    if include is not None:
-                        self._finish_include(include, at_line_end=True)
+                    if include is not None and (include.state == "done" or kind != "nl"):
+                        if include.state != "done":
+                            raise SourceError(
+                                "syntax error: the include directive is not complete", Position(line, 1)
+                            )
+                        self._finish_include(include, line)
                         include = None
                     newlines = match.group("nl").count("\n") if kind == "nl" else 0
                     if match.end() - match.start() != newlines:  # comments or blanks to drop
@@ -276,6 +301,7 @@ class _Scanner:
                     line_start = match.end()
                     if frame.is_array or frame.value_seen:
                         frame.in_value = frame.value_seen = False
+                        frame.after_container = 0
                     continue
                 start = match.start(kind)
                 lexeme = match.group(kind)
@@ -309,26 +335,40 @@ class _Scanner:
                     self._finish_key(frame, Position(line, column), append=False)
                     frame.value_seen = True
                     tokens += 2  # the parser sees three: key, separator, value
+                    value = match.group("field_value")
+                    if value[0] in _NUMBER_START and _is_lightbend_only_number(value):
+                        _refuse_number(value, Position(line, match.start("field_value") - line_start + 1))
                     if frame.key_path[-1] in SECRET_KEYS:
-                        value = match.group("field_value")
                         self.result.secrets.add(value[1:-1] if value[0] == '"' else value)
                     continue
                 if include is not None:
-                    if include.open_parentheses > 0 or (kind != "comma" and kind != "close"):
-                        include.tokens.append(lexeme)
+                    if include.state != "done":
+                        include.feed(kind, lexeme, Position(line, column))
                         include.end = match.end()
-                        if kind == "word":
-                            include.open_parentheses += lexeme.count("(") - lexeme.count(")")
                         continue
-                    self._finish_include(include, at_line_end=False)
+                    if kind == "comma":  # the directive's separator: the parser is given neither
+                        include.end = match.end()
+                        self._finish_include(include, line)
+                        include = None
+                        continue
+                    if kind != "close" or not stack:
+                        raise SourceError(
+                            f"syntax error: expecting a comma or a new line after an include directive, not {lexeme!r}",
+                            Position(line, column),
+                        )
+                    self._finish_include(include, line)
                     include = None
                 if frame.is_array:
                     if kind == "rbr":
                         self.array_lengths[frame.path] = frame.items
-                        frame = stack.pop() if stack else frame
+                        if stack:
+                            frame = stack.pop()
+                            frame.after_container = 2 if frame.no_separator and not frame.is_array else 1
+                            piece_end = match.end()
                         continue
                     if kind == "comma":
                         frame.in_value = False
+                        frame.after_container = 0
                         continue
                     if kind == "close":
                         continue  # unbalanced: the parser reports it
@@ -344,10 +384,14 @@ class _Scanner:
                         self.assignments.append(frame.key_path)
                 else:
                     if kind == "close":
-                        frame = stack.pop() if stack else frame
+                        if stack:
+                            frame = stack.pop()
+                            frame.after_container = 2 if frame.no_separator and not frame.is_array else 1
+                            piece_end = match.end()
                         continue
                     if kind == "comma":
                         frame.in_value = frame.value_seen = False
+                        frame.after_container = 0
                         frame.key = []
                         continue
                     if not frame.in_value:
@@ -362,12 +406,36 @@ class _Scanner:
                             continue
                         if kind == "rbr":
                             continue  # unbalanced: the parser reports it
+                        if lexeme == "+=" and any(enclosing.is_array for enclosing in stack):
+                            raise SourceError(
+                                "syntax error: `+=` does not work inside a list (the control plane refuses it): "
+                                "move it out of the list and refer to it with ${...}",
+                                Position(line, column),
+                            )
                         self._finish_key(frame, key_position, append=lexeme == "+=")
+                        frame.no_separator = kind != "sep"
                         if kind == "sep":
                             continue
                     frame.value_seen = True
+                if frame.after_container:
+                    if frame.after_container == 2:
+                        raise SourceError(
+                            f"syntax error: expecting a comma or a new line after `key {{ ... }}`, not {lexeme!r}",
+                            Position(line, column),
+                        )
+                    if kind == "word":
+                        raise SourceError(
+                            f"text after a list or an object: the control plane ignores {lexeme!r} here; "
+                            "quote it, or put it on a line of its own",
+                            Position(line, column),
+                        )
+                    frame.after_container = 0
+                if kind == "word" and lexeme[0] in _NUMBER_START and _is_lightbend_only_number(lexeme):
+                    _refuse_number(lexeme, Position(line, column))
                 value_path = frame.key_path
                 if kind == "open" or kind == "lbr":
+                    if kind == "open" and self.self_references:
+                        self._check_object_after_self_reference(value_path, Position(line, column))
                     stack.append(frame)
                     if len(stack) > MAX_NESTING_DEPTH:
                         raise SourceError(
@@ -382,6 +450,15 @@ class _Scanner:
                         )
                     body = _SUBST_BODY.fullmatch(lexeme)
                     if body is not None:
+                        if all(isinstance(part, str) for part in value_path) and body.group(2) == ".".join(
+                            str(part) for part in value_path
+                        ):
+                            self.self_references.setdefault(value_path, (Position(line, column), self.fields))
+                        if body.group(1) == "?" and (
+                            start == piece_end or _joins_next(self.text, match.end())
+                        ):
+                            self.joined_optionals.append((start, match.end(), body.group(2)))
+                    if body is not None:
                         self.result.substitutions.append(
                             Substitution(
                                 body.group(2),
@@ -390,7 +467,9 @@ class _Scanner:
                                 Position(line, column),
                             )
                         )
-                elif kind in _VALUE_KINDS and value_path:
+                if kind != "open" and kind != "lbr":
+                    piece_end = match.end()
+                if kind in _VALUE_KINDS and value_path:
                     last = value_path[-1]
                     if isinstance(last, str) and last in SECRET_KEYS:
                         self.result.secrets.add(_unquote(lexeme) if kind == "str" else lexeme.strip('"'))
@@ -404,9 +483,21 @@ class _Scanner:
                 "the file redefines the same objects too often to be checked in time: write each object "
                 "once (one `locations = [...]` list rather than many `locations += {...}` lines)"
             )
+        if self.joined_optionals and self.environment is not None:
+            self._drop_vanishing_optionals(self.environment)
         if self.edits:
             self.result.text = self._edited_text()
         return self.result
+
+    def _drop_vanishing_optionals(self, environment: Collection[str]) -> None:
+        """Remove each `${?X}` joined to another piece that nothing sets (neither the file nor the
+        environment): Lightbend Config then reads the other pieces as if it were not written
+        (`8080${?X}` is the number 8080), where the parser would make a string of them."""
+        top_level = {path[0] for path in self.result.positions if len(path) == 1}
+        for start, end, name in self.joined_optionals:
+            if name not in environment and name.split(".")[0] not in top_level and '"' not in name:
+                self.edits.append((start, end, ""))
+        self.edits.sort()
 
     def _refuse_size(self, tokens: int, lexeme: str, position: Position) -> NoReturn:
         if tokens > MAX_TOKENS:
@@ -433,6 +524,7 @@ class _Scanner:
         frame.open_dot = False
         frame.in_value = True
         frame.value_seen = False
+        self.fields += 1
         if not segments:  # a value with no key: the parser reports it
             frame.key_path = frame.path
             return
@@ -444,6 +536,8 @@ class _Scanner:
         self.object_paths.add(path)
         for segment in segments[:-1]:
             path = (*path, segment)
+            if self.self_references:
+                self._check_object_after_self_reference(path, position)
             if positions.setdefault(path, position) is not position:
                 self.redefines_objects = True
             assignments.append(path)
@@ -454,6 +548,7 @@ class _Scanner:
         positions[path] = position
         assignments.append(path)
         if append:  # `a += v` appends v as one more element of the array a
+            self.self_references.setdefault(path, (position, self.fields))
             index = self.array_lengths.get(path, 0)
             appends = self.appends[path] = self.appends.get(path, 0) + 1
             if appends > MAX_APPENDS:
@@ -466,27 +561,29 @@ class _Scanner:
             assignments.append(path)
         frame.key_path = path
 
-    def _finish_include(self, include: _IncludeDirective, *, at_line_end: bool) -> None:
-        words = "".join(token for token in include.tokens if not token.startswith('"'))
-        targets = [_unquote(token) for token in include.tokens if token.startswith('"')]
-        kind: IncludeKind = "plain"
-        if "url(" in words:
-            kind = "url"
-        elif "file(" in words:
-            kind = "file"
-        elif "classpath(" in words:
-            kind = "classpath"
-        elif "package(" in words:
-            kind = "package"
+    def _check_object_after_self_reference(self, path: KeyPath, position: Position) -> None:
+        earlier = self.self_references.get(path)
+        if earlier is not None and earlier[1] != self.fields:
+            raise SourceError(
+                f"{render_path(path)} refers to itself (line {earlier[0].line}) and is then given an object: "
+                "how the control plane merges the two depends on the earlier values' types; write its final "
+                "value once",
+                position,
+            )
+
+    def _finish_include(self, include: _IncludeDirective, line: int) -> None:
         directive = " ".join(self.text[include.start : include.end].split())
         self.result.includes.append(
-            Include(kind, "required" in words, ", ".join(targets), include.position, directive)
+            Include(include.kind, include.required, ", ".join(include.targets), include.position, directive)
         )
-        # Spaces keep the columns of what follows on the line; at the end of a line, nothing is needed.
-        if at_line_end:
-            self.edits.append((include.start, include.end, ""))
-        else:
-            self.edits.append((include.start, include.end, " " * (include.end - include.start)))
+        # The directive becomes blanks of the same shape (its lines and the columns after it stay),
+        # in place of the edits made inside it; lines it spans keep their indentation.
+        while self.edits and self.edits[-1][0] >= include.start:
+            self.edits.pop()
+        for spanned in range(include.position.line + 1, line + 1):
+            self.result.indents.pop(spanned, None)
+        region = self.text[include.start : include.end]
+        self.edits.append((include.start, include.end, re.sub("[^\n]", " ", region)))
 
     def _edited_text(self) -> str:
         """The text for the parser: every line keeps its number, every token its column."""
@@ -500,13 +597,84 @@ class _Scanner:
         return "".join(pieces)
 
 
+_INCLUDE_KINDS: tuple[IncludeKind, ...] = ("url", "file", "classpath")
+
+
 @dataclass(slots=True)
 class _IncludeDirective:
+    """An include directive being read, token by token, to the grammar Lightbend Config accepts:
+    `include "x"`, `include file("x")` (or `url(`, `classpath(`), `include required(...)` of either,
+    with blanks and new lines allowed between the tokens and none before an open parenthesis."""
+
     start: int
     position: Position
     end: int
-    tokens: list[str] = field(default_factory=list)
-    open_parentheses: int = 0
+    kind: IncludeKind = "plain"
+    required: bool = False
+    state: Literal["start", "resource", "string", "close", "close_required", "done"] = "start"
+    targets: list[str] = field(default_factory=list)
+
+    def feed(self, kind: str | None, lexeme: str, position: Position) -> None:
+        if kind == "str" or kind == "triple":
+            if self.state in ("start", "resource"):
+                self.state = "close_required" if self.required else "done"
+            elif self.state == "string":
+                self.state = "close"
+            else:
+                self._refuse(lexeme, position)
+            self.targets.append(_unquote(lexeme) if kind == "str" else lexeme[3:-3])
+            return
+        if kind != "word":
+            self._refuse(lexeme, position)
+        rest = lexeme
+        while rest:
+            if self.state == "start" and rest.startswith("required("):
+                self.required, self.state, rest = True, "resource", rest[len("required(") :]
+            elif self.state in ("start", "resource"):
+                found = next((name for name in _INCLUDE_KINDS if rest.startswith(f"{name}(")), None)
+                if found is None or rest != f"{found}(":
+                    self._refuse(lexeme, position)
+                self.kind, self.state, rest = found, "string", ""
+            elif self.state == "close" and rest.startswith(")"):
+                self.state, rest = ("close_required" if self.required else "done"), rest[1:]
+            elif self.state == "close_required" and rest == ")":
+                self.state, rest = "done", ""
+            else:
+                self._refuse(lexeme, position)
+
+    def _refuse(self, lexeme: str, position: Position) -> NoReturn:
+        expected = {
+            "start": 'a quoted file name, file("..."), url("..."), classpath("...") or required(...)',
+            "resource": 'a quoted file name, file("..."), url("...") or classpath("...")',
+            "string": "a quoted file name",
+            "close": "`)`",
+            "close_required": "`)`",
+            "done": "a comma or a new line",
+        }[self.state]
+        raise SourceError(f"syntax error: include directive expects {expected}, not {lexeme!r}", position)
+
+
+_NUMBER_START = frozenset("-0123456789")
+# What Lightbend Config reads as a number, and the subset (JSON's) that the parser reads as one too.
+_LIGHTBEND_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _is_lightbend_only_number(word: str) -> bool:
+    """True for an unquoted `word` that Lightbend reads as a number and the parser as text (`007`, `5.`)."""
+    if _JSON_NUMBER.fullmatch(word) or not _LIGHTBEND_NUMBER.fullmatch(word):
+        return False
+    if any(mark in word for mark in ".eE"):
+        return True
+    return int(word) in _LONG_RANGE  # a longer integer is text for both
+
+
+def _refuse_number(word: str, position: Position) -> NoReturn:
+    raise SourceError(
+        f"unquoted number {word!r} is not written as JSON writes numbers: the control plane reads it as "
+        f"{float(word) if any(mark in word for mark in '.eE') else int(word)!r}; write that, or quote it",
+        position,
+    )
 
 
 class _Node:
@@ -574,9 +742,22 @@ def _unescape(match: re.Match[str]) -> str:
     return _ESCAPES.get(escape, escape)
 
 
-def scan(text: str) -> SourceMap:
-    """Positions, includes, substitutions and secrets of `text`; `SourceError` if it is too deep or wide."""
-    return _Scanner(text).scan()
+def scan(text: str, environment: Collection[str] | None = None) -> SourceMap:
+    """Positions, includes, substitutions and secrets of `text`; `SourceError` if it is too deep or wide.
+
+    With the names of the container's `environment`, the text for the parser also leaves out the
+    optional substitutions that vanish there and would change the type of what they are joined to.
+    """
+    return _Scanner(text, environment).scan()
+
+
+def _joins_next(text: str, offset: int) -> bool:
+    """True when a value piece starts right at `offset` (no blank, separator or comment before it)."""
+    following = text[offset : offset + 2]
+    return bool(following) and following[0] not in _PIECE_BOUNDARIES and following != "//"
+
+
+_PIECE_BOUNDARIES = frozenset(" \t\r\n,}]#\f\v")
 
 
 # --- parsing -----------------------------------------------------------------------------------

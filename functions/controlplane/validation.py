@@ -191,7 +191,7 @@ def _read(
     unresolved substitution stops it too.
     """
     try:
-        source = scan(decode_source(data))
+        source = scan(decode_source(data), environment)
     except SourceError as error:
         report.add("error", error.position, None, error.message)
         return None
@@ -201,7 +201,9 @@ def _read(
     else:
         for include in source.includes:
             if include.required:
-                report.add("error", include.position, None, f"{include.directive}: the included file is not there")
+                report.add(
+                    "error", include.position, None, f"{include.directive}: the included file is not there"
+                )
     tree = _resolve(source, environment, context, report, as_container=as_container)
     if tree is None or (as_container and report.findings):
         return None
@@ -259,6 +261,7 @@ def _resolve(
 ) -> dict[str, Any] | None:
     """The resolved tree, reporting each required substitution the container cannot satisfy (or
     `as_container`, the first one, in the words of Lightbend Config)."""
+    reported_before_parsing = len(report.findings)
     if not as_container:
         _report_environment_only_variables(source, context, environment, report)
     # A substitution the scan cannot judge (its first key exists, the rest may not) surfaces as a
@@ -269,6 +272,9 @@ def _resolve(
         except ParseFailure as error:
             position = _parser_position(source, error.position)
             if error.kind != "substitution" or position is None:
+                # A file that cannot be parsed stops the control plane there: the substitutions
+                # reported before parsing would not be reached.
+                del report.findings[reported_before_parsing:]
                 prefix = "syntax error" if error.kind == "syntax" else "error"
                 report.add("error", position, None, f"{prefix}: {error.message}")
                 return None

@@ -193,7 +193,9 @@ def _key(rng: random.Random) -> str:
     if roll < 0.7:
         return ".".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 4)))
     if roll < 0.8:
-        return rng.choice(['"a.b"', '"with space"', '"" ', '"quoted"', '"日本"', '"a\\"b"', "\"x\".y", "a.\"b.c\""])
+        return rng.choice(
+            ['"a.b"', '"with space"', '"" ', '"quoted"', '"日本"', '"a\\"b"', '"x".y', 'a."b.c"']
+        )
     if roll < 0.86:
         return rng.choice(["a b", "a  b.c", '"a"b', 'a"b"', "a .b", "a. b", "a..b", ".a", "a.", "1.2", "-x"])
     if roll < 0.92:
@@ -213,7 +215,7 @@ def _subst(rng: random.Random, paths: list[str]) -> str:
     elif roll < 0.82:
         name = "CONTROL_PLANE_TOKEN"
     elif roll < 0.9:
-        name = rng.choice(["missing.path", "a.b", '"a.b"', "a.\"b\"", " a ", "a..b", "", "x[0]"])
+        name = rng.choice(["missing.path", "a.b", '"a.b"', 'a."b"', " a ", "a..b", "", "x[0]"])
     else:
         name = rng.choice(_WORDS)
     return "${" + ("?" if optional else "") + name + "}"
@@ -234,7 +236,10 @@ def _scalar(rng: random.Random, paths: list[str]) -> str:
     if roll < 0.92:
         return _subst(rng, paths)
     # a concatenation of two or three of the above
-    parts = [rng.choice([*_UNQUOTED[:6], *_QUOTED[:5], *_NUMBERS[:6], _subst(rng, paths)]) for _ in range(rng.randint(2, 3))]
+    parts = [
+        rng.choice([*_UNQUOTED[:6], *_QUOTED[:5], *_NUMBERS[:6], _subst(rng, paths)])
+        for _ in range(rng.randint(2, 3))
+    ]
     glue = rng.choice([" ", "", "  "])
     return glue.join(parts)
 
@@ -249,9 +254,14 @@ def _value(rng: random.Random, depth: int, paths: list[str]) -> str:
         return _array(rng, depth + 1, paths)
     # concatenation of arrays or objects, possibly with substitutions
     if rng.random() < 0.5:
-        parts = [_array(rng, depth + 1, paths) if rng.random() < 0.7 else _subst(rng, paths) for _ in range(2)]
+        parts = [
+            _array(rng, depth + 1, paths) if rng.random() < 0.7 else _subst(rng, paths) for _ in range(2)
+        ]
     else:
-        parts = [_object(rng, depth + 1, paths, braces=True) if rng.random() < 0.7 else _subst(rng, paths) for _ in range(2)]
+        parts = [
+            _object(rng, depth + 1, paths, braces=True) if rng.random() < 0.7 else _subst(rng, paths)
+            for _ in range(2)
+        ]
     if rng.random() < 0.1:  # an array with an object: not concatenable
         parts[1] = _object(rng, depth + 1, paths, braces=True)
     return rng.choice([" ", ""]).join(parts)
@@ -303,7 +313,7 @@ def _object(rng: random.Random, depth: int, paths: list[str], *, braces: bool) -
 def _array(rng: random.Random, depth: int, paths: list[str]) -> str:
     items = [_value(rng, depth, paths) for _ in range(rng.randint(0, 4))]
     if rng.random() < 0.05:
-        items.append(rng.choice(["a += 1", "include \"x\""]))
+        items.append(rng.choice(["a += 1", 'include "x"']))
     body = rng.choice([", ", ",", "\n", ",\n"]).join(items)
     if rng.random() < 0.1:
         body += ","
@@ -311,7 +321,9 @@ def _array(rng: random.Random, depth: int, paths: list[str]) -> str:
 
 
 def _include(rng: random.Random) -> str:
-    name = rng.choice(['"missing.conf"', '"sub/missing"', '"missing.json"', '"missing.properties"', '"reference.conf"'])
+    name = rng.choice(
+        ['"missing.conf"', '"sub/missing"', '"missing.json"', '"missing.properties"', '"reference.conf"']
+    )
     forms = [
         f"include {name}",
         f"include file({name})",
@@ -357,7 +369,12 @@ def _overrides_document(rng: random.Random) -> str:
         elif roll < 0.55:
             value = "${?" + rng.choice([UNSET, UNSET, "ORACLE_SET", key]) + "}"
         elif roll < 0.7:
-            value = "${" + key + "}" + rng.choice([" x", ":/extra", " [9]", " { z = 1 }", "", "${?" + UNSET + "}"])
+            value = (
+                "${"
+                + key
+                + "}"
+                + rng.choice([" x", ":/extra", " [9]", " { z = 1 }", "", "${?" + UNSET + "}"])
+            )
         elif roll < 0.8:
             value = "${" + rng.choice(["?", ""]) + key + "}"
         else:
@@ -396,8 +413,12 @@ def _control_plane_document(rng: random.Random) -> str:
             "token = ${?ORACLE_SET}",
         ]
     )
-    proxy_url = rng.choice(['"http://proxy:3128"', "http://proxy:3128", '"https://proxy.example.com"', "proxy.example.com"])
-    image = rng.choice(['"registry/lg:3.11"', "registry/lg:3.11", '"gatlingcorp/classic-openjdk:latest"', "gatlingcorp/lg"])
+    proxy_url = rng.choice(
+        ['"http://proxy:3128"', "http://proxy:3128", '"https://proxy.example.com"', "proxy.example.com"]
+    )
+    image = rng.choice(
+        ['"registry/lg:3.11"', "registry/lg:3.11", '"gatlingcorp/classic-openjdk:latest"', "gatlingcorp/lg"]
+    )
     arn = rng.choice(
         [
             '"arn:aws:iam::123456789012:instance-profile/gatling"',
@@ -407,7 +428,14 @@ def _control_plane_document(rng: random.Random) -> str:
         ]
     )
     jvm = rng.choice(
-        ['["-Xmx4G", "-Dgatling.x=y"]', "[-Xmx4G, -Dgatling.x=y]", '["-Xmx4G"]', "[-Xmx4G, -Xms512M]", "[]", '["-Dx=y"] ["-Dz=1"]']
+        [
+            '["-Xmx4G", "-Dgatling.x=y"]',
+            "[-Xmx4G, -Dgatling.x=y]",
+            '["-Xmx4G"]',
+            "[-Xmx4G, -Xms512M]",
+            "[]",
+            '["-Dx=y"] ["-Dz=1"]',
+        ]
     )
     locations = []
     for index in range(rng.randint(1, 3)):
@@ -417,7 +445,13 @@ def _control_plane_document(rng: random.Random) -> str:
             fields += [
                 rng.choice(['region = "eu-west-1"', "region = eu-west-1", "region: us-east-1"]),
                 "ami { type = certified, java = latest }",
-                rng.choice(['security-groups = ["sg-0123"]', "security-groups = [sg-0123]", 'security-groups: ["sg-1", "sg-2"]']),
+                rng.choice(
+                    [
+                        'security-groups = ["sg-0123"]',
+                        "security-groups = [sg-0123]",
+                        'security-groups: ["sg-1", "sg-2"]',
+                    ]
+                ),
                 rng.choice(['instance-type = "c7i.xlarge"', "instance-type = c7i.xlarge"]),
                 rng.choice(['subnets = ["subnet-1"]', "subnets = [subnet-1, subnet-2]"]),
                 f"iam-instance-profile = {arn}",
@@ -434,10 +468,22 @@ def _control_plane_document(rng: random.Random) -> str:
                     "subnet-name = default",
                 ]
         elif kind == "gcp":
-            fields += ['zone = "europe-west3-a"', "project = my-project", 'machine { type = "c3-highcpu-4", image { type = certified }, disk { sizeGb = 20 } }']
+            fields += [
+                'zone = "europe-west3-a"',
+                "project = my-project",
+                'machine { type = "c3-highcpu-4", image { type = certified }, disk { sizeGb = 20 } }',
+            ]
         else:
-            fields += ['ssh { user = "gatling", private-key.path = "/app/conf/key" }', 'hosts = ["1.2.3.4", "host.example.com"]']
-        fields += [f"jvm-options = {jvm}", rng.choice(['system-properties { "gatling.a" = "1" }', "system-properties { gatling.a = 1 }", ""])]
+            fields += [
+                'ssh { user = "gatling", private-key.path = "/app/conf/key" }',
+                'hosts = ["1.2.3.4", "host.example.com"]',
+            ]
+        fields += [
+            f"jvm-options = {jvm}",
+            rng.choice(
+                ['system-properties { "gatling.a" = "1" }', "system-properties { gatling.a = 1 }", ""]
+            ),
+        ]
         if rng.random() < 0.3:
             fields.append(f"enterprise-cloud.proxy.url = {proxy_url}")
         separator = rng.choice(["\n      ", ", ", ",\n      "])
@@ -460,14 +506,17 @@ def _control_plane_document(rng: random.Random) -> str:
         + "\n    ]\n}\n"
     )
     if rng.random() < 0.25:
-        text = rng.choice(
-            [
-                "location-defaults { engine = classic }\n",
-                f"shared.token = ${{?{UNSET}}}\n",
-                'include "extra.conf"\n',
-                "// generated by terraform\n",
-            ]
-        ) + text
+        text = (
+            rng.choice(
+                [
+                    "location-defaults { engine = classic }\n",
+                    f"shared.token = ${{?{UNSET}}}\n",
+                    'include "extra.conf"\n',
+                    "// generated by terraform\n",
+                ]
+            )
+            + text
+        )
     return text
 
 
@@ -514,7 +563,7 @@ def _mutate(rng: random.Random, text: str) -> str:
             "q { x = 1 } { y = 2 }",
             "q = [ { b += 1 } ]",
             '"q"r = 1',
-            "q.\"r\".s = 1",
+            'q."r".s = 1',
             "q = 1e400",
             "q = \\u0041",
             "q = a\\tb",

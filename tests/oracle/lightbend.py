@@ -94,7 +94,9 @@ def read_all(
             verdict = json.loads(line, parse_constant=_constant)
             if not verdict["ok"]:
                 # Drop the file name Lightbend puts first: it is a temporary path.
-                verdict["message"] = verdict["message"].replace(f"{path}: ", "").replace(path, "control-plane.conf")
+                verdict["message"] = (
+                    verdict["message"].replace(f"{path}: ", "").replace(path, "control-plane.conf")
+                )
             verdicts.append(verdict)
         return verdicts
 
