@@ -99,6 +99,8 @@ class SourceMap:
     substitutions: list[Substitution] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
     indents: dict[int, int] = field(default_factory=dict)
+    # Substitutions right after a list or an object in a value (`[1] ${x}`).
+    after_container: list[Position] = field(default_factory=list)
 
     def original(self, line: int, column: int) -> Position:
         """Where a position the parser reports in `text` is in the original file."""
@@ -271,6 +273,8 @@ class _Scanner:
         line, line_start = 1, 0
         key_position = Position(1, 1)
         key_end = -1  # end offset of the last key lexeme: `a"b"` is one key segment, `a "b"` too
+        key_lexeme = ""
+        first_piece = False  # the value token being read is the first piece of its field
         include: _IncludeDirective | None = None
         piece_end = -1  # where the last piece of a value (a string, a substitution, a list...) ended
         seen_first = False
@@ -359,6 +363,7 @@ class _Scanner:
                     self._finish_include(include, line)
                     include = None
                 if frame.is_array:
+                    first_piece = False
                     if kind == "rbr":
                         self.array_lengths[frame.path] = frame.items
                         if stack:
@@ -403,9 +408,15 @@ class _Scanner:
                                 key_position = Position(line, column)
                             self._add_key_token(frame, lexeme, kind == "word", start == key_end)
                             key_end = match.end()
+                            key_lexeme = lexeme
                             continue
                         if kind == "rbr":
                             continue  # unbalanced: the parser reports it
+                        if lexeme == "+=" and start == key_end and _NUMBER_CHARACTERS.fullmatch(key_lexeme):
+                            # Lightbend reads `1+` as one number token, and `+` cannot be in one.
+                            raise SourceError(
+                                f"syntax error: `{key_lexeme}+=`: quote the key", Position(line, column)
+                            )
                         if lexeme == "+=" and any(enclosing.is_array for enclosing in stack):
                             raise SourceError(
                                 "syntax error: `+=` does not work inside a list (the control plane refuses it): "
@@ -416,6 +427,7 @@ class _Scanner:
                         frame.no_separator = kind != "sep"
                         if kind == "sep":
                             continue
+                    first_piece = not frame.value_seen
                     frame.value_seen = True
                 if frame.after_container:
                     if frame.after_container == 2:
@@ -429,6 +441,8 @@ class _Scanner:
                             "quote it, or put it on a line of its own",
                             Position(line, column),
                         )
+                    if kind == "subst":
+                        self.result.after_container.append(Position(line, column))
                     frame.after_container = 0
                 if kind == "word" and lexeme[0] in _NUMBER_START and _is_lightbend_only_number(lexeme):
                     _refuse_number(lexeme, Position(line, column))
@@ -448,6 +462,8 @@ class _Scanner:
                             f"substitution path is deeper than {MAX_NESTING_DEPTH} levels",
                             Position(line, column),
                         )
+                    if first_piece and self.self_references:
+                        self._check_object_after_self_reference(value_path, Position(line, column))
                     body = _SUBST_BODY.fullmatch(lexeme)
                     if body is not None:
                         if all(isinstance(part, str) for part in value_path) and body.group(2) == ".".join(
@@ -565,9 +581,9 @@ class _Scanner:
         earlier = self.self_references.get(path)
         if earlier is not None and earlier[1] != self.fields:
             raise SourceError(
-                f"{render_path(path)} refers to itself (line {earlier[0].line}) and is then given an object: "
-                "how the control plane merges the two depends on the earlier values' types; write its final "
-                "value once",
+                f"{render_path(path)} refers to itself (line {earlier[0].line}) and is then given an object or "
+                "a substitution: how the control plane merges them depends on the earlier values' types; write "
+                "its final value once",
                 position,
             )
 
@@ -655,6 +671,7 @@ class _IncludeDirective:
 
 
 _NUMBER_START = frozenset("-0123456789")
+_NUMBER_CHARACTERS = re.compile(r"[-0-9][-0-9eE.]*")
 # What Lightbend Config reads as a number, and the subset (JSON's) that the parser reads as one too.
 _LIGHTBEND_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
@@ -787,6 +804,7 @@ class ParseFailure(Exception):
     kind: Literal["syntax", "substitution", "root"]
     message: str
     position: Position | None = None
+    name: str = ""  # the parser's name for the error (`UnsupportedConcatenation`)
 
 
 # The parser names its errors (`UnexpectedToken`); these read better in a finding.
@@ -821,10 +839,10 @@ def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
     except zig_hocon.ConfigSubstitutionException as error:
         position = Position(error.line, max(error.column or 1, 1)) if error.line else None
         kind: Literal["syntax", "substitution"] = "substitution" if error.name == "Unresolved" else "syntax"
-        raise ParseFailure(kind, _failure_text(error.name), position) from None
+        raise ParseFailure(kind, _failure_text(error.name), position, error.name or "") from None
     except zig_hocon.ConfigException as error:
         position = Position(error.line, max(error.column or 1, 1)) if error.line else None
-        raise ParseFailure("syntax", _failure_text(error.name), position) from None
+        raise ParseFailure("syntax", _failure_text(error.name), position, error.name or "") from None
     if not isinstance(tree, dict):
         raise ParseFailure("root", "the file's root must be an object, not a list", Position(1, 1))
     return _as_lightbend(tree)

@@ -276,7 +276,18 @@ def _resolve(
                 # reported before parsing would not be reached.
                 del report.findings[reported_before_parsing:]
                 prefix = "syntax error" if error.kind == "syntax" else "error"
-                report.add("error", position, None, f"{prefix}: {error.message}")
+                message = f"{prefix}: {error.message}"
+                if (
+                    error.name == "UnsupportedConcatenation"
+                    and any(after.line == position.line for after in source.after_container)
+                    if position
+                    else False
+                ):
+                    message = (
+                        "text after a list or an object, from a substitution: the control plane ignores a text "
+                        "value there, and a list or an object only joins another of its kind"
+                    )
+                report.add("error", position, None, message)
                 return None
             found = [s for s in source.substitutions if s.position == position]
             name = found[0].name if found else None

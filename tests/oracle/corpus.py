@@ -67,10 +67,11 @@ def shared_documents(shared: Path) -> Iterator[Document]:
 def generated_documents(count: int = GENERATED, seed: int = SEED) -> Iterator[Document]:
     """`count` documents; the same seed always gives the same bytes."""
     for index in range(count):
-        rng = random.Random(seed * 100_003 + index)
+        rng = _Rng(seed * 100_003 + index)
+        rng.clean = rng.random() < 0.5
         maker = _MAKERS[index % len(_MAKERS)]
         text = maker(rng)
-        if rng.random() < 0.3:
+        if not rng.clean and rng.random() < 0.3:
             text = _mutate(rng, text)
         data = text.encode("utf-8", "surrogatepass")
         if rng.random() < 0.05:
@@ -102,20 +103,12 @@ _UNQUOTED = [
     "c7i.xlarge",
     "a.b.c",
     "foo bar baz",
-    "a?b",
-    "a!b",
-    "a@b",
-    "a*b",
-    "a&b",
-    "a^b",
-    "a`b",
-    "a+b",
-    "a\\b",
     "a'b",
     "é",
     "日本",
     "a\u00a0b",
 ]
+_UNQUOTED_BAD = ["a?b", "a!b", "a@b", "a*b", "a&b", "a^b", "a`b", "a+b", "a\\b", "a$b"]
 _QUOTED = [
     '"quoted"',
     '"with space"',
@@ -128,16 +121,18 @@ _QUOTED = [
     '"\\u00e9t\\u00E9"',
     '"\\ud83d\\ude00"',
     '"\\b\\f\\r"',
-    '"bad \\q escape"',
-    '"bad \\u12 escape"',
     '""',
     '"日本語"',
+    '"a" "b"',
+    '"${not.a.subst}"',
+]
+_QUOTED_BAD = [
+    '"bad \\q escape"',
+    '"bad \\u12 escape"',
     '"raw\ttab"',
     '"raw\rcr"',
     '"raw\x01control"',
     '"unterminated',
-    '"a" "b"',
-    '"${not.a.subst}"',
 ]
 _TRIPLE = [
     '"""triple"""',
@@ -146,9 +141,9 @@ _TRIPLE = [
     '""""x""""',
     '"""a""""',
     '"""\\n stays"""',
-    '"""unterminated',
     '"""tab\tinside"""',
 ]
+_TRIPLE_BAD = ['"""unterminated']
 _NUMBERS = [
     "0",
     "1",
@@ -185,8 +180,23 @@ _NUMBERS = [
 _LITERALS = ["true", "false", "yes", "no", "on", "off", "null", "True", "NULL", "nulls", "truex"]
 
 
+class _Rng(random.Random):
+    """A seeded generator that also says whether this document keeps to well-formed pieces."""
+
+    clean = False
+
+
+def _pick(rng: random.Random, good: list[str], bad: list[str]) -> str:
+    """A good piece, or a bad one now and then (never in a clean document)."""
+    if bad and not getattr(rng, "clean", False) and rng.random() < 0.15:
+        return rng.choice(bad)
+    return rng.choice(good)
+
+
 def _key(rng: random.Random) -> str:
     roll = rng.random()
+    if getattr(rng, "clean", False) and roll >= 0.8:
+        roll = rng.random() * 0.8
     word = rng.choice(_WORDS)
     if roll < 0.55:
         return word
@@ -215,7 +225,7 @@ def _subst(rng: random.Random, paths: list[str]) -> str:
     elif roll < 0.82:
         name = "CONTROL_PLANE_TOKEN"
     elif roll < 0.9:
-        name = rng.choice(["missing.path", "a.b", '"a.b"', 'a."b"', " a ", "a..b", "", "x[0]"])
+        name = _pick(rng, ["missing.path", "a.b", '"a.b"', 'a."b"', " a "], ["a..b", "", "x[0]"])
     else:
         name = rng.choice(_WORDS)
     return "${" + ("?" if optional else "") + name + "}"
@@ -224,11 +234,11 @@ def _subst(rng: random.Random, paths: list[str]) -> str:
 def _scalar(rng: random.Random, paths: list[str]) -> str:
     roll = rng.random()
     if roll < 0.25:
-        return rng.choice(_UNQUOTED)
+        return _pick(rng, _UNQUOTED, _UNQUOTED_BAD)
     if roll < 0.45:
-        return rng.choice(_QUOTED)
+        return _pick(rng, _QUOTED, _QUOTED_BAD)
     if roll < 0.52:
-        return rng.choice(_TRIPLE)
+        return _pick(rng, _TRIPLE, _TRIPLE_BAD)
     if roll < 0.7:
         return rng.choice(_NUMBERS)
     if roll < 0.8:
@@ -262,7 +272,7 @@ def _value(rng: random.Random, depth: int, paths: list[str]) -> str:
             _object(rng, depth + 1, paths, braces=True) if rng.random() < 0.7 else _subst(rng, paths)
             for _ in range(2)
         ]
-    if rng.random() < 0.1:  # an array with an object: not concatenable
+    if not getattr(rng, "clean", False) and rng.random() < 0.1:  # an array with an object: not concatenable
         parts[1] = _object(rng, depth + 1, paths, braces=True)
     return rng.choice([" ", ""]).join(parts)
 
@@ -286,7 +296,7 @@ def _object(rng: random.Random, depth: int, paths: list[str], *, braces: bool) -
     fields = []
     for _ in range(rng.randint(0 if braces else 1, 5)):
         roll = rng.random()
-        if roll < 0.06:
+        if roll < (0.03 if getattr(rng, "clean", False) else 0.06):
             fields.append(_include(rng))
             continue
         if roll < 0.1:
@@ -312,7 +322,7 @@ def _object(rng: random.Random, depth: int, paths: list[str], *, braces: bool) -
 
 def _array(rng: random.Random, depth: int, paths: list[str]) -> str:
     items = [_value(rng, depth, paths) for _ in range(rng.randint(0, 4))]
-    if rng.random() < 0.05:
+    if not getattr(rng, "clean", False) and rng.random() < 0.05:
         items.append(rng.choice(["a += 1", 'include "x"']))
     body = rng.choice([", ", ",", "\n", ",\n"]).join(items)
     if rng.random() < 0.1:
