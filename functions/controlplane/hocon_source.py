@@ -101,6 +101,10 @@ class SourceMap:
     indents: dict[int, int] = field(default_factory=dict)
     # Substitutions right after a list or an object in a value (`[1] ${x}`).
     after_container: list[Position] = field(default_factory=list)
+    # The first thing the control plane refuses, or a rule of the validator refuses, that the
+    # scanner saw; the parser may still find an earlier error.
+    violation: SourceError | None = None
+    violation_starts: int = 0  # the line where the text it is about starts
 
     def original(self, line: int, column: int) -> Position:
         """Where a position the parser reports in `text` is in the original file."""
@@ -193,8 +197,8 @@ _WS = "[ \\t\\r\\f\\v\\x1c-\\x1f\\xa0\\ufeff\\u1680\\u2000-\\u200a\\u2028\\u2029
 _SKIP = f"(?:{_WS}+|#[^\\n]*|//[^\\n]*)*+"
 # The commonest line, `key = "value"` or `a.b = 42`, in one match (about half the scan's time).
 _FIELD = (
-    '(?P<field>(?P<field_key>[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*|"[^"\\\\\\n]*")[ \\t]*[:=][ \\t]*'
-    '(?P<field_value>"[^"\\\\\\n]*"|[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)(?=[ \\t]*(?:[\\n,}#]|//|\\Z)))|'
+    '(?P<field>(?P<field_key>[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*|"[^"\\\\\\x00-\\x1f]*")[ \\t]*[:=][ \\t]*'
+    '(?P<field_value>"[^"\\\\\\x00-\\x1f]*"|[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)(?=[ \\t]*(?:[\\n,}#]|//|\\Z)))|'
 )
 _TOKENS = (
     "(?:"
@@ -204,7 +208,8 @@ _TOKENS = (
     + "|(?P<subst>\\$\\{[^}\\n]*\\}?)"
     + "|(?P<open>\\{)|(?P<close>\\})|(?P<lbr>\\[)|(?P<rbr>\\])|(?P<comma>,)"
     + "|(?P<sep>[:=]|\\+=)"
-    + '|(?P<word>(?:[^\\s$"{}\\[\\],:=+#`^?!@*&\\\\/]|/(?!/))+)'
+    # a number's exponent may have a `+` (`2.5e+3`), which elsewhere only `+=` has
+    + '|(?P<word>(?:-?[0-9][0-9.]*[eE]\\+(?=[0-9]))?(?:[^\\s$"{}\\[\\],:=+#`^?!@*&\\\\/]|/(?!/))+)'
     + "|(?P<other>[\\s\\S])"
     + "|(?P<end>\\Z)"
     + ")"
@@ -291,10 +296,13 @@ class _Scanner:
                         continue  # the end of a replayed field (below), not of the text
                     if include is not None and (include.state == "done" or kind != "nl"):
                         if include.state != "done":
-                            raise SourceError(
-                                "syntax error: the include directive is not complete", Position(line, 1)
+                            self._note(
+                                SourceError(
+                                    "syntax error: the include directive is not complete", Position(line, 1)
+                                )
                             )
-                        self._finish_include(include, line)
+                        else:
+                            self._finish_include(include, line)
                         include = None
                     newlines = match.group("nl").count("\n") if kind == "nl" else 0
                     if match.end() - match.start() != newlines:  # comments or blanks to drop
@@ -341,14 +349,23 @@ class _Scanner:
                     tokens += 2  # the parser sees three: key, separator, value
                     value = match.group("field_value")
                     if value[0] in _NUMBER_START and _is_lightbend_only_number(value):
-                        _refuse_number(value, Position(line, match.start("field_value") - line_start + 1))
+                        self._note(
+                            _number_violation(
+                                value, Position(line, match.start("field_value") - line_start + 1)
+                            )
+                        )
                     if frame.key_path[-1] in SECRET_KEYS:
                         self.result.secrets.add(value[1:-1] if value[0] == '"' else value)
                     continue
                 if include is not None:
                     if include.state != "done":
-                        include.feed(kind, lexeme, Position(line, column))
-                        include.end = match.end()
+                        try:
+                            include.feed(kind, lexeme, Position(line, column))
+                        except SourceError as violation:
+                            self._note(violation)
+                            include = None
+                        else:
+                            include.end = match.end()
                         continue
                     if kind == "comma":  # the directive's separator: the parser is given neither
                         include.end = match.end()
@@ -356,11 +373,14 @@ class _Scanner:
                         include = None
                         continue
                     if kind != "close" or not stack:
-                        raise SourceError(
-                            f"syntax error: expecting a comma or a new line after an include directive, not {lexeme!r}",
-                            Position(line, column),
+                        self._note(
+                            SourceError(
+                                f"syntax error: expecting a comma or a new line after an include directive, not {lexeme!r}",
+                                Position(line, column),
+                            )
                         )
-                    self._finish_include(include, line)
+                    else:
+                        self._finish_include(include, line)
                     include = None
                 if frame.is_array:
                     first_piece = False
@@ -414,14 +434,18 @@ class _Scanner:
                             continue  # unbalanced: the parser reports it
                         if lexeme == "+=" and start == key_end and _NUMBER_CHARACTERS.fullmatch(key_lexeme):
                             # Lightbend reads `1+` as one number token, and `+` cannot be in one.
-                            raise SourceError(
-                                f"syntax error: `{key_lexeme}+=`: quote the key", Position(line, column)
+                            self._note(
+                                SourceError(
+                                    f"syntax error: `{key_lexeme}+=`: quote the key", Position(line, column)
+                                )
                             )
                         if lexeme == "+=" and any(enclosing.is_array for enclosing in stack):
-                            raise SourceError(
-                                "syntax error: `+=` does not work inside a list (the control plane refuses it): "
-                                "move it out of the list and refer to it with ${...}",
-                                Position(line, column),
+                            self._note(
+                                SourceError(
+                                    "syntax error: `+=` does not work inside a list (the control plane refuses it): "
+                                    "move it out of the list and refer to it with ${...}",
+                                    Position(line, column),
+                                )
                             )
                         self._finish_key(frame, key_position, append=lexeme == "+=")
                         frame.no_separator = kind != "sep"
@@ -431,21 +455,43 @@ class _Scanner:
                     frame.value_seen = True
                 if frame.after_container:
                     if frame.after_container == 2:
-                        raise SourceError(
-                            f"syntax error: expecting a comma or a new line after `key {{ ... }}`, not {lexeme!r}",
-                            Position(line, column),
+                        self._note(
+                            SourceError(
+                                f"syntax error: expecting a comma or a new line after `key {{ ... }}`, not {lexeme!r}",
+                                Position(line, column),
+                            )
                         )
-                    if kind == "word":
-                        raise SourceError(
-                            f"text after a list or an object: the control plane ignores {lexeme!r} here; "
-                            "quote it, or put it on a line of its own",
-                            Position(line, column),
+                    elif kind == "word":
+                        self._note(
+                            SourceError(
+                                f"text after a list or an object: the control plane ignores {lexeme!r} here; "
+                                "quote it, or put it on a line of its own",
+                                Position(line, column),
+                            )
                         )
                     if kind == "subst":
                         self.result.after_container.append(Position(line, column))
                     frame.after_container = 0
                 if kind == "word" and lexeme[0] in _NUMBER_START and _is_lightbend_only_number(lexeme):
-                    _refuse_number(lexeme, Position(line, column))
+                    self._note(_number_violation(lexeme, Position(line, column)))
+                elif kind == "str":
+                    problem = _string_violation(lexeme, Position(line, column))
+                    if problem is not None:
+                        self._note(problem)
+                elif kind == "other":
+                    self._note(_character_violation(lexeme, Position(line, column)))
+                elif kind == "subst" and not lexeme.endswith("}"):
+                    self._note(
+                        SourceError("syntax error: `${` is not closed with `}`", Position(line, column))
+                    )
+                elif kind == "triple" and (len(lexeme) < 6 or not lexeme.endswith('"""')):
+                    end_line = self.text.count("\n") + 1
+                    self._note(
+                        SourceError(
+                            "syntax error: a triple-quoted string is not closed", Position(end_line, 1)
+                        ),
+                        starts=line - lexeme.count("\n"),
+                    )
                 value_path = frame.key_path
                 if kind == "open" or kind == "lbr":
                     if kind == "open" and self.self_references:
@@ -577,14 +623,23 @@ class _Scanner:
             assignments.append(path)
         frame.key_path = path
 
+    def _note(self, violation: SourceError, starts: int | None = None) -> None:
+        """Keep the first thing found that the control plane would refuse (or that a rule refuses),
+        and scan on: the parser may find an earlier error, which is the one to report."""
+        if self.result.violation is None:
+            self.result.violation = violation
+            self.result.violation_starts = starts or (violation.position.line if violation.position else 0)
+
     def _check_object_after_self_reference(self, path: KeyPath, position: Position) -> None:
         earlier = self.self_references.get(path)
         if earlier is not None and earlier[1] != self.fields:
-            raise SourceError(
-                f"{render_path(path)} refers to itself (line {earlier[0].line}) and is then given an object or "
-                "a substitution: how the control plane merges them depends on the earlier values' types; write "
-                "its final value once",
-                position,
+            self._note(
+                SourceError(
+                    f"{render_path(path)} refers to itself (line {earlier[0].line}) and is then given an object or "
+                    "a substitution: how the control plane merges them depends on the earlier values' types; write "
+                    "its final value once",
+                    position,
+                )
             )
 
     def _finish_include(self, include: _IncludeDirective, line: int) -> None:
@@ -670,6 +725,38 @@ class _IncludeDirective:
         raise SourceError(f"syntax error: include directive expects {expected}, not {lexeme!r}", position)
 
 
+# In a quoted string Lightbend Config refuses a raw control character (a tab too) and any escape
+# but JSON's; both stop the reading at the string.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
+_JSON_ESCAPE = re.compile(r'\\(?:[\\"/bfnrt]|u[0-9a-fA-F]{4})')
+
+
+def _string_violation(lexeme: str, position: Position) -> SourceError | None:
+    """What Lightbend Config refuses in the quoted string `lexeme`, if anything."""
+    if len(lexeme) < 2 or not lexeme.endswith('"'):
+        return SourceError("syntax error: a quoted string is not closed on its line", position)
+    body = lexeme[1:-1]
+    if "\\" in body and "\\" in _JSON_ESCAPE.sub("", body):
+        return SourceError("syntax error: invalid escape in a quoted string (JSON's escapes only)", position)
+    bad = _CONTROL_CHARACTER.search(body)
+    if bad is None:
+        return None
+    shown = {"\t": "a tab", "\r": "a carriage return"}.get(
+        bad.group(), f"control character {ord(bad.group()):#04x}"
+    )
+    return SourceError(
+        f"syntax error: {shown} inside a quoted string: write it as an escape (\\t, \\r, \\u00XX)", position
+    )
+
+
+_RESERVED_MEANING = {"$": "`$` not followed by `{`", "+": "`+` not followed by `=`"}
+
+
+def _character_violation(character: str, position: Position) -> SourceError:
+    what = _RESERVED_MEANING.get(character, f"reserved character {character!r}")
+    return SourceError(f"syntax error: {what} outside quotes (quote the value)", position)
+
+
 _NUMBER_START = frozenset("-0123456789")
 _NUMBER_CHARACTERS = re.compile(r"[-0-9][-0-9eE.]*")
 # What Lightbend Config reads as a number, and the subset (JSON's) that the parser reads as one too.
@@ -686,8 +773,8 @@ def _is_lightbend_only_number(word: str) -> bool:
     return int(word) in _LONG_RANGE  # a longer integer is text for both
 
 
-def _refuse_number(word: str, position: Position) -> NoReturn:
-    raise SourceError(
+def _number_violation(word: str, position: Position) -> SourceError:
+    return SourceError(
         f"unquoted number {word!r} is not written as JSON writes numbers: the control plane reads it as "
         f"{float(word) if any(mark in word for mark in '.eE') else int(word)!r}; write that, or quote it",
         position,
@@ -801,7 +888,7 @@ def garbage_collection_paused() -> Iterator[None]:
 class ParseFailure(Exception):
     """The parser refused the text: `kind` says whether it is the syntax, a substitution or the root."""
 
-    kind: Literal["syntax", "substitution", "root"]
+    kind: Literal["syntax", "substitution", "cycle", "root"]
     message: str
     position: Position | None = None
     name: str = ""  # the parser's name for the error (`UnsupportedConcatenation`)
@@ -810,7 +897,7 @@ class ParseFailure(Exception):
 # The parser names its errors (`UnexpectedToken`); these read better in a finding.
 _FAILURE_WORDS = {
     "Unresolved": "could not resolve substitution",
-    "SubstitutionCycle": "substitution cycle",
+    "SubstitutionCycle": "circular substitution: these values refer to each other",
     "UnsupportedConcatenation": "these values cannot be concatenated (a list or an object next to another kind)",
     "UnexpectedToken": "unexpected token",
     "InvalidEscape": "invalid escape in a quoted string",
@@ -838,14 +925,15 @@ def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
         tree: object = config.as_dict()
     except zig_hocon.ConfigSubstitutionException as error:
         position = Position(error.line, max(error.column or 1, 1)) if error.line else None
-        kind: Literal["syntax", "substitution"] = "substitution" if error.name == "Unresolved" else "syntax"
+        kind: Literal["substitution", "cycle"] = "substitution" if error.name == "Unresolved" else "cycle"
         raise ParseFailure(kind, _failure_text(error.name), position, error.name or "") from None
     except zig_hocon.ConfigException as error:
         position = Position(error.line, max(error.column or 1, 1)) if error.line else None
         raise ParseFailure("syntax", _failure_text(error.name), position, error.name or "") from None
     if not isinstance(tree, dict):
         raise ParseFailure("root", "the file's root must be an object, not a list", Position(1, 1))
-    return _as_lightbend(tree)
+    faithful: dict[str, Any] = _as_lightbend(tree)
+    return faithful
 
 
 def _as_lightbend(value: Any) -> Any:

@@ -196,6 +196,9 @@ def _read(
         report.add("error", error.position, None, error.message)
         return None
     report.secrets.update(source.secrets)
+    if source.violation is not None:
+        _report_violation(source, environment, report)
+        return None
     if not as_container:
         report.add_includes(source)
     else:
@@ -204,10 +207,28 @@ def _read(
                 report.add(
                     "error", include.position, None, f"{include.directive}: the included file is not there"
                 )
+            elif include.kind == "url":  # the real control plane would fetch it: nothing here can
+                report.add("error", include.position, None, f"{include.directive}: never fetched here")
     tree = _resolve(source, environment, context, report, as_container=as_container)
     if tree is None or (as_container and report.findings):
         return None
     return source, tree
+
+
+def _report_violation(source: SourceMap, environment: Mapping[str, str], report: _Report) -> None:
+    """Report what the scanner refused, or a syntax error the parser finds before it: the control
+    plane stops at the first one in the file."""
+    violation = source.violation
+    assert violation is not None
+    try:
+        parse_resolved(source.text, environment)
+    except ParseFailure as error:
+        position = _parser_position(source, error.position)
+        before = position is not None and position.line < source.violation_starts
+        if error.kind == "syntax" and position is not None and before:
+            report.add("error", position, None, f"syntax error: {error.message}")
+            return
+    report.add("error", violation.position, None, violation.message)
 
 
 def read_config(
