@@ -1,14 +1,17 @@
-"""Turning the bytes of a control-plane.conf into a resolved tree, safely and with positions.
+"""Turning the bytes of a control-plane.conf into a resolved tree, as Lightbend Config reads it,
+safely and with positions.
 
-hocon-parser (import name `hocon`) does the HOCON work; docs/validator.md says why it was chosen.
-Its public API reports positions only for syntax and substitution errors, so this module also runs
-a light scanner over the text that maps every key path (`control-plane.locations[2].region`) to
-the line and column of its key, finds include directives and collects secret literals. The scanner
-is lenient: it never decides whether the text is valid HOCON (the parser does), it only takes notes.
+zig-hocon (import name `zig_hocon`) does the HOCON work; docs/validator.md says why it was chosen and
+how the differential test against Lightbend Config keeps the two in step. Its public API reports
+positions only for syntax and substitution errors, so this module also runs a scanner over the text
+that maps every key path (`control-plane.locations[2].region`) to the line and column of its key,
+finds include directives and collects secret literals. The scanner also notes the first thing
+Lightbend Config refuses that the parser would read (a `+=` inside a list, a raw tab inside quotes,
+an include directive off its grammar...) and the constructs the validator refuses on purpose.
 
 Nothing here reads a file or a URL named by the config: include directives are removed from the
-text before the parser sees it, and the parser also gets a file reader and a package resolver that
-refuse, so a directive the scanner missed still reads nothing.
+text before the parser sees it, and the parser is given no base directory, so a directive the
+scanner missed is an error, never a read or a fetch.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import hashlib
 import json
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -530,3 +531,24 @@ def test_include_package_is_a_syntax_error_as_for_lightbend(no_io: list[str]) ->
     assert error.message.startswith("syntax error: include directive expects")
     assert error.line == 14
     assert no_io == []
+
+
+def test_the_parser_never_reads_a_file_or_fetches_a_url(tmp_path: Path) -> None:
+    """The parser itself, handed include directives the scanner would have removed: each is refused
+    as an include it has no folder for, before any file is opened or any connection tried (a fetch
+    of port 9 would fail as refused, a read would return the file; its native code bypasses
+    Python's I/O, so the error's name is the proof)."""
+    secret = tmp_path / "secret.conf"
+    secret.write_text("leaked = 1\n")
+    directives = [
+        f'include file("{secret}")',
+        f'include "{secret}"',
+        f'include required(file("{secret}"))',
+        'include url("http://127.0.0.1:9/x.conf")',
+        'include "http://127.0.0.1:9/y.conf"',
+        'include required(url("https://127.0.0.1:9/z.conf"))',
+    ]
+    for directive in directives:
+        with pytest.raises(hocon_source.ParseFailure) as refused:
+            hocon_source.parse_resolved(f"{directive}\na = 1\n", {})
+        assert refused.value.name == "IncludeNeedsFile", directive
