@@ -216,18 +216,23 @@ def _read(
 
 
 def _report_violation(source: SourceMap, environment: Mapping[str, str], report: _Report) -> None:
-    """Report what the scanner refused, or a syntax error the parser finds before it: the control
-    plane stops at the first one in the file."""
+    """Report what the scanner refused, and what the parser finds: the control plane stops at the
+    first syntax error of the file, and reads past what only the validator refuses."""
     violation = source.violation
     assert violation is not None
+    shared = violation.message.startswith("syntax error")
     try:
         parse_resolved(source.text, environment)
     except ParseFailure as error:
         position = _parser_position(source, error.position)
         before = position is not None and position.line < source.violation_starts
-        if error.kind == "syntax" and position is not None and before:
-            report.add("error", position, None, f"syntax error: {error.message}")
+        prefix = "syntax error" if error.kind == "syntax" else "error"
+        if error.kind == "syntax" and before:
+            report.add("error", position, None, f"{prefix}: {error.message}")
             return
+        elsewhere = position is not None and position.line != source.violation_starts
+        if not shared and error.kind != "substitution" and elsewhere:
+            report.add("error", position, None, f"{prefix}: {error.message}")
     report.add("error", violation.position, None, violation.message)
 
 

@@ -155,7 +155,7 @@ def freeze(version: str, docs: Iterable[corpus.Document], verdicts: Iterable[dic
         )
 
 
-def report(comparisons: list[Comparison], out: Any = sys.stdout) -> bool:
+def report(comparisons: list[Comparison], out: Any = sys.stdout, show_lines: int = 0) -> bool:
     """Print the counts and every failing comparison; True when none fails."""
     counts = Counter(comparison.outcome for comparison in comparisons)
     generated = sum(1 for comparison in comparisons if comparison.name.startswith("generated/"))
@@ -169,7 +169,8 @@ def report(comparisons: list[Comparison], out: Any = sys.stdout) -> bool:
     for rule, count in sorted(rules.items()):
         print(f"    deliberate: {rule:<20} {count:>6}", file=out)
     failing = [comparison for comparison in comparisons if comparison.outcome in FAILING]
-    for comparison in failing[: int(os.environ.get("ORACLE_SHOW", "60"))]:
+    shown = failing + [c for c in comparisons if c.outcome == "both refuse, other line"][:show_lines]
+    for comparison in shown[: int(os.environ.get("ORACLE_SHOW", "60"))]:
         print(f"{comparison.outcome}: {comparison.name}: {comparison.detail[:300]}", file=out)
     return not failing
 
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--freeze", action="store_true", help="write Lightbend's verdicts to the golden file")
     mode.add_argument("--golden", action="store_true", help="compare with the golden file, without a JVM")
+    parser.add_argument(
+        "--show-lines", type=int, default=0, metavar="N", help="also show N refusals at another line"
+    )
     arguments = parser.parse_args(argv)
     docs = documents()
     if arguments.golden:
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         compare(document.name, verdict, validator_verdict(document.data))
         for document, verdict in zip(docs, verdicts, strict=True)
     ]
-    return 0 if report(comparisons) else 1
+    return 0 if report(comparisons, show_lines=arguments.show_lines) else 1
 
 
 if __name__ == "__main__":
