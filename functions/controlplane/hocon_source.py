@@ -284,7 +284,6 @@ class _Scanner:
         key_lexeme = ""
         first_piece = False  # the value token being read is the first piece of its field
         include: _IncludeDirective | None = None
-        piece_end = -1  # where the last piece of a value (a string, a substitution, a list...) ended
         seen_first = False
         tokens = 0
         indents = self.result.indents
@@ -392,7 +391,6 @@ class _Scanner:
                         if stack:
                             frame = stack.pop()
                             frame.after_container = 2 if frame.no_separator and not frame.is_array else 1
-                            piece_end = match.end()
                         continue
                     if kind == "comma":
                         frame.in_value = False
@@ -415,7 +413,6 @@ class _Scanner:
                         if stack:
                             frame = stack.pop()
                             frame.after_container = 2 if frame.no_separator and not frame.is_array else 1
-                            piece_end = match.end()
                         continue
                     if kind == "comma":
                         frame.in_value = frame.value_seen = False
@@ -475,26 +472,20 @@ class _Scanner:
                     if kind == "subst":
                         self.result.after_container.append(Position(line, column))
                     frame.after_container = 0
-                if kind == "word" and lexeme[0] in _NUMBER_START and _is_lightbend_only_number(lexeme):
-                    self._note(_number_violation(lexeme, Position(line, column)))
+                if kind == "word":
+                    if (
+                        lexeme[0] in _NUMBER_START
+                        and not (lexeme.isdigit() and (lexeme[0] != "0" or len(lexeme) == 1))
+                        and _is_lightbend_only_number(lexeme)
+                    ):
+                        self._note(_number_violation(lexeme, Position(line, column)))
                 elif kind == "str":
-                    problem = _string_violation(lexeme, Position(line, column))
-                    if problem is not None:
-                        self._note(problem)
-                elif kind == "other":
-                    self._note(_character_violation(lexeme, Position(line, column)))
-                elif kind == "subst" and not lexeme.endswith("}"):
-                    self._note(
-                        SourceError("syntax error: `${` is not closed with `}`", Position(line, column))
-                    )
-                elif kind == "triple" and (len(lexeme) < 6 or not lexeme.endswith('"""')):
-                    end_line = self.text.count("\n") + 1
-                    self._note(
-                        SourceError(
-                            "syntax error: a triple-quoted string is not closed", Position(end_line, 1)
-                        ),
-                        starts=line - lexeme.count("\n"),
-                    )
+                    if lexeme[-1] != '"' or len(lexeme) < 2 or "\\" in lexeme or not lexeme.isprintable():
+                        problem = _string_violation(lexeme, Position(line, column))
+                        if problem is not None:
+                            self._note(problem)
+                elif kind != "open" and kind != "lbr":
+                    self._check_lexeme(kind, lexeme, line, Position(line, column))
                 value_path = frame.key_path
                 if kind == "open" or kind == "lbr":
                     if kind == "open" and self.self_references:
@@ -520,7 +511,8 @@ class _Scanner:
                         ):
                             self.self_references.setdefault(value_path, (Position(line, column), self.fields))
                         if body.group(1) == "?" and (
-                            start == piece_end or _joins_next(self.text, match.end())
+                            self.text[start - 1] not in _BEFORE_A_FIRST_PIECE
+                            or _joins_next(self.text, match.end())
                         ):
                             self.joined_optionals.append((start, match.end(), body.group(2)))
                     if body is not None:
@@ -532,8 +524,6 @@ class _Scanner:
                                 Position(line, column),
                             )
                         )
-                if kind != "open" and kind != "lbr":
-                    piece_end = match.end()
                 if kind in _VALUE_KINDS and value_path:
                     last = value_path[-1]
                     if isinstance(last, str) and last in SECRET_KEYS:
@@ -632,6 +622,21 @@ class _Scanner:
         if self.result.violation is None:
             self.result.violation = violation
             self.result.violation_starts = starts or (violation.position.line if violation.position else 0)
+
+    def _check_lexeme(self, kind: str | None, lexeme: str, line: int, position: Position) -> None:
+        """Note what Lightbend's tokenizer refuses in a substitution, a triple-quoted string or a
+        character no token takes."""
+        if kind == "other":
+            self._note(_character_violation(lexeme, position))
+        elif kind == "subst" and not lexeme.endswith("}"):
+            self._note(SourceError("syntax error: `${` is not closed with `}`", position))
+        elif kind == "triple" and (len(lexeme) < 6 or not lexeme.endswith('"""')):
+            # Lightbend reports it where the text ends; the string starts `line` lines before.
+            end_line = self.text.count("\n") + 1
+            self._note(
+                SourceError("syntax error: a triple-quoted string is not closed", Position(end_line, 1)),
+                starts=line - lexeme.count("\n"),
+            )
 
     def _check_object_after_self_reference(self, path: KeyPath, position: Position) -> None:
         earlier = self.self_references.get(path)
@@ -864,6 +869,8 @@ def _joins_next(text: str, offset: int) -> bool:
     return bool(following) and following[0] not in _PIECE_BOUNDARIES and following != "//"
 
 
+# What can stand right before the first piece of a value: a separator, an opening bracket, a blank.
+_BEFORE_A_FIRST_PIECE = frozenset(" \t\r\n\f\v,:=[{")
 _PIECE_BOUNDARIES = frozenset(" \t\r\n,}]#\f\v")
 
 
