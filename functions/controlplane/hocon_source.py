@@ -432,20 +432,9 @@ class _Scanner:
                             continue
                         if kind == "rbr":
                             continue  # unbalanced: the parser reports it
-                        if lexeme == "+=" and start == key_end and _NUMBER_CHARACTERS.fullmatch(key_lexeme):
-                            # Lightbend reads `1+` as one number token, and `+` cannot be in one.
-                            self._note(
-                                SourceError(
-                                    f"syntax error: `{key_lexeme}+=`: quote the key", Position(line, column)
-                                )
-                            )
-                        if lexeme == "+=" and any(enclosing.is_array for enclosing in stack):
-                            self._note(
-                                SourceError(
-                                    "syntax error: `+=` does not work inside a list (the control plane refuses it): "
-                                    "move it out of the list and refer to it with ${...}",
-                                    Position(line, column),
-                                )
+                        if lexeme == "+=":
+                            self._check_append(
+                                key_lexeme if start == key_end else "", stack, Position(line, column)
                             )
                         self._finish_key(frame, key_position, append=lexeme == "+=")
                         frame.no_separator = kind != "sep"
@@ -622,6 +611,20 @@ class _Scanner:
         if self.result.violation is None:
             self.result.violation = violation
             self.result.violation_starts = starts or (violation.position.line if violation.position else 0)
+
+    def _check_append(self, key_lexeme: str, stack: list[_Frame], position: Position) -> None:
+        """Note a `+=` Lightbend Config refuses: after a key it reads as a number, or inside a list."""
+        if key_lexeme and key_lexeme[0] in _NUMBER_START and _NUMBER_CHARACTERS.fullmatch(key_lexeme):
+            # Lightbend reads `1+` as one number token, and `+` cannot be in one.
+            self._note(SourceError(f"syntax error: `{key_lexeme}+=`: quote the key", position))
+        if stack and any(enclosing.is_array for enclosing in stack):
+            self._note(
+                SourceError(
+                    "syntax error: `+=` does not work inside a list (the control plane refuses it): "
+                    "move it out of the list and refer to it with ${...}",
+                    position,
+                )
+            )
 
     def _check_lexeme(self, kind: str | None, lexeme: str, line: int, position: Position) -> None:
         """Note what Lightbend's tokenizer refuses in a substitution, a triple-quoted string or a
