@@ -201,7 +201,9 @@ def test_status_shows_the_validator_warnings_of_a_failed_deployment() -> None:
         **status["last_deployment"],
         "outcome": "rolled_back",
         "cause": "Version v4 failed and the service is back on cp:7.",
-        "validation_warnings": ["line 3, column 3: a literal token is set while the stack injects the secret"],
+        "validation_warnings": [
+            "line 3, column 3: a literal token is set while the stack injects the secret"
+        ],
     }
     text = format_status(status)
     assert "Version v4 failed and the service is back on cp:7." in text
