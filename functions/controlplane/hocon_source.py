@@ -228,6 +228,7 @@ class _Frame:
 
     __slots__ = (
         "after_container",
+        "appending",
         "in_value",
         "is_array",
         "items",
@@ -236,6 +237,7 @@ class _Frame:
         "no_separator",
         "open_dot",
         "path",
+        "subst_seen",
         "value_seen",
     )
 
@@ -249,6 +251,8 @@ class _Frame:
         self.open_dot = False  # objects: the key so far ends with a `.` separator
         self.key_path: KeyPath = path  # path of the field or element whose value is being read
         self.no_separator = False  # objects: the value is an object written `key { ... }`
+        self.appending = False  # objects: the value is that of `key += ...`, an element of a list
+        self.subst_seen = False  # objects: the value being read has a substitution
         # A list or an object just closed in this value: 1, or 2 after `key { ... }`.
         self.after_container = 0
 
@@ -258,8 +262,10 @@ class _Scanner:
         self.text = text
         self.environment = environment
         self.result = SourceMap(text)
-        # Keys whose value refers to themselves (`a = ${a} x`, `a += x`): where, and in which field.
-        self.self_references: dict[KeyPath, tuple[Position, int]] = {}
+        # Keys whose value Lightbend Config keeps as a stack of earlier values if an object follows:
+        # a value referring to itself (`a = ${a} x`, `a += x`), or joining a substitution to a list
+        # or an object (`a = ${b} [1]`); where, in which field, and which of the two.
+        self.self_references: dict[KeyPath, tuple[Position, int, str]] = {}
         self.fields = 0
         # `${?X}` written against another piece of a value (`8080${?X}`), for the environment to judge.
         self.joined_optionals: list[tuple[int, int, str]] = []
@@ -284,6 +290,7 @@ class _Scanner:
         key_lexeme = ""
         first_piece = False  # the value token being read is the first piece of its field
         include: _IncludeDirective | None = None
+        include_ended = False  # an include directive ended at the last line end
         seen_first = False
         tokens = 0
         indents = self.result.indents
@@ -305,6 +312,7 @@ class _Scanner:
                             )
                         else:
                             self._finish_include(include, line)
+                            include_ended = True
                         include = None
                     newlines = match.group("nl").count("\n") if kind == "nl" else 0
                     if match.end() - match.start() != newlines:  # comments or blanks to drop
@@ -333,6 +341,13 @@ class _Scanner:
                 if kind == "triple" and "\n" in lexeme:
                     line += lexeme.count("\n")
                     line_start = start + lexeme.rfind("\n") + 1
+                if include_ended:
+                    include_ended = False
+                    if (
+                        kind == "comma"
+                    ):  # Lightbend takes a comma on a later line as the directive's separator
+                        self.edits.append((start, match.end(), " "))
+                        continue
                 if not seen_first:
                     seen_first = True
                     if kind == "open":  # a braced root: this `{` opens the root object itself
@@ -342,7 +357,7 @@ class _Scanner:
                 if kind == "field":
                     field_key = match.group("field_key")
                     plain = not (frame.is_array or frame.in_value or frame.key or include is not None)
-                    if not plain or field_key == "include":
+                    if not plain or field_key == "include" or field_key.startswith("include."):
                         replay = (start, match.end())  # not a plain field here: token by token
                         break
                     frame.key = [field_key[1:-1]] if field_key[0] == '"' else field_key.split(".")
@@ -350,7 +365,11 @@ class _Scanner:
                     frame.value_seen = True
                     tokens += 2  # the parser sees three: key, separator, value
                     value = match.group("field_value")
-                    if value[0] in _NUMBER_START and _is_lightbend_only_number(value):
+                    if (
+                        value[0] in _NUMBER_START
+                        and not (value.isdigit() and (value[0] != "0" or len(value) == 1))
+                        and _is_lightbend_only_number(value)
+                    ):
                         self._note(
                             _number_violation(
                                 value, Position(line, match.start("field_value") - line_start + 1)
@@ -426,6 +445,9 @@ class _Scanner:
                                 continue
                             if not frame.key:
                                 key_position = Position(line, column)
+                                if kind == "word" and lexeme.startswith("include."):
+                                    # a key for Lightbend, a directive for the parser: quoted, it is a key to both
+                                    self.edits.append((start, start + len("include"), '"include"'))
                             self._add_key_token(frame, lexeme, kind == "word", start == key_end)
                             key_end = match.end()
                             key_lexeme = lexeme
@@ -460,6 +482,10 @@ class _Scanner:
                         )
                     if kind == "subst":
                         self.result.after_container.append(Position(line, column))
+                        if not frame.is_array:
+                            self.self_references.setdefault(
+                                frame.key_path, (Position(line, column), self.fields, _JOINS_A_SUBSTITUTION)
+                            )
                     frame.after_container = 0
                 if kind == "word":
                     if (
@@ -479,6 +505,10 @@ class _Scanner:
                 if kind == "open" or kind == "lbr":
                     if kind == "open" and self.self_references:
                         self._check_object_after_self_reference(value_path, Position(line, column))
+                    if frame.subst_seen and not first_piece and not frame.is_array:
+                        self.self_references.setdefault(
+                            value_path, (Position(line, column), self.fields, _JOINS_A_SUBSTITUTION)
+                        )
                     stack.append(frame)
                     if len(stack) > MAX_NESTING_DEPTH:
                         raise SourceError(
@@ -493,12 +523,15 @@ class _Scanner:
                         )
                     if first_piece and self.self_references:
                         self._check_object_after_self_reference(value_path, Position(line, column))
+                    frame.subst_seen = True
                     body = _SUBST_BODY.fullmatch(lexeme)
                     if body is not None:
                         if all(isinstance(part, str) for part in value_path) and body.group(2) == ".".join(
                             str(part) for part in value_path
                         ):
-                            self.self_references.setdefault(value_path, (Position(line, column), self.fields))
+                            self.self_references.setdefault(
+                                value_path, (Position(line, column), self.fields, "refers to itself")
+                            )
                         if body.group(1) == "?" and (
                             self.text[start - 1] not in _BEFORE_A_FIRST_PIECE
                             or _joins_next(self.text, match.end())
@@ -537,9 +570,28 @@ class _Scanner:
         """Remove each `${?X}` joined to another piece that nothing sets (neither the file nor the
         environment): Lightbend Config then reads the other pieces as if it were not written
         (`8080${?X}` is the number 8080), where the parser would make a string of them."""
-        top_level = {path[0] for path in self.result.positions if len(path) == 1}
+        positions = self.result.positions
+        substituted = [s.key_path for s in self.result.substitutions if s.key_path]
+        vanishing = []
         for start, end, name in self.joined_optionals:
-            if name not in environment and name.split(".")[0] not in top_level and '"' not in name:
+            path = tuple(name.split("."))
+            if name in environment or '"' in name or path in positions:
+                continue
+            if any(path[: len(target)] == target for target in substituted):
+                continue  # a substitution may give the file that path
+            vanishing.append((start, end))
+        for index, (start, end) in enumerate(vanishing):
+            # Of a run of them that is a whole value (`a = ${?X}${?Y}`), one stays: the value is unset.
+            run_start = start
+            for earlier_start, earlier_end in reversed(vanishing[:index]):
+                if earlier_end != run_start:
+                    break
+                run_start = earlier_start
+            last_of_run = index + 1 == len(vanishing) or vanishing[index + 1][0] != end
+            whole_value = self.text[run_start - 1] in _BEFORE_A_FIRST_PIECE and not _joins_next(
+                self.text, end
+            )
+            if not (last_of_run and whole_value):
                 self.edits.append((start, end, ""))
         self.edits.sort()
 
@@ -568,6 +620,8 @@ class _Scanner:
         frame.open_dot = False
         frame.in_value = True
         frame.value_seen = False
+        frame.appending = append
+        frame.subst_seen = False
         self.fields += 1
         if not segments:  # a value with no key: the parser reports it
             frame.key_path = frame.path
@@ -592,7 +646,7 @@ class _Scanner:
         positions[path] = position
         assignments.append(path)
         if append:  # `a += v` appends v as one more element of the array a
-            self.self_references.setdefault(path, (position, self.fields))
+            self.self_references.setdefault(path, (position, self.fields, "refers to itself"))
             index = self.array_lengths.get(path, 0)
             appends = self.appends[path] = self.appends.get(path, 0) + 1
             if appends > MAX_APPENDS:
@@ -617,10 +671,11 @@ class _Scanner:
         if key_lexeme and key_lexeme[0] in _NUMBER_START and _NUMBER_CHARACTERS.fullmatch(key_lexeme):
             # Lightbend reads `1+` as one number token, and `+` cannot be in one.
             self._note(SourceError(f"syntax error: `{key_lexeme}+=`: quote the key", position))
-        if stack and any(enclosing.is_array for enclosing in stack):
+        if stack and any(enclosing.is_array or enclosing.appending for enclosing in stack):
             self._note(
                 SourceError(
-                    "syntax error: `+=` does not work inside a list (the control plane refuses it): "
+                    "syntax error: `+=` does not work inside a list, nor inside the value of another `+=` "
+                    "(the control plane refuses it): "
                     "move it out of the list and refer to it with ${...}",
                     position,
                 )
@@ -646,7 +701,7 @@ class _Scanner:
         if earlier is not None and earlier[1] != self.fields:
             self._note(
                 SourceError(
-                    f"{render_path(path)} refers to itself (line {earlier[0].line}) and is then given an object or "
+                    f"{render_path(path)} {earlier[2]} (line {earlier[0].line}) and is then given an object or "
                     "a substitution: how the control plane merges them depends on the earlier values' types; write "
                     "its final value once",
                     position,
@@ -654,7 +709,7 @@ class _Scanner:
             )
 
     def _finish_include(self, include: _IncludeDirective, line: int) -> None:
-        directive = " ".join(self.text[include.start : include.end].split())
+        directive = " ".join(self.text[include.start : include.end].split()).removesuffix(",").rstrip()
         self.result.includes.append(
             Include(include.kind, include.required, ", ".join(include.targets), include.position, directive)
         )
@@ -768,6 +823,7 @@ def _character_violation(character: str, position: Position) -> SourceError:
     return SourceError(f"syntax error: {what} outside quotes (quote the value)", position)
 
 
+_JOINS_A_SUBSTITUTION = "joins a substitution to a list or an object"
 _NUMBER_START = frozenset("-0123456789")
 _NUMBER_CHARACTERS = re.compile(r"[-0-9][-0-9eE.]*")
 # What Lightbend Config reads as a number, and the subset (JSON's) that the parser reads as one too.

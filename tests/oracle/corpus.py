@@ -209,7 +209,9 @@ def _key(rng: random.Random) -> str:
     if roll < 0.86:
         return rng.choice(["a b", "a  b.c", '"a"b', 'a"b"', "a .b", "a. b", "a..b", ".a", "a.", "1.2", "-x"])
     if roll < 0.92:
-        return rng.choice(["a$b", "a?b", "a:b", "a=b", "a/b", "a#b", "a//b", "a@b", "a\\b", "include"])
+        return rng.choice(
+            ["a$b", "a?b", "a:b", "a=b", "a/b", "a#b", "a//b", "a@b", "a\\b", "include", "include.x"]
+        )
     return word + rng.choice(["-1", "_2", "3"])
 
 
@@ -247,7 +249,7 @@ def _scalar(rng: random.Random, paths: list[str]) -> str:
         return _subst(rng, paths)
     # a concatenation of two or three of the above
     parts = [
-        rng.choice([*_UNQUOTED[:6], *_QUOTED[:5], *_NUMBERS[:6], _subst(rng, paths)])
+        rng.choice([*_UNQUOTED[:6], *_QUOTED[:5], *_NUMBERS[:6], _subst(rng, paths), _subst(rng, paths)])
         for _ in range(rng.randint(2, 3))
     ]
     glue = rng.choice([" ", "", "  "])
@@ -343,6 +345,7 @@ def _include(rng: random.Random) -> str:
         f"include required(file({name}))",
         f"include required(classpath({name}))",
         f"include {name}, a = 1",
+        f"include {name}\n, a = 1",
         f"include\n{name}",
         f"include({name})",
         f"include file ( {name} )",

@@ -43,7 +43,9 @@ DELIBERATE_RULES: dict[str, re.Pattern[str]] = {
         r"^include .*(includes are not allowed|only control-plane.conf is shipped)"
     ),
     "ambiguous text": re.compile(r"^(text after a list|unquoted number)"),
-    "self-reference then object": re.compile(r"refers to itself \(line \d+\) and is then given an object"),
+    "self-reference then object": re.compile(
+        r"(refers to itself|joins a substitution to a list or an object) \(line \d+\) and is then given an object"
+    ),
     "unset required substitution": re.compile(
         r"is neither defined in the file nor set in the container's environment"
     ),

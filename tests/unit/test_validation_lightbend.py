@@ -71,6 +71,7 @@ def refusal_lines(data: bytes) -> list[int | None]:
 
 
 REFUSED = [
+    pytest.param(b"a = 1\nobj += { b += 1 }\n", 2, id="append-inside-the-value-of-an-append"),
     pytest.param(b"a = 1\ncontrol-plane..token = x\n", 2, id="path-with-two-dots"),
     pytest.param(control_plane("description = Gatling: the control plane"), 3, id="colon-in-unquoted-value"),
     pytest.param(control_plane("enterprise-cloud.proxy.url = http://proxy:3128"), 3, id="unquoted-url"),
@@ -110,6 +111,14 @@ def test_the_validator_refuses_what_lightbend_refuses_at_its_line(data: bytes, l
 
 
 READ = [
+    pytest.param(b'include "extra.conf"\n, a = 1\n', {"a": 1}, id="include-then-comma-on-the-next-line"),
+    pytest.param(b"include.a = 1\n", {"include": {"a": 1}}, id="key-starting-with-include-dot"),
+    pytest.param(
+        b"a = 1\na = ${?UNSET_ONE}${?UNSET_TWO}\n", {"a": 1}, id="two-joined-unset-optionals-as-a-value"
+    ),
+    pytest.param(
+        b"a.b = 1\nc = 5${?a.x}\n", {"a": {"b": 1}, "c": 5}, id="unset-path-of-the-file-joined-to-a-number"
+    ),
     pytest.param(b'"a"b = 1\n', {"ab": 1}, id="key-quoted-then-unquoted"),
     pytest.param(
         b"a = { x = 1 }\na = ${a} { x = ${a.x}2 }\n", {"a": {"x": "12"}}, id="self-reference-in-object"
@@ -162,6 +171,11 @@ def test_a_token_fallback_chain_with_two_unset_variables_is_valid() -> None:
 
 
 STRICTER = [
+    pytest.param(
+        b"b = x\na = [1] ${b}\na.c = 1\n",
+        "joins a substitution to a list",
+        id="substitution-after-a-list-then-an-object",
+    ),
     pytest.param(b"a = [1] foo\n", "text after a list or an object", id="text-after-a-list"),
     pytest.param(b"a = { x = 1 } foo\n", "text after a list or an object", id="text-after-an-object"),
     pytest.param(
