@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from cpctl.local_setup import twin_problem
+
 # Each command lives in a module exposing `register(subparsers)`. Only the module of the command
 # being run is imported (the twin pulls in moto), so `cpctl validate` and `cpctl --help` start fast.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,11 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the control plane now: revision, config, last deployment, health, stopped tasks",
     ),
     "history": ("cpctl.status_cmd", "deployments and heal actions, newest first"),
+    "diff": ("cpctl.diff_cmd", "the running config against a file or another version, secrets hidden"),
+    "logs": ("cpctl.logs_cmd", "the control plane's and side-car's log lines, newest task by default"),
+    "completion": ("cpctl.completion_cmd", "print the bash or zsh completion script"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
+# Modules that need the `[twin]` extra: without it their command only says how to install it.
+TWIN_MODULES = frozenset({"cpctl.local_cmd"})
 
 
-def _version() -> str:
+def cpctl_version() -> str:
     try:
         return version("control-plane-autopilot")
     except PackageNotFoundError:  # running from a source tree without installation
@@ -38,16 +45,36 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="cpctl",
         description="Operate a Gatling Enterprise control plane on AWS ECS Fargate, or its local twin.",
     )
-    parser.add_argument("--version", action="version", version=f"cpctl {_version()}")
+    parser.add_argument("--version", action="version", version=f"cpctl {cpctl_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((arg for arg in argv if not arg.startswith("-")), None) if argv is not None else None
     modules = COMMAND_MODULES if argv is None else tuple(m for c, (m, _) in COMMANDS.items() if c == wanted)
     for module in modules:
-        importlib.import_module(module).register(subparsers)
+        problem = twin_problem() if module in TWIN_MODULES else None
+        if problem is None:
+            importlib.import_module(module).register(subparsers)
+        else:
+            _register_missing(subparsers, module, problem)
     for command, (_, help_text) in COMMANDS.items():
         if command not in subparsers.choices:  # listed in --help; its module loads when it runs
             subparsers.add_parser(command, help=help_text)
     return parser
+
+
+def _register_missing(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], module: str, problem: str
+) -> None:
+    """The commands of `module` as stubs that say what to install, whatever their arguments."""
+    for command, (owner, help_text) in COMMANDS.items():
+        if owner == module:
+            stub = subparsers.add_parser(command, help=help_text, description=problem)
+            stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            stub.set_defaults(handler=lambda _args, name=command: _report_missing(name, problem))
+
+
+def _report_missing(command: str, problem: str) -> int:
+    print(f"cpctl {command}: {problem}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

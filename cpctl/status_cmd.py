@@ -61,6 +61,8 @@ class Clients:
     dynamodb: Any
     cloudwatch: Any
     cloudformation: Any
+    s3: Any = None  # `cpctl diff`
+    logs: Any = None  # `cpctl logs`
 
     @classmethod
     def create(cls, *, region: str | None, endpoint_url: str | None) -> Clients:
@@ -84,6 +86,8 @@ class Clients:
             dynamodb=client("dynamodb"),
             cloudwatch=client("cloudwatch"),
             cloudformation=client("cloudformation"),
+            s3=client("s3"),
+            logs=client("logs"),
         )
 
 
@@ -97,13 +101,18 @@ def register(subparsers: Any) -> None:
         ("history", "deployments and heal actions, newest first", run_history),
     ):
         parser = subparsers.add_parser(name, help=help_text)
-        parser.add_argument("--stack-name", help="the deployed stack (reads its outputs)")
-        parser.add_argument("--endpoint-url", help="the local twin's endpoint (`cpctl local up`)")
-        parser.add_argument("--region", help="AWS region (default: the environment's)")
-        parser.add_argument("--json", action="store_true", help="print JSON")
+        add_stack_arguments(parser)
         if name == "history":
             parser.add_argument("--limit", type=int, default=20, help="entries of each kind (default 20)")
         parser.set_defaults(handler=handler)
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the stack is (AWS or the twin) and `--json`: the same for every command that reads it."""
+    parser.add_argument("--stack-name", help="the deployed stack (reads its outputs)")
+    parser.add_argument("--endpoint-url", help="the local twin's endpoint (`cpctl local up`)")
+    parser.add_argument("--region", help="AWS region (default: the environment's)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 # ---------------------------------------------------------------------------------- finding the stack
@@ -429,11 +438,13 @@ def _context(args: argparse.Namespace) -> tuple[StackRef, Clients]:
 
 
 def run_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    return _run(args, "status", lambda ref, clients: collect_status(ref, clients), format_status, out)
+    return run_against_stack(
+        args, "status", lambda ref, clients: collect_status(ref, clients), format_status, out
+    )
 
 
 def run_history(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    return _run(
+    return run_against_stack(
         args,
         "history",
         lambda ref, clients: collect_history(ref, clients, limit=args.limit),
@@ -442,17 +453,32 @@ def run_history(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
 
 
-def _run(
+def run_against_stack(
     args: argparse.Namespace,
     command: str,
     collect: Callable[[StackRef, Clients], Any],
     render: Callable[[Any], str],
     out: TextIO | None,
+    *,
+    exit_code: Callable[[Any], int] = lambda _data: 0,
 ) -> int:
-    out = out or sys.stdout
+    """Find the stack of `args`, collect, print as text or JSON (`exit_code` of what was collected)."""
+    stream = out or sys.stdout
+
+    def collect_and_print(ref: StackRef, clients: Clients) -> int:
+        data = collect(ref, clients)
+        stream.write((json.dumps(data, indent=2, default=str) if args.json else render(data)) + "\n")
+        return exit_code(data)
+
+    return with_stack(args, command, collect_and_print)
+
+
+def with_stack(args: argparse.Namespace, command: str, body: Callable[[StackRef, Clients], int]) -> int:
+    """`body`'s exit code on the stack of `args`; one line and exit 2 (1 for an AWS error) when the
+    stack or its resources cannot be read."""
     try:
         ref, clients = _context(args)
-        data = collect(ref, clients)
+        return body(ref, clients)
     except StatusError as error:
         print(f"cpctl {command}: {error}", file=sys.stderr)
         return 2
@@ -465,5 +491,3 @@ def _run(
     except (ClientError, BotoCoreError) as error:
         print(f"cpctl {command}: {error}", file=sys.stderr)
         return 1
-    out.write((json.dumps(data, indent=2, default=str) if args.json else render(data)) + "\n")
-    return 0

@@ -1,7 +1,9 @@
 """`cpctl validate FILE...`: check control-plane.conf files on a laptop or in CI before uploading them.
 
 Exit codes: 0 every file is valid (warnings allowed), 1 a file is invalid, 2 usage error (a file or
-the context file cannot be read). docs/validator.md describes the rules and the JSON format.
+the context file cannot be read). docs/validator.md describes the rules and the output formats:
+`text` (compiler style), `json`, `github` (GitHub Actions workflow commands, shown as annotations on
+the pull request) and `sarif` (SARIF 2.1.0, for code scanning).
 """
 
 from __future__ import annotations
@@ -9,10 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
 
+from controlplane.models import Finding
 from controlplane.validation import MAX_CONFIG_BYTES, DeploymentContext, ValidationResult, validate_config
 from pydantic import ValidationError
+
+from cpctl.cli import cpctl_version
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -36,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "files", nargs="+", metavar="FILE", help="config file to check ('-' reads standard input)"
     )
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+        "--format",
+        choices=tuple(FORMATS),
+        default="text",
+        help="output format: text, json, github (Actions annotations), sarif (2.1.0) (default: text)",
     )
     deployment = parser.add_argument_group("deployment context (what the stack gives the container)")
     deployment.add_argument(
@@ -71,20 +82,130 @@ def run(args: argparse.Namespace) -> int:
         print(f"cpctl validate: {error}", file=sys.stderr)
         return EXIT_USAGE
     results = [validate_config(data, context=context, filename=name) for name, data in sources]
-    if args.format == "json":
-        print(json.dumps({"files": [result.model_dump(mode="json") for result in results]}, indent=2))
-    else:
-        print(format_results(results))
+    print(FORMATS[args.format](results))
     return EXIT_VALID if all(result.valid for result in results) else EXIT_INVALID
 
 
-def format_results(results: list[ValidationResult]) -> str:
-    """Every file's findings and verdict; several files end with a total."""
-    lines = [line for result in results for line in (*result.format_lines(), result.verdict())]
+def format_results(results: list[ValidationResult], *, findings: bool = True) -> str:
+    """Every file's findings (unless `findings` is False) and verdict; several files end with a total."""
+    lines = [
+        line
+        for result in results
+        for line in (*(result.format_lines() if findings else ()), result.verdict())
+    ]
     if len(results) > 1:
         invalid = sum(not result.valid for result in results)
         lines.append(f"{len(results)} files: {len(results) - invalid} valid, {invalid} invalid")
     return "\n".join(lines)
+
+
+def format_json(results: list[ValidationResult]) -> str:
+    return json.dumps({"files": [result.model_dump(mode="json") for result in results]}, indent=2)
+
+
+# ---------------------------------------------------------------------------------- GitHub Actions
+def format_github(results: list[ValidationResult]) -> str:
+    """One workflow command per finding (`::error file=F,line=L,col=C,title=T::message`; the log
+    shows each as a line, the pull request as an annotation), then the verdicts as plain lines. Syntax: docs.github.com, "Workflow commands for GitHub Actions"."""
+    lines = []
+    for result in results:
+        for severity, finding in _findings(result):
+            properties = {"file": result.file} if result.file != "-" else {}
+            if finding.line is not None:
+                properties["line"] = str(finding.line)
+                properties["col"] = str(finding.column or 1)
+            properties["title"] = f"cpctl validate: {finding.path}" if finding.path else "cpctl validate"
+            fields = ",".join(f"{name}={_escape_property(value)}" for name, value in properties.items())
+            lines.append(f"::{severity} {fields}::{_escape_data(finding.message)}")
+    return "\n".join([*lines, format_results(results, findings=False)])
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# ---------------------------------------------------------------------------------- SARIF
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_RULES = {
+    "error": ("config-error", "The control plane would refuse or mis-deploy this config"),
+    "warning": ("config-warning", "The config deploys, but likely not as intended"),
+}
+
+
+def format_sarif(results: list[ValidationResult]) -> str:
+    """One SARIF 2.1.0 log: one run of cpctl, one result per finding, with its region when known."""
+    rules = [
+        {"id": rule_id, "shortDescription": {"text": text}, "defaultConfiguration": {"level": level}}
+        for level, (rule_id, text) in SARIF_RULES.items()
+    ]
+    sarif_results = [
+        _sarif_result(result.file, severity, finding)
+        for result in results
+        for severity, finding in _findings(result)
+    ]
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "cpctl validate",
+                        "version": cpctl_version(),
+                        "rules": rules,
+                    }
+                },
+                "invocations": [{"executionSuccessful": True}],
+                "results": sarif_results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2)
+
+
+def _sarif_result(file: str, severity: str, finding: Finding) -> dict[str, Any]:
+    rule_id = SARIF_RULES[severity][0]
+    physical: dict[str, Any] = {"artifactLocation": _artifact(file)}
+    if finding.line is not None:
+        physical["region"] = {"startLine": finding.line, "startColumn": finding.column or 1}
+    location: dict[str, Any] = {"physicalLocation": physical}
+    if finding.path:
+        location["logicalLocations"] = [{"fullyQualifiedName": finding.path, "kind": "member"}]
+    return {
+        "ruleId": rule_id,
+        "ruleIndex": list(SARIF_RULES).index(severity),
+        "level": severity,
+        "message": {"text": finding.message},
+        "locations": [location],
+    }
+
+
+def _artifact(file: str) -> dict[str, str]:
+    if file == "-":
+        return {"uri": "stdin"}
+    path = Path(file)
+    if path.is_absolute():
+        return {"uri": path.as_uri()}
+    # Relative to where the scan ran: code scanning resolves %SRCROOT% to the repository's root.
+    return {"uri": quote(PurePosixPath(*path.parts).as_posix()), "uriBaseId": "%SRCROOT%"}
+
+
+def _findings(result: ValidationResult) -> Iterator[tuple[str, Finding]]:
+    """The errors and warnings of one file in file order, each with its severity."""
+    tagged = [("error", f) for f in result.errors] + [("warning", f) for f in result.warnings]
+    yield from sorted(tagged, key=lambda item: (item[1].line or 0, item[1].column or 0))
+
+
+FORMATS: dict[str, Callable[[list[ValidationResult]], str]] = {
+    "text": format_results,
+    "json": format_json,
+    "github": format_github,
+    "sarif": format_sarif,
+}
 
 
 def deployment_context(args: argparse.Namespace) -> DeploymentContext | None:

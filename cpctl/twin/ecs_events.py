@@ -1,4 +1,5 @@
-"""`ECS Task State Change` events in the twin: what ECS sends to EventBridge when a task changes state.
+"""ECS's events in the twin: `ECS Task State Change` when a task changes state, `ECS Deployment State
+Change` when a service deployment starts, completes or fails.
 
 Neither moto nor the simulated Fargate sends them. `TaskStateEvents.tick` (a listener of the
 simulated clock) notices every task whose last status changed since the last tick and publishes the
@@ -18,6 +19,15 @@ from typing import Any
 from cpctl.twin.eventbridge import EventBridge
 
 DETAIL_TYPE = "ECS Task State Change"
+DEPLOYMENT_DETAIL_TYPE = "ECS Deployment State Change"
+# rolloutState -> (eventName, eventType), "Amazon ECS service deployment state change events" in the ECS
+# developer guide: IN_PROGRESS for initial and rollback deployments, COMPLETED once the service reached
+# a steady state, FAILED only for services with the deployment circuit breaker on.
+_DEPLOYMENT_EVENTS = {
+    "IN_PROGRESS": ("SERVICE_DEPLOYMENT_IN_PROGRESS", "INFO"),
+    "COMPLETED": ("SERVICE_DEPLOYMENT_COMPLETED", "INFO"),
+    "FAILED": ("SERVICE_DEPLOYMENT_FAILED", "ERROR"),
+}
 
 
 class TaskStateEvents:
@@ -55,20 +65,27 @@ class TaskStateEvents:
         """The event ECS sends for `task` (as DescribeTasks describes it), delivered to matching rules."""
         detail = _jsonable(task)
         detail.setdefault("updatedAt", _iso(datetime.fromtimestamp(now, UTC)))
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": DETAIL_TYPE,
-            "source": "aws.ecs",
-            "account": self._account_id,
-            "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self._region,
-            "resources": [str(task.get("taskArn"))],
-            "detail": detail,
-        }
+        event = _event(DETAIL_TYPE, self._account_id, self._region, str(task.get("taskArn")), detail, now)
         self.published.append(event)
         self._eventbridge.publish(event)
         return event
+
+
+def _event(
+    detail_type: str, account: str, region: str, resource: str, detail: Any, now: float
+) -> dict[str, Any]:
+    """The envelope ECS events arrive in (EventBridge User Guide, "AWS service event metadata")."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.ecs",
+        "account": account,
+        "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [resource],
+        "detail": detail,
+    }
 
 
 def _iso(value: datetime) -> str:
@@ -85,3 +102,46 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+class DeploymentStateEvents:
+    """Publishes an `ECS Deployment State Change` event each time a service deployment's rolloutState changes."""
+
+    def __init__(self, *, account_id: str, region: str, eventbridge: EventBridge, ecs: Any) -> None:
+        self._account_id = account_id
+        self._region = region
+        self._eventbridge = eventbridge
+        self._ecs = ecs
+        self._seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.published: list[dict[str, Any]] = []
+
+    def tick(self, now: float) -> None:
+        from moto.ecs.models import ecs_backends
+
+        backend = ecs_backends[self._account_id][self._region]
+        services = [(service.cluster_name, service.arn) for service in list(backend.services.values())]
+        for cluster, arn in services:
+            described = self._ecs.describe_services(cluster=cluster, services=[arn]).get("services", [])
+            for service in described:
+                for deployment in service.get("deployments", []):
+                    state = str(deployment.get("rolloutState") or "")
+                    with self._lock:
+                        if state not in _DEPLOYMENT_EVENTS or self._seen.get(deployment["id"]) == state:
+                            continue
+                        self._seen[deployment["id"]] = state
+                    self.publish(str(service["serviceArn"]), deployment, now)
+
+    def publish(self, service_arn: str, deployment: Mapping[str, Any], now: float) -> dict[str, Any]:
+        name, kind = _DEPLOYMENT_EVENTS[str(deployment.get("rolloutState"))]
+        detail = {
+            "eventType": kind,
+            "eventName": name,
+            "deploymentId": str(deployment.get("id")),
+            "updatedAt": _iso(datetime.fromtimestamp(now, UTC)),
+            "reason": str(deployment.get("rolloutStateReason") or ""),
+        }
+        event = _event(DEPLOYMENT_DETAIL_TYPE, self._account_id, self._region, service_arn, detail, now)
+        self.published.append(event)
+        self._eventbridge.publish(event)
+        return event

@@ -42,7 +42,7 @@ from typing import Any, Final
 from controlplane.clock import Clock
 from moto.ec2.exceptions import InvalidSubnetIdError
 from moto.ec2.models import ec2_backends
-from moto.ecs.exceptions import TaskDefinitionNotFoundException
+from moto.ecs.exceptions import EcsClientException, TaskDefinitionNotFoundException
 from moto.ecs.models import Container, EC2ContainerServiceBackend, Service, Task, TaskDefinition, ecs_backends
 from moto.iam.exceptions import NotFoundException as IamNotFound
 from moto.iam.models import Role, iam_backends
@@ -419,6 +419,13 @@ class SimulatedFargate:
         moto only renames deployments[0] on forceNewDeployment and ignores a new task definition.
         """
         at = self._clock.now()  # read before the lock: the clock calls tick() holding its own
+        requested = service_properties.get("task_definition")
+        if requested:
+            definition_arn = self._definition_arn(str(requested))
+            definition = next((d for d in self._task_definitions() if d.arn == definition_arn), None)
+            if definition is not None and definition.status == "INACTIVE":
+                # ECS refuses a deregistered revision for a service (UpdateService, ClientException).
+                raise EcsClientException(f"TaskDefinition is inactive: {definition_arn}")
         service = self._original_update_service(service_properties)
         with self._lock:
             self._sync(service, at)
@@ -954,11 +961,19 @@ class SimulatedFargate:
             log = ContainerLog.for_container(
                 definition, task_id=run.task.id, account_id=self.account_id, region=self.region
             )
-            if log is not None and not log.group_exists():
+            if log is None:
+                continue
+            if not log.group_exists():
                 return (
                     "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
                     "failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist. "
                     ": exit status 1"
+                )
+            denied = self._log_stream_denied(run, log)
+            if denied is not None:
+                return (
+                    "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
+                    f"failed to create Cloudwatch log stream: {denied} : exit status 1"
                 )
         main = _container_definition(run.definition, run.main)
         environment = _fargate_environment(run, self.region)
@@ -972,6 +987,26 @@ class SimulatedFargate:
                 )
             environment[secret["name"]] = value or ""
         run.environment = environment
+        return None
+
+    def _log_stream_denied(self, run: _Run, log: ContainerLog) -> str | None:
+        """The awslogs driver creates its stream and writes to it as the execution role (ECS developer
+        guide, "Amazon ECS task execution IAM role"); the AccessDeniedException it meets, if any."""
+        execution_role: str | None = getattr(run.definition, "execution_role_arn", None)
+        stream_arn = f"arn:{get_partition(log.region)}:logs:{log.region}:{self.account_id}:log-group:{log.group}:log-stream:{log.stream}"
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            allowed = (
+                execution_role is not None
+                and self._decide(execution_role, action, stream_arn, {}) is Decision.ALLOW
+            )
+            if not allowed:
+                principal = (
+                    _session_arn(execution_role, run.task.id) if execution_role else "(no execution role)"
+                )
+                return (
+                    f"AccessDeniedException: User: {principal} is not authorized to perform: {action} "
+                    f"on resource: {stream_arn} because no identity-based policy allows the {action} action"
+                )
         return None
 
     def _secret_value(self, run: _Run, value_from: str) -> tuple[str | None, str | None]:

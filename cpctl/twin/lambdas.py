@@ -35,7 +35,7 @@ from types import ModuleType
 from typing import Any
 
 from cpctl.twin.capture import Capture, StdStreams
-from cpctl.twin.clock import DeadlineExceeded, SimulatedClock
+from cpctl.twin.clock import ClockStopped, DeadlineExceeded, SimulatedClock
 
 LOG = logging.getLogger(__name__)
 
@@ -252,6 +252,8 @@ class LambdaRouter:
                     if error is None or attempt == len(ASYNC_RETRY_DELAYS):
                         break
                     self._clock.sleep(ASYNC_RETRY_DELAYS[attempt])
+            except ClockStopped:
+                pass  # the twin stopped: an invocation waiting for its retry ends with it
             finally:
                 self._clock.leave_worker()
 

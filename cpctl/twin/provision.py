@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import functools
 import io
 import json
@@ -56,6 +57,26 @@ _TEMPLATE_SECTIONS = frozenset(
 _RESOURCE_ATTRIBUTES = frozenset(
     {"Type", "Properties", "DependsOn", "Condition", "DeletionPolicy", "UpdateReplacePolicy", "Metadata"}
 )
+
+
+# Fn::GetAtt values the template uses whose format CloudFormation documents ("Return values" of each
+# resource type's page in the CloudFormation User Guide). One table, so a creator cannot invent its own.
+GETATT_FORMATS: Mapping[tuple[str, str], str] = {
+    # AWS::Logs::LogGroup: "Arn ... for example arn:aws:logs:us-west-1:123456789012:log-group:/mystack-testgroup-12ABC1AB12A1:*"
+    ("AWS::Logs::LogGroup", "Arn"): "arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
+    # AWS::S3::Bucket: "Arn ... arn:aws:s3:::DOC-EXAMPLE-BUCKET"
+    ("AWS::S3::Bucket", "Arn"): "arn:{partition}:s3:::{name}",
+    # AWS::CloudWatch::Alarm: "Arn ... arn:aws:cloudwatch:us-east-2:123456789012:alarm:myCloudWatchAlarm-CPUAlarm-UXMMZK36R55Z"
+    ("AWS::CloudWatch::Alarm", "Arn"): "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
+}
+
+
+def documented_attribute(kind: str, attribute: str, *, name: str, region: str, account_id: str) -> str:
+    """`Fn::GetAtt` of a resource of type `kind` named `name`, in CloudFormation's documented format."""
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return GETATT_FORMATS[(kind, attribute)].format(
+        partition=partition, region=region, account=account_id, name=name
+    )
 
 
 class ProvisionError(RuntimeError):
@@ -191,6 +212,16 @@ class Stack:
         return [resource for resource in self.resources.values() if resource.type == kind]
 
 
+@dataclass
+class StackUpdate:
+    """What a stack update did; `replaced` holds the old resources CloudFormation deletes after success."""
+
+    stack: Stack | None = None
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    replaced: dict[str, Resource] = field(default_factory=dict)
+
+
 class Provisioner:
     """Creates the resources of a CloudFormation template in the embedded AWS."""
 
@@ -244,20 +275,98 @@ class Provisioner:
                 raise ProvisionError(
                     f"{logical_id} ({kind}): resource attribute {attributes[0]} is not supported by the local twin"
                 )
-            creator = _CREATORS.get(kind)
-            if creator is None:
+            if kind not in _CREATORS:
                 raise ProvisionError(f"{logical_id}: resource type {kind} is not supported by the local twin")
-            properties = self._resolve(declaration.get("Properties", {}), f"{logical_id}.Properties")
-            if properties is NO_VALUE:
-                properties = {}
-            try:
-                resource = creator(self, logical_id, properties)
-            except ProvisionError:
-                raise
-            except Exception as error:  # an API error of the embedded AWS: say which resource caused it
-                raise ProvisionError(f"{logical_id} ({kind}): {type(error).__name__}: {error}") from error
-            resource.properties = properties
+            properties = self._properties(logical_id, declaration)
+            self.resources[logical_id] = self._apply(_CREATORS[kind], logical_id, kind, properties)
+        return self._stack(skipped)
+
+    def update(self, parameter_values: Mapping[str, str]) -> StackUpdate:
+        """A stack update with CloudFormation's semantics, for the resource types the template changes.
+
+        Each resource whose resolved properties differ is updated: a task definition is replaced (a
+        new revision; every property of AWS::ECS::TaskDefinition requires replacement), the old one
+        is deregistered only after the update succeeded (`StackUpdate.cleanup`); a service gets
+        UpdateService with every property the template specifies, changed or not (DesiredCount and
+        TaskDefinition included); functions, roles and log groups are updated in place. Anything
+        else that changes, or a resource added or removed, stops the update with the resource named.
+        """
+        previous = dict(self.resources)
+        self.parameters = self._resolve_parameters(parameter_values)
+        self.conditions = {}
+        for name in self.template.get("Conditions", {}):
+            self._condition(name)
+        declared = self.template.get("Resources", {})
+        skipped: list[str] = []
+        update = StackUpdate()
+        for logical_id in self._order(declared):
+            declaration = declared[logical_id]
+            condition = declaration.get("Condition")
+            kind = declaration.get("Type", "")
+            was = previous.get(logical_id)
+            if condition is not None and not self._condition(condition):
+                if was is not None:
+                    raise ProvisionError(
+                        f"{logical_id} ({kind}): removing a resource is not supported by the local twin"
+                    )
+                skipped.append(logical_id)
+                continue
+            properties = self._properties(logical_id, declaration)
+            if was is None:
+                if kind not in _CREATORS:
+                    raise ProvisionError(
+                        f"{logical_id}: resource type {kind} is not supported by the local twin"
+                    )
+                self.resources[logical_id] = self._apply(_CREATORS[kind], logical_id, kind, properties)
+                update.created.append(logical_id)
+                continue
+            if properties == was.properties:
+                continue
+            if kind not in _UPDATERS:
+                changed = sorted(
+                    key
+                    for key in set(properties) | set(was.properties)
+                    if properties.get(key) != was.properties.get(key)
+                )
+                raise ProvisionError(
+                    f"{logical_id} ({kind}): updating {', '.join(changed)} is not supported by the local twin"
+                )
+
+            def apply_update(
+                p: Provisioner, _: str, values: dict[str, Any], _was: Resource = was, _kind: str = kind
+            ) -> Resource:
+                return _UPDATERS[_kind](p, _was, values)
+
+            resource = self._apply(apply_update, logical_id, kind, properties)
+            if resource.ref != was.ref:
+                update.replaced[logical_id] = was
+            else:
+                update.updated.append(logical_id)
             self.resources[logical_id] = resource
+        update.stack = self._stack(skipped)
+        return update
+
+    def _properties(self, logical_id: str, declaration: Mapping[str, Any]) -> dict[str, Any]:
+        properties = self._resolve(declaration.get("Properties", {}), f"{logical_id}.Properties")
+        return {} if properties is NO_VALUE else dict(properties)
+
+    def _apply(
+        self,
+        action: Callable[[Provisioner, str, dict[str, Any]], Resource],
+        logical_id: str,
+        kind: str,
+        properties: dict[str, Any],
+    ) -> Resource:
+        try:
+            resource = action(self, logical_id, copy.deepcopy(properties))
+        except ProvisionError:
+            raise
+        except Exception as error:  # an API error of the embedded AWS: say which resource caused it
+            raise ProvisionError(f"{logical_id} ({kind}): {type(error).__name__}: {error}") from error
+        resource.properties = properties
+        return resource
+
+    def _stack(self, skipped: list[str]) -> Stack:
         outputs = {}
         for name, output in self.template.get("Outputs", {}).items():
             condition = output.get("Condition")
@@ -659,7 +768,9 @@ def _s3_bucket(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resou
         props.kind,
         name,
         {
-            "Arn": f"arn:aws:s3:::{name}",
+            "Arn": documented_attribute(
+                props.kind, "Arn", name=name, region=p.region, account_id=p.account_id
+            ),
             "DomainName": f"{name}.s3.amazonaws.com",
             "RegionalDomainName": f"{name}.s3.{p.region}.amazonaws.com",
         },
@@ -808,9 +919,8 @@ def _log_group(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resou
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(props.get("RetentionInDays")))
     props.ignore("LogGroupClass")
     props.done()
-    return Resource(
-        logical_id, props.kind, name, {"Arn": f"arn:aws:logs:{p.region}:{p.account_id}:log-group:{name}:*"}
-    )
+    arn = documented_attribute(props.kind, "Arn", name=name, region=p.region, account_id=p.account_id)
+    return Resource(logical_id, props.kind, name, {"Arn": arn})
 
 
 def _ecs_cluster(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
@@ -1241,9 +1351,8 @@ def _cloudwatch_alarm(p: Provisioner, logical_id: str, values: dict[str, Any]) -
     _shape_call(p, props, "cloudwatch", "PutMetricAlarm")
     props.done()
     name = values["AlarmName"]
-    return Resource(
-        logical_id, props.kind, name, {"Arn": f"arn:aws:cloudwatch:{p.region}:{p.account_id}:alarm:{name}"}
-    )
+    arn = documented_attribute(props.kind, "Arn", name=name, region=p.region, account_id=p.account_id)
+    return Resource(logical_id, props.kind, name, {"Arn": arn})
 
 
 def _scheduler_schedule(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
@@ -1275,6 +1384,110 @@ def _secret(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource
     props.done()
     return Resource(logical_id, props.kind, arn, {"Id": arn})
 
+
+# ---------------------------------------------------------------------------------- updaters
+def _update_task_definition(p: Provisioner, was: Resource, values: dict[str, Any]) -> Resource:
+    # Every property of AWS::ECS::TaskDefinition is "Update requires: Replacement".
+    return _task_definition(p, was.logical_id, values)
+
+
+# What CloudFormation cannot change on a service without replacing it (not modelled).
+_SERVICE_REPLACEMENT_PROPERTIES = ("ServiceName", "Cluster", "LaunchType", "Role", "SchedulingStrategy")
+
+
+def _update_service(p: Provisioner, was: Resource, values: dict[str, Any]) -> Resource:
+    props = Properties(was.logical_id, "AWS::ECS::Service", values)
+    for name in _SERVICE_REPLACEMENT_PROPERTIES:
+        if values.get(name) != was.properties.get(name):
+            raise props.error(f"updating {name} replaces the service, which the local twin does not model")
+    client = p.client("ecs")
+    create_shape = client.meta.service_model.operation_model("CreateService").input_shape
+    update_members = client.meta.service_model.operation_model("UpdateService").input_shape.members
+    specified = {key: value for key, value in values.items() if key not in _SERVICE_REPLACEMENT_PROPERTIES}
+    params = to_api(specified, create_shape, f"{was.logical_id}.Properties")
+    unsent = sorted(name for name in params if name not in update_members)
+    if unsent:
+        raise props.error(
+            f"property {unsent[0]} cannot be updated by the local twin (UpdateService has no such field)"
+        )
+    # CloudFormation sends every property the template specifies, changed or not.
+    client.update_service(cluster=values.get("Cluster"), service=was.ref, **params)
+    return Resource(was.logical_id, was.type, was.ref, dict(was.attributes))
+
+
+_FUNCTION_CONFIGURATION = {
+    "Environment": "Environment",
+    "Timeout": "Timeout",
+    "MemorySize": "MemorySize",
+    "Description": "Description",
+    "Role": "Role",
+}
+
+
+def _update_lambda_function(p: Provisioner, was: Resource, values: dict[str, Any]) -> Resource:
+    props = Properties(was.logical_id, "AWS::Lambda::Function", values)
+    changed = {key for key in set(values) | set(was.properties) if values.get(key) != was.properties.get(key)}
+    unsupported = sorted(changed - set(_FUNCTION_CONFIGURATION))
+    if unsupported:
+        raise props.error(f"updating {', '.join(unsupported)} is not supported by the local twin")
+    spec = p.functions[was.logical_id]
+    environment = {
+        k: _to_text(v, f"{was.logical_id}.Environment")
+        for k, v in ((values.get("Environment") or {}).get("Variables") or {}).items()
+    }
+    p.client("lambda").update_function_configuration(
+        FunctionName=spec.function_name,
+        Role=values["Role"],
+        Timeout=int(values.get("Timeout") or 3),
+        MemorySize=int(values.get("MemorySize") or 128),
+        Environment={"Variables": environment},
+    )
+    p.functions[was.logical_id] = dataclasses.replace(
+        spec,
+        environment=environment,
+        timeout=int(values.get("Timeout") or 3),
+        memory_size=int(values.get("MemorySize") or 128),
+    )
+    return Resource(was.logical_id, was.type, was.ref, dict(was.attributes))
+
+
+def _update_iam_role(p: Provisioner, was: Resource, values: dict[str, Any]) -> Resource:
+    props = Properties(was.logical_id, "AWS::IAM::Role", values)
+    changed = {key for key in set(values) | set(was.properties) if values.get(key) != was.properties.get(key)}
+    unsupported = sorted(changed - {"Policies", "AssumeRolePolicyDocument", "Description"})
+    if unsupported:
+        raise props.error(f"updating {', '.join(unsupported)} is not supported by the local twin")
+    iam = p.client("iam")
+    if "AssumeRolePolicyDocument" in changed:
+        iam.update_assume_role_policy(
+            RoleName=was.ref, PolicyDocument=_policy_document(values["AssumeRolePolicyDocument"])
+        )
+    wanted = {policy["PolicyName"]: policy["PolicyDocument"] for policy in values.get("Policies") or []}
+    for name in {policy["PolicyName"] for policy in was.properties.get("Policies") or []} - set(wanted):
+        iam.delete_role_policy(RoleName=was.ref, PolicyName=name)
+    for name, document in wanted.items():
+        iam.put_role_policy(RoleName=was.ref, PolicyName=name, PolicyDocument=_policy_document(document))
+    return Resource(was.logical_id, was.type, was.ref, dict(was.attributes))
+
+
+def _update_log_group(p: Provisioner, was: Resource, values: dict[str, Any]) -> Resource:
+    props = Properties(was.logical_id, "AWS::Logs::LogGroup", values)
+    changed = {key for key in set(values) | set(was.properties) if values.get(key) != was.properties.get(key)}
+    if changed - {"RetentionInDays"}:
+        raise props.error(f"updating {', '.join(sorted(changed))} is not supported by the local twin")
+    p.client("logs").put_retention_policy(
+        logGroupName=was.ref, retentionInDays=int(values["RetentionInDays"])
+    )
+    return Resource(was.logical_id, was.type, was.ref, dict(was.attributes))
+
+
+_UPDATERS: dict[str, Callable[[Provisioner, Resource, dict[str, Any]], Resource]] = {
+    "AWS::ECS::TaskDefinition": _update_task_definition,
+    "AWS::ECS::Service": _update_service,
+    "AWS::Lambda::Function": _update_lambda_function,
+    "AWS::IAM::Role": _update_iam_role,
+    "AWS::Logs::LogGroup": _update_log_group,
+}
 
 _CREATORS: dict[str, Callable[[Provisioner, str, dict[str, Any]], Resource]] = {
     "AWS::S3::Bucket": _s3_bucket,

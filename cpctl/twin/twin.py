@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +39,10 @@ from moto.core.config import DefaultConfig
 from cpctl.twin import moto_time
 from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
-from cpctl.twin.ecs_events import TaskStateEvents
+from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EventBridge
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
-from cpctl.twin.provision import Provisioner, Stack, translate
+from cpctl.twin.provision import Provisioner, ProvisionError, Stack, StackUpdate, translate
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 ACCOUNT_ID = "123456789012"
 REGION = "eu-west-1"
 STACK_NAME = "control-plane-autopilot"
+# CloudFormation's own limit on waiting for a service to stabilize is undocumented (hours); the
+# circuit breaker ends a failing first deployment well within this bound.
+SERVICE_STABILIZATION_SECONDS = 3 * 3600.0
+STABILIZATION_POLL_SECONDS = 15.0
 
 # Faults of `cpctl local deploy --fault` (FAULTS): the twin arms gatling-api-flaky and
 # lambda-transient itself, simulated Fargate the rest (FARGATE_FAULTS).
@@ -152,6 +156,8 @@ class LocalTwin:
         self.account_id = ACCOUNT_ID
         self.region = REGION
         self.stack: Stack | None = None
+        self.provisioner: Provisioner | None = None
+        self.parameters: dict[str, str] = {}  # the values the stack was last deployed with
         self.startup_seconds = 0.0
         self.endpoint_url: str | None = None
         self._stack_undo: contextlib.ExitStack = contextlib.ExitStack()
@@ -164,6 +170,7 @@ class LocalTwin:
         self.lambdas: LambdaRouter | None = None
         self.eventbridge: EventBridge | None = None
         self.ecs_events: TaskStateEvents | None = None
+        self.deployment_events: DeploymentStateEvents | None = None
         self.session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
 
@@ -292,6 +299,8 @@ class LocalTwin:
             stack_name=STACK_NAME,
             translated=translated,
         )
+        self.provisioner = provisioner
+        self.parameters = dict(parameters)
         self.stack = provisioner.provision(parameters)
         for spec in self.stack.functions.values():
             self.lambdas.register(spec)
@@ -317,11 +326,90 @@ class LocalTwin:
         )
         self.clock.add_listener(self.ecs_events.tick)
         undo.callback(self.clock.remove_listener, self.ecs_events.tick)
+        self.deployment_events = DeploymentStateEvents(
+            account_id=self.account_id,
+            region=self.region,
+            eventbridge=self.eventbridge,
+            ecs=self.client("ecs"),
+        )
+        self.clock.add_listener(self.deployment_events.tick)
+        undo.callback(self.clock.remove_listener, self.deployment_events.tick)
         endpoints.install_resolver(self.fargate.resolve)
         undo.callback(endpoints.install_resolver, None)
 
+        # CloudFormation's create of an AWS::ECS::Service ends only when the service is stable, and a
+        # deployment the circuit breaker fails fails the stack (see await_services_stable).
+        self.await_services_stable("CREATE")
+
         if self.options.serve_port is not None:
             self._serve(undo, self.options.serve_port)
+
+    def await_services_stable(self, operation: str) -> None:
+        """Wait as CloudFormation waits on each `AWS::ECS::Service` after a create or an update: until
+        its PRIMARY deployment is COMPLETED with the desired count running; a FAILED deployment (the
+        circuit breaker) fails the stack operation ("CloudFormation waits for an AWS::ECS::Service to
+        stabilize", AWS::ECS::Service in the CloudFormation User Guide)."""
+        ecs = self.client("ecs")
+        stack = self._stack()
+        for resource in stack.of_type("AWS::ECS::Service"):
+            cluster = str(resource.properties.get("Cluster"))
+            waited = 0.0
+            while True:
+                (service,) = ecs.describe_services(cluster=cluster, services=[resource.ref])["services"]
+                primary = next(
+                    (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None
+                )
+                state = primary.get("rolloutState") if primary else None
+                if state == "FAILED":
+                    raise TwinError(
+                        f"stack {stack.name} {operation}_FAILED: {resource.logical_id} (AWS::ECS::Service): "
+                        f"{primary.get('rolloutStateReason') if primary else ''} "
+                        f"({self._last_stopped_reason(cluster, resource.ref)})"
+                    )
+                if state == "COMPLETED" and service.get("runningCount") == service.get("desiredCount"):
+                    break
+                if waited >= SERVICE_STABILIZATION_SECONDS:
+                    raise TwinError(
+                        f"stack {stack.name} {operation}_FAILED: {resource.logical_id} (AWS::ECS::Service) "
+                        f"did not stabilize within {SERVICE_STABILIZATION_SECONDS:.0f} s"
+                    )
+                self.advance(STABILIZATION_POLL_SECONDS)
+                waited += STABILIZATION_POLL_SECONDS
+
+    def update_stack(self, parameters: Mapping[str, str]) -> StackUpdate:
+        """`sam deploy` with changed parameters: CloudFormation's update of the stack, as far as the
+        twin models it (provision.Provisioner.update), then its wait on the services, then its
+        clean-up of replaced resources (old task definition revisions are deregistered only after
+        the update succeeded). A failed update raises `TwinError` (the rollback is not modelled)."""
+        if self.provisioner is None or self.lambdas is None:
+            raise TwinError("the twin is not started")
+        merged = {**self.parameters, **parameters}
+        try:
+            update = self.provisioner.update(merged)
+        except ProvisionError as error:
+            raise TwinError(f"stack {self._stack().name} UPDATE_FAILED: {error}") from error
+        assert update.stack is not None
+        self.parameters = merged
+        self.stack = update.stack
+        for spec in update.stack.functions.values():
+            self.lambdas.register(spec)
+        self.await_services_stable("UPDATE")
+        ecs = self.client("ecs")
+        for old in update.replaced.values():
+            if old.type == "AWS::ECS::TaskDefinition":
+                ecs.deregister_task_definition(taskDefinition=old.ref)
+        return update
+
+    def _last_stopped_reason(self, cluster: str, service: str) -> str:
+        ecs = self.client("ecs")
+        arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
+            "taskArns", []
+        )
+        if not arns:
+            return "no task stopped"
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
+        newest = max(tasks, key=lambda task: str(task.get("stoppedAt") or ""))
+        return f"last stopped task: {newest.get('stoppedReason')}"
 
     def _serve(self, undo: contextlib.ExitStack, port: int) -> None:
         from moto.server import ThreadedMotoServer

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from controlplane.models import ContainerExit, TaskFailure
 from controlplane.revisions import CONFIG_LOADER
 
@@ -25,6 +27,15 @@ MAX_LINE_CHARS = 300
 _INTERESTING = re.compile(r"error|exception|failed|fatal|refused|denied", re.IGNORECASE)
 _TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
 _ASSIGNED_SECRET = re.compile(r"(?i)\b(token|authorization|password|secret)(\"?\s*[=:]\s*\"?)[^\s\",}]+")
+
+
+def unavailable_reason(error: ClientError) -> str:
+    """One line for a failed diagnostics call: the AWS error code and its message, redacted."""
+    details = error.response.get("Error", {})
+    code = details.get("Code", "error")
+    message = details.get("Message", "")
+    operation = getattr(error, "operation_name", "")
+    return redact(f"{code} calling {operation}: {message}" if operation else f"{code}: {message}")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -11,6 +11,12 @@ Rules (docs/health.md):
   heal that keeps failing (the control plane never comes up) is retried once per interval, no more.
 - A lost upload (the `config` check) starts the workflow for that version at once, unless a
   deployment runs; once per version, whatever happens to that execution.
+- Drift (the `revision` check: the service is set to, or runs, another revision than the last good
+  one, and no deployment runs): a deployment the workflow did not start, such as a `sam deploy` that
+  touched the service (CloudFormation re-sends its desired count of 0 and the stack's own revision).
+  The workflow is started for the last good version at once, once per drifted revision, without
+  waiting for consecutive failures; it copies the stack's current revision, so an image or size
+  change of that `sam deploy` is deployed too, on the validated config.
 - Every action is a `HEAL#` item; its outcome is updated when its execution ends. Every run is a
   `HEALTH#` item, and `HEALTH_STATE` keeps the count, the last heal and the last report.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +50,9 @@ HEALTH_TTL_DAYS = 14
 HEAL_TTL_DAYS = 400
 SELF_HEAL_REASON = "self-heal"
 LOST_UPLOAD_REASON = "lost upload: the health check found a config version the workflow never saw"
+DRIFT_REASON = "drift: the service was moved off the last good revision by someone else"
+# How many drifted revisions HEALTH_STATE remembers (each is healed once).
+_REMEMBERED_DRIFTS = 20
 # How many lost-upload versions HEALTH_STATE remembers (each is redelivered once).
 _REMEMBERED_LOST_UPLOADS = 20
 # Step Functions error names of the workflow's Fail states -> the heal's outcome.
@@ -55,7 +65,7 @@ _OUTCOME_OF_ERROR = {
     "RecordingFailed": "failed",
 }
 
-ActionKind = Literal["self-heal", "deploy-lost-upload"]
+ActionKind = Literal["self-heal", "deploy-lost-upload", "heal-drift"]
 HealDecisionKind = Literal[
     "not_needed",
     "counting",
@@ -231,30 +241,33 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
     notes: list[str] = []
     lost_uploads: dict[str, str] = dict(state.get("lost_uploads", {}))
 
+    # Each of these acts at once, once per what it found (a version, a revision), never while busy.
+    once = _OnceEach(actions=actions, notes=notes, store=store, sfn=sfn, settings=settings, now=now)
     lost = report.lost_upload
     if lost is not None:
-        if lost.version_id in lost_uploads:
-            notes.append(
-                f"lost upload {lost.version_id} was already redelivered by execution "
-                f"{lost_uploads[lost.version_id]}: not starting it again (see its outcome)"
-            )
-        elif busy is not None:
-            notes.append(f"lost upload {lost.version_id} waits: {busy}")
-        else:
-            action = _start(
-                "deploy-lost-upload",
-                lost.version_id,
-                reason=LOST_UPLOAD_REASON,
-                trigger=report.checks["config"].detail,
-                store=store,
-                sfn=sfn,
-                settings=settings,
-                now=now,
-            )
-            actions.append(action)
-            lost_uploads[lost.version_id] = action.execution_name
-            if action.execution_arn is not None:
-                busy = f"execution {action.execution_name} deploys lost upload {lost.version_id}"
+        busy = once.start(
+            "deploy-lost-upload",
+            key=lost.version_id,
+            version_id=lost.version_id,
+            seen=lost_uploads,
+            busy=busy,
+            reason=LOST_UPLOAD_REASON,
+            trigger=report.checks["config"].detail,
+            what=f"lost upload {lost.version_id}",
+        )
+    drifts: dict[str, str] = dict(state.get("drifts", {}))
+    drifted = _drifted_revision(report)
+    if drifted is not None and report.last_good_version_id is not None:
+        busy = once.start(
+            "heal-drift",
+            key=drifted,
+            version_id=report.last_good_version_id,
+            seen=drifts,
+            busy=busy,
+            reason=DRIFT_REASON,
+            trigger=report.checks["revision"].detail,
+            what=f"the drift to {drifted}",
+        )
 
     decision = _heal(
         report, consecutive, busy=busy, state=state, store=store, sfn=sfn, settings=settings, now=now
@@ -285,6 +298,7 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
             "last_heal_decision": decision[0].model_dump(mode="json"),
             "open_actions": open_actions,
             "lost_uploads": dict(list(lost_uploads.items())[-_REMEMBERED_LOST_UPLOADS:]),
+            "drifts": dict(list(drifts.items())[-_REMEMBERED_DRIFTS:]),
         }
     )
     logger.info(
@@ -298,6 +312,61 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
         },
     )
     return outcome
+
+
+@dataclass
+class _OnceEach:
+    """Starts the workflow for something a run found, once per key (remembered in `seen`)."""
+
+    actions: list[HealAction]
+    notes: list[str]
+    store: HealthStore
+    sfn: SFNClient
+    settings: Settings
+    now: float
+
+    def start(
+        self,
+        kind: ActionKind,
+        *,
+        key: str,
+        version_id: str,
+        seen: dict[str, str],
+        busy: str | None,
+        reason: str,
+        trigger: str,
+        what: str,
+    ) -> str | None:
+        """What keeps the service busy afterwards (the execution started here, or `busy` as it was)."""
+        if key in seen:
+            self.notes.append(f"{what} was already handled by execution {seen[key]}: not starting it again")
+            return busy
+        if busy is not None:
+            self.notes.append(f"{what} waits: {busy}")
+            return busy
+        action = _start(
+            kind,
+            version_id,
+            reason=reason,
+            trigger=trigger,
+            store=self.store,
+            sfn=self.sfn,
+            settings=self.settings,
+            now=self.now,
+        )
+        self.actions.append(action)
+        seen[key] = action.execution_name
+        return f"execution {action.execution_name} handles {what}" if action.execution_arn else None
+
+
+def _drifted_revision(report: HealthReport) -> str | None:
+    """The revision the service was moved to, when the revision check found drift."""
+    if report.checks.get("revision") is None or report.checks["revision"].status != "fail":
+        return None
+    for arn in (report.service_task_definition_arn, report.running_task_definition_arn):
+        if arn and arn != report.last_good_task_definition_arn:
+            return arn
+    return None
 
 
 def _heal(

@@ -84,6 +84,7 @@ class HealthReport(Payload):
     checks: dict[str, CheckResult]
     running_tasks: int
     running_task_definition_arn: str | None = None
+    service_task_definition_arn: str | None = None  # what the service is set to run
     running_config_version_id: str | None = None
     last_good_task_definition_arn: str | None = None
     last_good_version_id: str | None = None
@@ -483,6 +484,9 @@ def run_checks(
         checks=checks,
         running_tasks=len(tasks),
         running_task_definition_arn=running_arn,
+        service_task_definition_arn=str(service["taskDefinition"])
+        if service and service.get("taskDefinition")
+        else None,
         running_config_version_id=running_version,
         last_good_task_definition_arn=last_good.task_definition_arn if last_good else None,
         last_good_version_id=last_good.version_id if last_good else None,

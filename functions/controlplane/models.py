@@ -194,12 +194,16 @@ class FailureReport(Payload):
     reason: str
     tasks: list[TaskFailure] = Field(default_factory=list)
     log_lines: list[str] = Field(default_factory=list)
+    # Why the stopped tasks or log lines could not be read (an AWS error); the rollback goes on without them.
+    diagnostics_unavailable: str | None = None
 
     def describe(self) -> str:
         lines = [self.reason, *(task.describe() for task in self.tasks)]
         if self.log_lines:
             lines.append("control plane errors:")
             lines.extend(f"  {line}" for line in self.log_lines)
+        if self.diagnostics_unavailable:
+            lines.append(f"diagnostics unavailable: {self.diagnostics_unavailable}")
         return "\n".join(lines)
 
 

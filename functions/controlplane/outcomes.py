@@ -256,6 +256,9 @@ def _move_last_good(
         )
     )
     protected = {state.revision.task_definition_arn, state.revision.previous_task_definition_arn}
+    if settings.template_task_definition:
+        # CloudFormation updates and rolls back the service onto its own revision: never deregister it.
+        protected.add(settings.template_task_definition)
     if previous is not None:
         protected.add(previous.task_definition_arn)
     try:

@@ -125,10 +125,12 @@ def register_pinned(
 def register_revision(
     config: ConfigRef, execution_name: str, *, ecs: ECSClient, settings: Settings
 ) -> RevisionRef:
-    """Step 3: copy the service's current revision, pin it to `config`, tag it; the service is untouched."""
+    """Step 3: copy the stack's revision (the service's current one when the stack names none), pin it
+    to `config`, tag it; the service is untouched. Copying the stack's revision makes a `sam deploy`
+    that changed the image or the task size reach the next deployment."""
     previous = current_task_definition(ecs=ecs, settings=settings)
     arn = register_pinned(
-        previous,
+        settings.template_task_definition or previous,
         bucket=config.bucket,
         key=config.key,
         version_id=config.version_id,

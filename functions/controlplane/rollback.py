@@ -16,8 +16,10 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from controlplane.config_versions import read_version, version_before
-from controlplane.diagnostics import CONTROL_PLANE, error_lines
+from controlplane.diagnostics import CONTROL_PLANE, error_lines, unavailable_reason
 from controlplane.models import CaughtError, FailureReport, Rollback, RollBackInput, WorkflowState
 from controlplane.records import RecordStore
 from controlplane.revisions import current_task_definition, pinned_version, register_pinned
@@ -92,8 +94,13 @@ def _begin(
     failure = failure_of(state)
     task_arn = state.rollout.task_arn if state.rollout is not None else None
     if failure.phase == "control_plane_up" and task_arn and not failure.log_lines and settings.log_group:
-        lines = error_lines(task_arn, CONTROL_PLANE, log_group=settings.log_group, logs=logs)
-        failure = failure.model_copy(update={"log_lines": lines})
+        try:
+            lines = error_lines(task_arn, CONTROL_PLANE, log_group=settings.log_group, logs=logs)
+            failure = failure.model_copy(update={"log_lines": lines})
+        except ClientError as error:
+            unavailable = unavailable_reason(error)
+            logger.warning("diagnostics unavailable", extra={"error": unavailable})
+            failure = failure.model_copy(update={"diagnostics_unavailable": unavailable})
     if state.rollout is None:
         # UpdateService never answered: if the service is not on our revision, it was never changed.
         current = current_task_definition(ecs=ecs, settings=settings)

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from controlplane import clock
-from controlplane.diagnostics import failure_lines, stopped_tasks
+from controlplane.diagnostics import failure_lines, stopped_tasks, unavailable_reason
 from controlplane.errors import ServiceNotFound
-from controlplane.models import FailureReport, Watch, WatchStatus
+from controlplane.models import FailureReport, TaskFailure, Watch, WatchStatus
 from controlplane.revisions import CONFIG_LOADER
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
@@ -24,6 +26,9 @@ from controlplane.telemetry import logger
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_logs import CloudWatchLogsClient
+
+
+CONTROL_PLANE_TASKS = 1  # two control planes on one token is undocumented
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
         cluster=settings.cluster,
         service=settings.service,
         taskDefinition=task_definition_arn,
+        # The stack creates the service with no task; the workflow owns the count (one control plane).
+        desiredCount=CONTROL_PLANE_TASKS,
         forceNewDeployment=True,
     )["service"]
     primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
@@ -225,9 +232,21 @@ def explain_failure(
     deployment_id: str, reason: str, *, ecs: ECSClient, logs: CloudWatchLogsClient, settings: Settings
 ) -> FailureReport:
     """The failure with the deployment's stopped tasks and their containers' error lines."""
-    tasks = stopped_tasks(deployment_id, cluster=settings.cluster, ecs=ecs)
-    lines = failure_lines(tasks, log_group=settings.log_group, logs=logs)
+    tasks: list[TaskFailure] = []
+    lines: list[str] = []
+    unavailable = None
+    try:
+        tasks = stopped_tasks(deployment_id, cluster=settings.cluster, ecs=ecs)
+        lines = failure_lines(tasks, log_group=settings.log_group, logs=logs)
+    except ClientError as error:
+        # An explanation must never stand in the way of the rollback it explains.
+        unavailable = unavailable_reason(error)
+        logger.warning(
+            "diagnostics unavailable", extra={"deployment_id": deployment_id, "error": unavailable}
+        )
     if any(task.side_car_failed for task in tasks):
         reason += "; the config-loader side-car failed, so the config download from S3 failed"
     logger.warning("deployment failed", extra={"deployment_id": deployment_id, "reason": reason})
-    return FailureReport(phase="rollout", reason=reason, tasks=tasks, log_lines=lines)
+    return FailureReport(
+        phase="rollout", reason=reason, tasks=tasks, log_lines=lines, diagnostics_unavailable=unavailable
+    )

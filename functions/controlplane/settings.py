@@ -29,6 +29,8 @@ class Settings(BaseModel):
     config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=1)
     config_key: str = Field(alias="CONFIG_KEY", min_length=1)
     records_table: str = Field(alias="RECORDS_TABLE", min_length=1)
+    # The stack's own task definition revision (Ref TaskDefinition): what pinned revisions copy.
+    template_task_definition: str | None = Field(default=None, alias="TEMPLATE_TASK_DEFINITION")
     log_group: str | None = Field(default=None, alias="LOG_GROUP_NAME")
     topic_arn: str | None = Field(default=None, alias="NOTIFICATION_TOPIC_ARN")
 
@@ -62,7 +64,12 @@ class Settings(BaseModel):
     self_heal_min_interval_minutes: float = Field(default=60, alias="SELF_HEAL_MIN_INTERVAL_MINUTES", ge=0)
 
     @field_validator(
-        "log_group", "topic_arn", "gatling_api_token_secret_arn", "state_machine_arn", mode="before"
+        "log_group",
+        "topic_arn",
+        "gatling_api_token_secret_arn",
+        "state_machine_arn",
+        "template_task_definition",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

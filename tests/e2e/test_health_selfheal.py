@@ -158,19 +158,23 @@ def test_status_and_history_tell_the_story(task_stopped: tuple[ScenarioResult, S
 # ---------------------------------------------------------------- revision-drift
 
 
-def test_revision_drift_is_named_and_healed() -> None:
+def test_revision_drift_is_recognised_and_healed_at_once() -> None:
     result, seen = scenario("revision-drift")
-    first = result.runs[0]
-    assert first.failed == ["revision"]
-    detail = first.result["report"]["checks"]["revision"]["detail"]
+    # The change's ECS deployment event runs the check at once: the drift is healed before the first
+    # scheduled run, not after SelfHealAfterFailures of them, and never pages.
+    assert result.healed and result.runs[0].healthy
+    heals = [
+        item for item in seen.records if item.get("kind") == "heal" and item.get("action") == "heal-drift"
+    ]
+    assert len(heals) == 1, heals
+    trigger = heals[0]["trigger"]
     original = seen.original_task_definition.rsplit("/", 1)[-1]
-    assert f"runs {original}, not the last good revision" in detail
-    assert "config not pinned" in detail and "ECS deployment" in detail
-    assert heal_starts(result) == [2]
-    assert result.healed and result.runs[-1].healthy
+    assert f"{original}, not the last good revision" in trigger, trigger
+    assert "config not pinned" in trigger and "ECS deployment" in trigger
+    assert heals[0]["outcome"] == "succeeded"
     assert seen.task_definition != seen.original_task_definition
     assert seen.task_definition == last_good(seen)["task_definition_arn"]
-    assert alarm_minutes(result, "ALARM") == [3 * PERIOD_MINUTES]
+    assert alarm_minutes(result, "ALARM") == []
 
 
 # ---------------------------------------------------------------- lost-upload

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+
+from cpctl.twin.iam_eval import wildcard_match
+from cpctl.twin.provision import documented_attribute
 
 
 def props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -215,7 +219,46 @@ def test_execution_role_pulls_images_and_writes_logs(resources: dict[str, Any]) 
     }
     logs = sid["WriteTaskLogs"][1]
     assert actions(logs) == {"logs:CreateLogStream", "logs:PutLogEvents"}
-    assert logs["Resource"] == {"Fn::Sub": "${ControlPlaneLogGroup.Arn}:log-stream:*"}
+
+
+def _resolved_log_resource(statement: dict[str, Any]) -> str:
+    """A statement's `Fn::Sub` resource with `Fn::GetAtt` in CloudFormation's documented format."""
+    text = statement["Resource"]["Fn::Sub"]
+    values = {
+        "AWS::Partition": "aws",
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "123456789012",
+        "ControlPlaneLogGroup": "/ecs/cp",
+        "ControlPlaneLogGroup.Arn": documented_attribute(
+            "AWS::Logs::LogGroup", "Arn", name="/ecs/cp", region="eu-west-1", account_id="123456789012"
+        ),
+    }
+    return re.sub(r"\$\{([^}]+)\}", lambda match: values[match.group(1)], text)
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "sid"),
+    [
+        ("ExecutionRole", "WriteTaskLogs"),
+        ("AwaitRolloutFunction", "ReadTaskLogs"),
+        ("RollBackFunction", "ReadTaskLogs"),
+    ],
+)
+def test_log_statements_match_the_streams_the_containers_write(
+    resources: dict[str, Any], logical_id: str, sid: str
+) -> None:
+    # The awslogs driver names a stream <prefix>/<container>/<task id> (ECS developer guide, awslogs).
+    stream = (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/cp:log-stream:control-plane/control-plane/0a1b2c"
+    )
+    resource = resources[logical_id]
+    if resource["Type"] == "AWS::IAM::Role":
+        statement = by_sid(resource)[sid][1]
+    else:
+        (policy,) = [p for p in resource["Properties"]["Policies"] if "Statement" in p]
+        statement = next(s for s in policy["Statement"] if s.get("Sid") == sid)
+    resolved = _resolved_log_resource(statement)
+    assert wildcard_match(resolved, stream), f"{logical_id}.{sid}: {resolved} matches no log stream"
 
 
 def test_execution_role_reads_the_token_secret_only_when_set(resources: dict[str, Any]) -> None:
@@ -324,7 +367,9 @@ def test_both_containers_log_to_the_group_with_their_own_prefix(resources: dict[
 def test_service_runs_one_control_plane_with_the_circuit_breaker(resources: dict[str, Any]) -> None:
     service = props(resources, "Service")
     assert service["LaunchType"] == "FARGATE"
-    assert service["DesiredCount"] == 1
+    # The stack starts no task: on the first deploy the bucket is empty, and CloudFormation would
+    # wait for a task that can only fail (the twin's create fails with DesiredCount 1).
+    assert service["DesiredCount"] == 0
     deployment = service["DeploymentConfiguration"]
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (0, 100)

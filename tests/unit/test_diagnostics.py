@@ -115,3 +115,25 @@ def test_the_newest_stopped_tasks_of_the_deployment_are_described() -> None:
     ecs.add_task("ecs-svc/0000000000000000000", running=False, stopped_reason="an older deployment")
     tasks = stopped_tasks(deployment, cluster=fakes.CLUSTER, ecs=ecs)  # type: ignore[arg-type]
     assert [t.stopped_reason for t in tasks] == ["reason 4", "reason 3", "reason 2"]
+
+
+def test_a_denied_log_read_leaves_the_failure_explained_without_lines(logs: Any) -> None:
+    from botocore.stub import Stubber
+    from controlplane.rollout import explain_failure
+    from controlplane.settings import get_settings, reset_settings
+
+    reset_settings()
+    ecs = boto3.client("ecs", region_name=fakes.REGION)
+    denied = Stubber(ecs)
+    denied.add_client_error(
+        "list_tasks", service_error_code="AccessDeniedException", service_message="not authorized"
+    )
+    with denied:
+        report = explain_failure(
+            "ecs-svc/1", "ECS marked it FAILED", ecs=ecs, logs=logs, settings=get_settings()
+        )
+    assert report.tasks == [] and report.log_lines == []
+    assert report.diagnostics_unavailable == "AccessDeniedException calling ListTasks: not authorized"
+    assert report.describe().endswith(
+        "diagnostics unavailable: AccessDeniedException calling ListTasks: not authorized"
+    )

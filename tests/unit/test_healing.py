@@ -223,7 +223,7 @@ def test_a_lost_upload_is_deployed_at_once_and_only_once(world: World) -> None:
     assert first.heal.decision == "not_needed", "a lost upload is not a reason to self-heal"
     world.sfn.finish(started["arn"], "FAILED", "AdmissionFailed")
     again = world.run(report(("config",), lost="v9"))
-    assert not again.actions and "already redelivered" in again.notes[0]
+    assert not again.actions and "already handled" in again.notes[0]
     assert len(world.sfn.started) == 1
 
 

@@ -272,10 +272,17 @@ class FakeEcs:
         return {"services": [copy.deepcopy(self.service)] if self.service else []}
 
     def update_service(
-        self, cluster: str, service: str, taskDefinition: str, forceNewDeployment: bool
+        self,
+        cluster: str,
+        service: str,
+        taskDefinition: str,
+        forceNewDeployment: bool,
+        desiredCount: int | None = None,
     ) -> dict[str, Any]:
         self.calls.append("update_service")
         assert forceNewDeployment is True
+        if desiredCount is not None:
+            self.service["desiredCount"] = desiredCount
         for deployment in self.service["deployments"]:
             deployment["status"] = "ACTIVE"
         deployment_id = f"ecs-svc/{next(self._ids):019d}"

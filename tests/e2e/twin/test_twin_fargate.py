@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from controlplane.rollout import CONTROL_PLANE_TASKS
 from moto import mock_aws
 
 from cpctl.twin.fargate import (
@@ -218,7 +219,8 @@ class Stack:
             cluster=NAME,
             serviceName=NAME,
             taskDefinition=task_definition,
-            desiredCount=self.service_spec["DesiredCount"],
+            # The stack creates it with none; the workflow's rollouts set one (CONTROL_PLANE_TASKS).
+            desiredCount=CONTROL_PLANE_TASKS,
             launchType=self.service_spec["LaunchType"],
             propagateTags=self.service_spec["PropagateTags"],
             deploymentConfiguration=self.deployment_configuration,
@@ -234,7 +236,11 @@ class Stack:
     def deploy(self, task_definition: str) -> str:
         """What the workflow does: force a new deployment of the revision, remember its id."""
         service = self.ecs.update_service(
-            cluster=NAME, service=NAME, taskDefinition=task_definition, forceNewDeployment=True
+            cluster=NAME,
+            service=NAME,
+            taskDefinition=task_definition,
+            desiredCount=CONTROL_PLANE_TASKS,
+            forceNewDeployment=True,
         )["service"]
         primary = service["deployments"][0]
         assert primary["status"] == "PRIMARY"

@@ -1,0 +1,242 @@
+"""`cpctl diff` and `cpctl logs` against the twin served on 127.0.0.1, driven as an operator would
+from another terminal (`--endpoint-url`), through the same code that reads a stack on AWS."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpctl.cli import build_parser
+from cpctl.local_cmd import deploy_file, deploy_initial
+from cpctl.status_cmd import Clients, discover
+from cpctl.twin.control_plane import ContainerLog
+from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
+
+from .conftest import WALL_TIMEOUT
+
+SECRET = "cpt_operator_cli_e2e_0a1b2c3d4e5f"
+
+
+@pytest.fixture
+def served() -> Iterator[LocalTwin]:
+    with LocalTwin(TwinOptions(serve_port=0)) as twin:
+        deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
+        yield twin
+
+
+def cpctl(twin: LocalTwin, *argv: str) -> tuple[int, str]:
+    assert twin.endpoint_url is not None
+    full = [*argv, "--endpoint-url", twin.endpoint_url, "--region", twin.region]
+    args = build_parser(full).parse_args(full)
+    out = io.StringIO()
+    code: int = args.handler(args, out)
+    text = out.getvalue()
+    assert SECRET not in text
+    return code, text
+
+
+def test_diff_after_a_location_change(served: LocalTwin, tmp_path: Path) -> None:
+    initial_version = served.service().config_version_id
+    changed = tmp_path / "control-plane.conf"
+    changed.write_bytes(builtin_config("changed"))
+
+    # Before deploying: the file against the running config.
+    code, text = cpctl(served, "diff", str(changed))
+    assert code == 1, text
+    assert f"version {initial_version} (running, deployed " in text.splitlines()[0]
+    assert '+      id = "prl_twin_eu_central_1"' in text
+    assert "  + control-plane.locations[prl_twin_eu_central_1] (a whole location)" in text
+    assert text.rstrip().endswith("Locations: added prl_twin_eu_central_1; removed -; changed -")
+
+    result = deploy_file(served, changed.read_bytes(), wall_timeout=WALL_TIMEOUT)
+    assert result.report.status == "SUCCEEDED"
+
+    # Deployed: the newest version is the running one.
+    code, text = cpctl(served, "diff")
+    assert (code, text.splitlines()[0]) == (0, "No difference."), text
+    assert f"version {result.version_id} (newest)" in text and f"version {result.version_id} (running" in text
+
+    # The older version against the running one, and the other way round as JSON.
+    code, text = cpctl(served, "diff", "--version", str(initial_version))
+    assert code == 1
+    assert "Locations: added -; removed prl_twin_eu_central_1; changed -" in text
+    code, text = cpctl(
+        served, "diff", "--against", str(initial_version), "--version", result.version_id, "--json"
+    )
+    report = json.loads(text)
+    assert (code, report["identical"]) == (1, False)
+    assert report["locations"] == {"added": ["prl_twin_eu_central_1"], "removed": [], "changed": []}
+    (added,) = report["keys"]["added"]
+    assert added["key"] == "control-plane.locations[prl_twin_eu_central_1]"
+    assert added["value"]["region"] == "eu-central-1"
+    assert report["base"]["version_id"] == initial_version
+
+
+def test_diff_never_shows_a_token(served: LocalTwin, tmp_path: Path) -> None:
+    running = builtin_config("initial").decode()
+    literal = running.replace("token = ${?CONTROL_PLANE_TOKEN}", f'token = "{SECRET}"').replace(
+        "c7i.xlarge", "c7i.2xlarge"
+    )
+    literal += f"\n# rotated from {SECRET[:-1]}x on Monday\n"
+    path = tmp_path / "with-token.conf"
+    path.write_text(literal)
+    code, text = cpctl(served, "diff", str(path))  # cpctl() asserts the token is absent
+    assert code == 1
+    assert '+  token = "***"' in text
+    assert f"{SECRET[:-1]}x" not in text  # token-shaped, though not the file's token
+    assert '  ~ control-plane.token: "${CONTROL_PLANE_TOKEN}" -> "***"' in text
+    assert (
+        '  ~ control-plane.locations[prl_twin_eu_west_1].instance-type: "c7i.xlarge" -> "c7i.2xlarge"' in text
+    )
+    assert "changed prl_twin_eu_west_1" in text
+    code, text = cpctl(served, "diff", str(path), "--json")
+    assert code == 1 and "***" in text
+
+
+def test_diff_of_an_unknown_version_says_so(served: LocalTwin) -> None:
+    code, text = cpctl(served, "diff", "--version", "no-such-version")
+    assert (code, text) == (2, "")
+
+
+def log_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("task ")]
+
+
+def test_logs_of_the_newest_task_then_of_an_older_one(served: LocalTwin) -> None:
+    code, text = cpctl(served, "logs")
+    assert code == 0, text
+    header, *lines = text.splitlines()
+    first_task = header.split()[1]
+    assert header == f"task {first_task} (config-loader, control-plane; /ecs/gatling-control-plane)"
+    containers = {line.split()[2] for line in lines}
+    assert containers == {"config-loader", "control-plane"}
+    assert any("Configuration loaded: 1 private location(s)" in line for line in lines)
+    assert lines == sorted(lines, key=lambda line: line[:19])  # oldest first, both streams merged
+
+    assert (
+        deploy_file(served, builtin_config("changed"), wall_timeout=WALL_TIMEOUT).report.status == "SUCCEEDED"
+    )
+    code, text = cpctl(served, "logs", "--container", "control-plane")
+    header, *lines = text.splitlines()
+    assert code == 0 and header.split()[1] != first_task
+    assert any("Configuration loaded: 2 private location(s)" in line for line in lines)
+    assert {line.split()[2] for line in lines} == {"control-plane"}
+
+    code, text = cpctl(served, "logs", "--task", first_task, "--json")
+    entries = [json.loads(line) for line in text.splitlines()]
+    assert code == 0 and {entry["task_id"] for entry in entries} == {first_task}
+    assert any("1 private location(s)" in entry["message"] for entry in entries)
+
+    # --since an ISO time keeps the lines from then on; a duration counts back from the newest line.
+    stamps = sorted({entry["timestamp"] for entry in entries})
+    code, text = cpctl(served, "logs", "--task", first_task, "--since", stamps[-1], "--json")
+    assert {json.loads(line)["timestamp"] for line in text.splitlines()} == {stamps[-1]}
+    code, text = cpctl(served, "logs", "--since", "1d")
+    assert len(log_lines(text)) == len(lines) + 10  # both containers' lines of the newest task
+    code, text = cpctl(served, "logs", "--since", "bogus")
+    assert (code, text) == (2, "")
+
+
+def test_logs_follow_moves_on_to_the_new_task_and_redacts(served: LocalTwin) -> None:
+    assert served.endpoint_url is not None
+    argv = [
+        "logs",
+        "--follow",
+        "--poll-seconds",
+        "0.1",
+        "--endpoint-url",
+        served.endpoint_url,
+        "--region",
+        served.region,
+    ]
+    args = build_parser(argv).parse_args(argv)
+    out = io.StringIO()
+    stopping = threading.Event()
+    results: list[int] = []
+    follower = threading.Thread(target=lambda: results.append(args.handler(args, out, stopping)), daemon=True)
+    follower.start()
+    deadline = time.monotonic() + 30.0
+    while "Server listening" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first task's lines are out: the deployment below starts a newer one
+    try:
+        deploy_file(served, builtin_config("changed"), wall_timeout=WALL_TIMEOUT)
+        # A line that would leak a token, written as the new control plane writes its lines.
+        logs = served.client("logs")
+        stream = next(
+            s["logStreamName"]
+            for s in logs.describe_log_streams(
+                logGroupName="/ecs/gatling-control-plane", orderBy="LastEventTime", descending=True
+            )["logStreams"]
+            if s["logStreamName"].startswith("control-plane/")
+        )
+        ContainerLog(
+            account_id=served.account_id,
+            region=served.region,
+            group="/ecs/gatling-control-plane",
+            stream=stream,
+        ).write(served.clock.now(), f"DEBUG config token = {SECRET}")
+        time.sleep(1.0)
+    finally:
+        stopping.set()
+        follower.join(timeout=30.0)
+    assert not follower.is_alive(), "cpctl logs --follow did not stop"
+    text = out.getvalue()
+    assert results == [0]
+    assert SECRET not in text
+    headers = [line for line in text.splitlines() if line.startswith("task ")]
+    assert len(headers) == 2, text  # the first task, then the one the deployment started
+    after = text.split(headers[1], 1)[1]
+    assert "Configuration loaded: 2 private location(s)" in after
+    assert "DEBUG config token = ***" in after
+
+
+class StackOutputs:
+    """CloudFormation's answer for a deployed stack, naming the twin's resources as its outputs."""
+
+    def __init__(self, twin: LocalTwin, table: str) -> None:
+        self.outputs = {
+            "ClusterName": twin.cluster,
+            "ServiceName": twin.service_name,
+            "RecordsTableName": table,
+            "StateMachineArn": twin.state_machine_arn,
+            "ConfigBucketName": twin.bucket,
+        }
+        self.asked: list[str] = []
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        self.asked.append(StackName)
+        return {
+            "Stacks": [{"Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]}]
+        }
+
+
+def test_diff_and_logs_with_a_stack_name_read_the_stack_outputs(
+    served: LocalTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `--stack-name` does on AWS, with the twin's services standing in for AWS's.
+    twin_backed = Clients.create(region=served.region, endpoint_url=served.endpoint_url)
+    table = discover(twin_backed, source="twin").table
+    cloudformation = StackOutputs(served, table)
+    clients = dataclasses.replace(twin_backed, cloudformation=cloudformation)
+    monkeypatch.setattr(Clients, "create", classmethod(lambda cls, **_: clients))
+
+    changed = tmp_path / "control-plane.conf"
+    changed.write_bytes(builtin_config("changed"))
+    for argv in (["diff", str(changed)], ["logs", "--container", "control-plane"]):
+        full = [*argv, "--stack-name", "gatling-prod", "--region", served.region]
+        args = build_parser(full).parse_args(full)
+        out = io.StringIO()
+        code = args.handler(args, out)
+        if argv[0] == "diff":
+            assert code == 1 and "Locations: added prl_twin_eu_central_1" in out.getvalue()
+        else:
+            assert code == 0 and "Server listening on 0.0.0.0:8080" in out.getvalue()
+    assert cloudformation.asked == ["gatling-prod", "gatling-prod"]
