@@ -47,6 +47,9 @@ MAX_BLANK_RUN = 10_000
 MAX_MERGE_WORK = 8_000_000
 # Each `a += v` wraps the previous value of `a` once more; the parser recurses through all of them.
 MAX_APPENDS = 200
+# In all, far above a real file's few `locations += {...}`: each costs the scan and the parser a
+# copy of the list so far, and 65,000 of them take seconds.
+MAX_TOTAL_APPENDS = 10_000
 
 # Keys whose literal values are secrets: never quoted in any output.
 SECRET_KEYS = frozenset({"token", "password"})
@@ -271,6 +274,7 @@ class _Scanner:
         self.joined_optionals: list[tuple[int, int, str]] = []
         self.array_lengths: dict[KeyPath, int] = {}
         self.appends: dict[KeyPath, int] = {}
+        self.total_appends = 0
         self.assignments: list[KeyPath] = []  # every key and array element, in parser order
         self.object_paths: set[KeyPath] = set()  # paths known to hold an object
         self.redefines_objects = False
@@ -649,6 +653,11 @@ class _Scanner:
             self.self_references.setdefault(path, (position, self.fields, "refers to itself"))
             index = self.array_lengths.get(path, 0)
             appends = self.appends[path] = self.appends.get(path, 0) + 1
+            self.total_appends += 1
+            if self.total_appends > MAX_TOTAL_APPENDS:
+                raise SourceError(
+                    f"more than {MAX_TOTAL_APPENDS:,} `+=` in the file: write lists instead", position
+                )
             if appends > MAX_APPENDS:
                 raise SourceError(
                     f"more than {MAX_APPENDS} `+=` to {render_path(path)}: write one list instead", position

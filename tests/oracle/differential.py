@@ -37,7 +37,7 @@ DELIBERATE_RULES: dict[str, re.Pattern[str]] = {
     "input limit": re.compile(
         r"file is (larger|binary|not UTF-8|UTF-16|empty)|nesting is deeper|array has more|"
         r"substitution path is deeper|file has more than|a key or value is longer|blank characters in a row|"
-        r"more than \d+ `\+=`|redefines the same objects"
+        r"more than [\d,]+ `\+=`|redefines the same objects"
     ),
     "include not followed": re.compile(
         r"^include .*(includes are not allowed|only control-plane.conf is shipped)"

@@ -137,8 +137,9 @@ def test_huge_arrays_are_rejected() -> None:
         (b"a = 1," + b" " * (hocon_source.MAX_BLANK_RUN + 1) + b"b = 2", "more than 10,000 blank characters"),
         (b"a = ${x" + b".y" * hocon_source.MAX_NESTING_DEPTH + b"}", "substitution path is deeper"),
         (b"a." * (hocon_source.MAX_NESTING_DEPTH + 1) + b"b = 1", "nesting is deeper"),
+        (b"".join(b"k%d += 1\n" % (i % 100) for i in range(10_001)), "more than 10,000 `+=` in the file"),
     ],
-    ids=["tokens", "long string", "blank run", "deep substitution", "deep dotted key"],
+    ids=["tokens", "long string", "blank run", "deep substitution", "deep dotted key", "appends"],
 )
 def test_inputs_that_would_stall_the_parser_are_refused_quickly(data: bytes, words: str) -> None:
     started = time.perf_counter()
