@@ -13,7 +13,7 @@ export BC_SKIP_MAPPING := TRUE
 # sam build needs the Lambda runtime's Python (3.13); pyenv provides it when it is not on PATH.
 PYTHON313_DIR := $(shell for p in "$$(command -v python3.13 2>/dev/null)" $$HOME/.pyenv/versions/3.13*/bin/python3.13; do [ -n "$$p" ] && "$$p" -c '' 2>/dev/null && { dirname "$$p"; break; }; done)
 
-.PHONY: help install local test lint security build bench requirements clean
+.PHONY: help install local test lint security build bench oracle oracle-freeze requirements clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,12 @@ build: install requirements ## sam build of the real Lambda artifact (needs Pyth
 
 bench: install ## speed and memory benchmarks
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+oracle: install ## the validator against Lightbend Config on the differential corpus (needs java, javac and its jar)
+	PYTHONPATH=functions:. $(BIN)/python -m tests.oracle.differential
+
+oracle-freeze: install ## the same, then freeze Lightbend's verdicts as test data (tests/oracle/lightbend-verdicts.json.gz)
+	PYTHONPATH=functions:. $(BIN)/python -m tests.oracle.differential --freeze
 
 requirements: install ## export the Lambda's runtime requirements from the lock
 	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet -o functions/requirements.txt

@@ -297,6 +297,7 @@ def _deployment_view(item: Mapping[str, Any]) -> dict[str, Any]:
         "started_at": item.get("started_at"),
         "finished_at": item.get("finished_at"),
         "cause": cause.splitlines()[0] if cause else None,
+        "validation_warnings": list(item.get("validation_warnings") or []),
     }
 
 
@@ -373,6 +374,8 @@ def format_status(status: Mapping[str, Any]) -> str:
         )
         if deployment.get("cause") and deployment["outcome"] != "succeeded":
             lines.append(f"                   {deployment['cause']}")
+            for warning in deployment.get("validation_warnings") or []:
+                lines.append(f"                   validator warning: {warning}")
     else:
         lines.append("  Last deployment  none recorded yet")
     if status["deploying"]:

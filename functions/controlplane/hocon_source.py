@@ -1,14 +1,17 @@
-"""Turning the bytes of a control-plane.conf into a resolved tree, safely and with positions.
+"""Turning the bytes of a control-plane.conf into a resolved tree, as Lightbend Config reads it,
+safely and with positions.
 
-hocon-parser (import name `hocon`) does the HOCON work; docs/validator.md says why it was chosen.
-Its public API reports positions only for syntax and substitution errors, so this module also runs
-a light scanner over the text that maps every key path (`control-plane.locations[2].region`) to
-the line and column of its key, finds include directives and collects secret literals. The scanner
-is lenient: it never decides whether the text is valid HOCON (the parser does), it only takes notes.
+zig-hocon (import name `zig_hocon`) does the HOCON work; docs/validator.md says why it was chosen and
+how the differential test against Lightbend Config keeps the two in step. Its public API reports
+positions only for syntax and substitution errors, so this module also runs a scanner over the text
+that maps every key path (`control-plane.locations[2].region`) to the line and column of its key,
+finds include directives and collects secret literals. The scanner also notes the first thing
+Lightbend Config refuses that the parser would read (a `+=` inside a list, a raw tab inside quotes,
+an include directive off its grammar...) and the constructs the validator refuses on purpose.
 
 Nothing here reads a file or a URL named by the config: include directives are removed from the
-text before the parser sees it, and the parser also gets a file reader and a package resolver that
-refuse, so a directive the scanner missed still reads nothing.
+text before the parser sees it, and the parser is given no base directory, so a directive the
+scanner missed is an error, never a read or a fetch.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ from __future__ import annotations
 import gc
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
-import hocon
+import zig_hocon
 
 MAX_CONFIG_BYTES = 1024 * 1024
 # Real configs nest about 8 levels (a Kubernetes job spec inside a location a few more); the cap
@@ -44,6 +47,9 @@ MAX_BLANK_RUN = 10_000
 MAX_MERGE_WORK = 8_000_000
 # Each `a += v` wraps the previous value of `a` once more; the parser recurses through all of them.
 MAX_APPENDS = 200
+# In all, far above a real file's few `locations += {...}`: each costs the scan and the parser a
+# copy of the list so far, and 65,000 of them take seconds.
+MAX_TOTAL_APPENDS = 10_000
 
 # Keys whose literal values are secrets: never quoted in any output.
 SECRET_KEYS = frozenset({"token", "password"})
@@ -99,6 +105,12 @@ class SourceMap:
     substitutions: list[Substitution] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
     indents: dict[int, int] = field(default_factory=dict)
+    # Substitutions right after a list or an object in a value (`[1] ${x}`).
+    after_container: list[Position] = field(default_factory=list)
+    # The first thing the control plane refuses, or a rule of the validator refuses, that the
+    # scanner saw; the parser may still find an earlier error.
+    violation: SourceError | None = None
+    violation_starts: int = 0  # the line where the text it is about starts
 
     def original(self, line: int, column: int) -> Position:
         """Where a position the parser reports in `text` is in the original file."""
@@ -191,8 +203,8 @@ _WS = "[ \\t\\r\\f\\v\\x1c-\\x1f\\xa0\\ufeff\\u1680\\u2000-\\u200a\\u2028\\u2029
 _SKIP = f"(?:{_WS}+|#[^\\n]*|//[^\\n]*)*+"
 # The commonest line, `key = "value"` or `a.b = 42`, in one match (about half the scan's time).
 _FIELD = (
-    '(?P<field>(?P<field_key>[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*|"[^"\\\\\\n]*")[ \\t]*[:=][ \\t]*'
-    '(?P<field_value>"[^"\\\\\\n]*"|[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)(?=[ \\t]*(?:[\\n,}#]|//|\\Z)))|'
+    '(?P<field>(?P<field_key>[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*|"[^"\\\\\\x00-\\x1f]*")[ \\t]*[:=][ \\t]*'
+    '(?P<field_value>"[^"\\\\\\x00-\\x1f]*"|[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)(?=[ \\t]*(?:[\\n,}#]|//|\\Z)))|'
 )
 _TOKENS = (
     "(?:"
@@ -202,7 +214,8 @@ _TOKENS = (
     + "|(?P<subst>\\$\\{[^}\\n]*\\}?)"
     + "|(?P<open>\\{)|(?P<close>\\})|(?P<lbr>\\[)|(?P<rbr>\\])|(?P<comma>,)"
     + "|(?P<sep>[:=]|\\+=)"
-    + '|(?P<word>(?:[^\\s$"{}\\[\\],:=+#`^?!@*&\\\\/]|/(?!/))+)'
+    # a number's exponent may have a `+` (`2.5e+3`), which elsewhere only `+=` has
+    + '|(?P<word>(?:-?[0-9][0-9.]*[eE]\\+(?=[0-9]))?(?:[^\\s$"{}\\[\\],:=+#`^?!@*&\\\\/]|/(?!/))+)'
     + "|(?P<other>[\\s\\S])"
     + "|(?P<end>\\Z)"
     + ")"
@@ -216,7 +229,20 @@ _VALUE_KINDS = frozenset({"str", "word", "triple"})
 class _Frame:
     """One open `{...}` or `[...]` of the scan."""
 
-    __slots__ = ("in_value", "is_array", "items", "key", "key_path", "open_dot", "path", "value_seen")
+    __slots__ = (
+        "after_container",
+        "appending",
+        "in_value",
+        "is_array",
+        "items",
+        "key",
+        "key_path",
+        "no_separator",
+        "open_dot",
+        "path",
+        "subst_seen",
+        "value_seen",
+    )
 
     def __init__(self, path: KeyPath, is_array: bool) -> None:
         self.path = path
@@ -227,14 +253,28 @@ class _Frame:
         self.key: list[str] = []  # objects: segments of the key being read
         self.open_dot = False  # objects: the key so far ends with a `.` separator
         self.key_path: KeyPath = path  # path of the field or element whose value is being read
+        self.no_separator = False  # objects: the value is an object written `key { ... }`
+        self.appending = False  # objects: the value is that of `key += ...`, an element of a list
+        self.subst_seen = False  # objects: the value being read has a substitution
+        # A list or an object just closed in this value: 1, or 2 after `key { ... }`.
+        self.after_container = 0
 
 
 class _Scanner:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, environment: Collection[str] | None) -> None:
         self.text = text
+        self.environment = environment
         self.result = SourceMap(text)
+        # Keys whose value Lightbend Config keeps as a stack of earlier values if an object follows:
+        # a value referring to itself (`a = ${a} x`, `a += x`), or joining a substitution to a list
+        # or an object (`a = ${b} [1]`); where, in which field, and which of the two.
+        self.self_references: dict[KeyPath, tuple[Position, int, str]] = {}
+        self.fields = 0
+        # `${?X}` written against another piece of a value (`8080${?X}`), for the environment to judge.
+        self.joined_optionals: list[tuple[int, int, str]] = []
         self.array_lengths: dict[KeyPath, int] = {}
         self.appends: dict[KeyPath, int] = {}
+        self.total_appends = 0
         self.assignments: list[KeyPath] = []  # every key and array element, in parser order
         self.object_paths: set[KeyPath] = set()  # paths known to hold an object
         self.redefines_objects = False
@@ -251,7 +291,10 @@ class _Scanner:
         line, line_start = 1, 0
         key_position = Position(1, 1)
         key_end = -1  # end offset of the last key lexeme: `a"b"` is one key segment, `a "b"` too
+        key_lexeme = ""
+        first_piece = False  # the value token being read is the first piece of its field
         include: _IncludeDirective | None = None
+        include_ended = False  # an include directive ended at the last line end
         seen_first = False
         tokens = 0
         indents = self.result.indents
@@ -264,8 +307,16 @@ class _Scanner:
                 if kind == "nl" or kind == "end" or kind is None:
                     if kind == "end" and match.start() < text_length:
                         continue  # the end of a replayed field (below), not of the text
-                    if include is not None:
-                        self._finish_include(include, at_line_end=True)
+                    if include is not None and (include.state == "done" or kind != "nl"):
+                        if include.state != "done":
+                            self._note(
+                                SourceError(
+                                    "syntax error: the include directive is not complete", Position(line, 1)
+                                )
+                            )
+                        else:
+                            self._finish_include(include, line)
+                            include_ended = True
                         include = None
                     newlines = match.group("nl").count("\n") if kind == "nl" else 0
                     if match.end() - match.start() != newlines:  # comments or blanks to drop
@@ -276,6 +327,7 @@ class _Scanner:
                     line_start = match.end()
                     if frame.is_array or frame.value_seen:
                         frame.in_value = frame.value_seen = False
+                        frame.after_container = 0
                     continue
                 start = match.start(kind)
                 lexeme = match.group(kind)
@@ -293,6 +345,13 @@ class _Scanner:
                 if kind == "triple" and "\n" in lexeme:
                     line += lexeme.count("\n")
                     line_start = start + lexeme.rfind("\n") + 1
+                if include_ended:
+                    include_ended = False
+                    if (
+                        kind == "comma"
+                    ):  # Lightbend takes a comma on a later line as the directive's separator
+                        self.edits.append((start, match.end(), " "))
+                        continue
                 if not seen_first:
                     seen_first = True
                     if kind == "open":  # a braced root: this `{` opens the root object itself
@@ -302,33 +361,63 @@ class _Scanner:
                 if kind == "field":
                     field_key = match.group("field_key")
                     plain = not (frame.is_array or frame.in_value or frame.key or include is not None)
-                    if not plain or field_key == "include":
+                    if not plain or field_key == "include" or field_key.startswith("include."):
                         replay = (start, match.end())  # not a plain field here: token by token
                         break
                     frame.key = [field_key[1:-1]] if field_key[0] == '"' else field_key.split(".")
                     self._finish_key(frame, Position(line, column), append=False)
                     frame.value_seen = True
                     tokens += 2  # the parser sees three: key, separator, value
+                    value = match.group("field_value")
+                    if (
+                        value[0] in _NUMBER_START
+                        and not (value.isdigit() and (value[0] != "0" or len(value) == 1))
+                        and _is_lightbend_only_number(value)
+                    ):
+                        self._note(
+                            _number_violation(
+                                value, Position(line, match.start("field_value") - line_start + 1)
+                            )
+                        )
                     if frame.key_path[-1] in SECRET_KEYS:
-                        value = match.group("field_value")
                         self.result.secrets.add(value[1:-1] if value[0] == '"' else value)
                     continue
                 if include is not None:
-                    if include.open_parentheses > 0 or (kind != "comma" and kind != "close"):
-                        include.tokens.append(lexeme)
-                        include.end = match.end()
-                        if kind == "word":
-                            include.open_parentheses += lexeme.count("(") - lexeme.count(")")
+                    if include.state != "done":
+                        try:
+                            include.feed(kind, lexeme, Position(line, column))
+                        except SourceError as violation:
+                            self._note(violation)
+                            include = None
+                        else:
+                            include.end = match.end()
                         continue
-                    self._finish_include(include, at_line_end=False)
+                    if kind == "comma":  # the directive's separator: the parser is given neither
+                        include.end = match.end()
+                        self._finish_include(include, line)
+                        include = None
+                        continue
+                    if kind != "close" or not stack:
+                        self._note(
+                            SourceError(
+                                f"syntax error: expecting a comma or a new line after an include directive, not {lexeme!r}",
+                                Position(line, column),
+                            )
+                        )
+                    else:
+                        self._finish_include(include, line)
                     include = None
                 if frame.is_array:
+                    first_piece = False
                     if kind == "rbr":
                         self.array_lengths[frame.path] = frame.items
-                        frame = stack.pop() if stack else frame
+                        if stack:
+                            frame = stack.pop()
+                            frame.after_container = 2 if frame.no_separator and not frame.is_array else 1
                         continue
                     if kind == "comma":
                         frame.in_value = False
+                        frame.after_container = 0
                         continue
                     if kind == "close":
                         continue  # unbalanced: the parser reports it
@@ -344,10 +433,13 @@ class _Scanner:
                         self.assignments.append(frame.key_path)
                 else:
                     if kind == "close":
-                        frame = stack.pop() if stack else frame
+                        if stack:
+                            frame = stack.pop()
+                            frame.after_container = 2 if frame.no_separator and not frame.is_array else 1
                         continue
                     if kind == "comma":
                         frame.in_value = frame.value_seen = False
+                        frame.after_container = 0
                         frame.key = []
                         continue
                     if not frame.in_value:
@@ -357,17 +449,70 @@ class _Scanner:
                                 continue
                             if not frame.key:
                                 key_position = Position(line, column)
+                                if kind == "word" and lexeme.startswith("include."):
+                                    # a key for Lightbend, a directive for the parser: quoted, it is a key to both
+                                    self.edits.append((start, start + len("include"), '"include"'))
                             self._add_key_token(frame, lexeme, kind == "word", start == key_end)
                             key_end = match.end()
+                            key_lexeme = lexeme
                             continue
                         if kind == "rbr":
                             continue  # unbalanced: the parser reports it
+                        if lexeme == "+=":
+                            self._check_append(
+                                key_lexeme if start == key_end else "", stack, Position(line, column)
+                            )
                         self._finish_key(frame, key_position, append=lexeme == "+=")
+                        frame.no_separator = kind != "sep"
                         if kind == "sep":
                             continue
+                    first_piece = not frame.value_seen
                     frame.value_seen = True
+                if frame.after_container:
+                    if frame.after_container == 2:
+                        self._note(
+                            SourceError(
+                                f"syntax error: expecting a comma or a new line after `key {{ ... }}`, not {lexeme!r}",
+                                Position(line, column),
+                            )
+                        )
+                    elif kind == "word":
+                        self._note(
+                            SourceError(
+                                f"text after a list or an object: the control plane ignores {lexeme!r} here; "
+                                "quote it, or put it on a line of its own",
+                                Position(line, column),
+                            )
+                        )
+                    if kind == "subst":
+                        self.result.after_container.append(Position(line, column))
+                        if not frame.is_array:
+                            self.self_references.setdefault(
+                                frame.key_path, (Position(line, column), self.fields, _JOINS_A_SUBSTITUTION)
+                            )
+                    frame.after_container = 0
+                if kind == "word":
+                    if (
+                        lexeme[0] in _NUMBER_START
+                        and not (lexeme.isdigit() and (lexeme[0] != "0" or len(lexeme) == 1))
+                        and _is_lightbend_only_number(lexeme)
+                    ):
+                        self._note(_number_violation(lexeme, Position(line, column)))
+                elif kind == "str":
+                    if lexeme[-1] != '"' or len(lexeme) < 2 or "\\" in lexeme or not lexeme.isprintable():
+                        problem = _string_violation(lexeme, Position(line, column))
+                        if problem is not None:
+                            self._note(problem)
+                elif kind != "open" and kind != "lbr":
+                    self._check_lexeme(kind, lexeme, line, Position(line, column))
                 value_path = frame.key_path
                 if kind == "open" or kind == "lbr":
+                    if kind == "open" and self.self_references:
+                        self._check_object_after_self_reference(value_path, Position(line, column))
+                    if frame.subst_seen and not first_piece and not frame.is_array:
+                        self.self_references.setdefault(
+                            value_path, (Position(line, column), self.fields, _JOINS_A_SUBSTITUTION)
+                        )
                     stack.append(frame)
                     if len(stack) > MAX_NESTING_DEPTH:
                         raise SourceError(
@@ -380,7 +525,22 @@ class _Scanner:
                             f"substitution path is deeper than {MAX_NESTING_DEPTH} levels",
                             Position(line, column),
                         )
+                    if first_piece and self.self_references:
+                        self._check_object_after_self_reference(value_path, Position(line, column))
+                    frame.subst_seen = True
                     body = _SUBST_BODY.fullmatch(lexeme)
+                    if body is not None:
+                        if all(isinstance(part, str) for part in value_path) and body.group(2) == ".".join(
+                            str(part) for part in value_path
+                        ):
+                            self.self_references.setdefault(
+                                value_path, (Position(line, column), self.fields, "refers to itself")
+                            )
+                        if body.group(1) == "?" and (
+                            self.text[start - 1] not in _BEFORE_A_FIRST_PIECE
+                            or _joins_next(self.text, match.end())
+                        ):
+                            self.joined_optionals.append((start, match.end(), body.group(2)))
                     if body is not None:
                         self.result.substitutions.append(
                             Substitution(
@@ -390,7 +550,7 @@ class _Scanner:
                                 Position(line, column),
                             )
                         )
-                elif kind in _VALUE_KINDS and value_path:
+                if kind in _VALUE_KINDS and value_path:
                     last = value_path[-1]
                     if isinstance(last, str) and last in SECRET_KEYS:
                         self.result.secrets.add(_unquote(lexeme) if kind == "str" else lexeme.strip('"'))
@@ -404,9 +564,40 @@ class _Scanner:
                 "the file redefines the same objects too often to be checked in time: write each object "
                 "once (one `locations = [...]` list rather than many `locations += {...}` lines)"
             )
+        if self.joined_optionals and self.environment is not None:
+            self._drop_vanishing_optionals(self.environment)
         if self.edits:
             self.result.text = self._edited_text()
         return self.result
+
+    def _drop_vanishing_optionals(self, environment: Collection[str]) -> None:
+        """Remove each `${?X}` joined to another piece that nothing sets (neither the file nor the
+        environment): Lightbend Config then reads the other pieces as if it were not written
+        (`8080${?X}` is the number 8080), where the parser would make a string of them."""
+        positions = self.result.positions
+        substituted = [s.key_path for s in self.result.substitutions if s.key_path]
+        vanishing = []
+        for start, end, name in self.joined_optionals:
+            path = tuple(name.split("."))
+            if name in environment or '"' in name or path in positions:
+                continue
+            if any(path[: len(target)] == target for target in substituted):
+                continue  # a substitution may give the file that path
+            vanishing.append((start, end))
+        for index, (start, end) in enumerate(vanishing):
+            # Of a run of them that is a whole value (`a = ${?X}${?Y}`), one stays: the value is unset.
+            run_start = start
+            for earlier_start, earlier_end in reversed(vanishing[:index]):
+                if earlier_end != run_start:
+                    break
+                run_start = earlier_start
+            last_of_run = index + 1 == len(vanishing) or vanishing[index + 1][0] != end
+            whole_value = self.text[run_start - 1] in _BEFORE_A_FIRST_PIECE and not _joins_next(
+                self.text, end
+            )
+            if not (last_of_run and whole_value):
+                self.edits.append((start, end, ""))
+        self.edits.sort()
 
     def _refuse_size(self, tokens: int, lexeme: str, position: Position) -> NoReturn:
         if tokens > MAX_TOKENS:
@@ -433,6 +624,9 @@ class _Scanner:
         frame.open_dot = False
         frame.in_value = True
         frame.value_seen = False
+        frame.appending = append
+        frame.subst_seen = False
+        self.fields += 1
         if not segments:  # a value with no key: the parser reports it
             frame.key_path = frame.path
             return
@@ -444,6 +638,8 @@ class _Scanner:
         self.object_paths.add(path)
         for segment in segments[:-1]:
             path = (*path, segment)
+            if self.self_references:
+                self._check_object_after_self_reference(path, position)
             if positions.setdefault(path, position) is not position:
                 self.redefines_objects = True
             assignments.append(path)
@@ -454,8 +650,14 @@ class _Scanner:
         positions[path] = position
         assignments.append(path)
         if append:  # `a += v` appends v as one more element of the array a
+            self.self_references.setdefault(path, (position, self.fields, "refers to itself"))
             index = self.array_lengths.get(path, 0)
             appends = self.appends[path] = self.appends.get(path, 0) + 1
+            self.total_appends += 1
+            if self.total_appends > MAX_TOTAL_APPENDS:
+                raise SourceError(
+                    f"more than {MAX_TOTAL_APPENDS:,} `+=` in the file: write lists instead", position
+                )
             if appends > MAX_APPENDS:
                 raise SourceError(
                     f"more than {MAX_APPENDS} `+=` to {render_path(path)}: write one list instead", position
@@ -466,27 +668,68 @@ class _Scanner:
             assignments.append(path)
         frame.key_path = path
 
-    def _finish_include(self, include: _IncludeDirective, *, at_line_end: bool) -> None:
-        words = "".join(token for token in include.tokens if not token.startswith('"'))
-        targets = [_unquote(token) for token in include.tokens if token.startswith('"')]
-        kind: IncludeKind = "plain"
-        if "url(" in words:
-            kind = "url"
-        elif "file(" in words:
-            kind = "file"
-        elif "classpath(" in words:
-            kind = "classpath"
-        elif "package(" in words:
-            kind = "package"
-        directive = " ".join(self.text[include.start : include.end].split())
+    def _note(self, violation: SourceError, starts: int | None = None) -> None:
+        """Keep the first thing found that the control plane would refuse (or that a rule refuses),
+        and scan on: the parser may find an earlier error, which is the one to report."""
+        if self.result.violation is None:
+            self.result.violation = violation
+            self.result.violation_starts = starts or (violation.position.line if violation.position else 0)
+
+    def _check_append(self, key_lexeme: str, stack: list[_Frame], position: Position) -> None:
+        """Note a `+=` Lightbend Config refuses: after a key it reads as a number, or inside a list."""
+        if key_lexeme and key_lexeme[0] in _NUMBER_START and _NUMBER_CHARACTERS.fullmatch(key_lexeme):
+            # Lightbend reads `1+` as one number token, and `+` cannot be in one.
+            self._note(SourceError(f"syntax error: `{key_lexeme}+=`: quote the key", position))
+        if stack and any(enclosing.is_array or enclosing.appending for enclosing in stack):
+            self._note(
+                SourceError(
+                    "syntax error: `+=` does not work inside a list, nor inside the value of another `+=` "
+                    "(the control plane refuses it): "
+                    "move it out of the list and refer to it with ${...}",
+                    position,
+                )
+            )
+
+    def _check_lexeme(self, kind: str | None, lexeme: str, line: int, position: Position) -> None:
+        """Note what Lightbend's tokenizer refuses in a substitution, a triple-quoted string or a
+        character no token takes."""
+        if kind == "other":
+            self._note(_character_violation(lexeme, position))
+        elif kind == "subst" and not lexeme.endswith("}"):
+            self._note(SourceError("syntax error: `${` is not closed with `}`", position))
+        elif kind == "triple" and (len(lexeme) < 6 or not lexeme.endswith('"""')):
+            # Lightbend reports it where the text ends; the string starts `line` lines before.
+            end_line = self.text.count("\n") + 1
+            self._note(
+                SourceError("syntax error: a triple-quoted string is not closed", Position(end_line, 1)),
+                starts=line - lexeme.count("\n"),
+            )
+
+    def _check_object_after_self_reference(self, path: KeyPath, position: Position) -> None:
+        earlier = self.self_references.get(path)
+        if earlier is not None and earlier[1] != self.fields:
+            self._note(
+                SourceError(
+                    f"{render_path(path)} {earlier[2]} (line {earlier[0].line}) and is then given an object or "
+                    "a substitution: how the control plane merges them depends on the earlier values' types; write "
+                    "its final value once",
+                    position,
+                )
+            )
+
+    def _finish_include(self, include: _IncludeDirective, line: int) -> None:
+        directive = " ".join(self.text[include.start : include.end].split()).removesuffix(",").rstrip()
         self.result.includes.append(
-            Include(kind, "required" in words, ", ".join(targets), include.position, directive)
+            Include(include.kind, include.required, ", ".join(include.targets), include.position, directive)
         )
-        # Spaces keep the columns of what follows on the line; at the end of a line, nothing is needed.
-        if at_line_end:
-            self.edits.append((include.start, include.end, ""))
-        else:
-            self.edits.append((include.start, include.end, " " * (include.end - include.start)))
+        # The directive becomes blanks of the same shape (its lines and the columns after it stay),
+        # in place of the edits made inside it; lines it spans keep their indentation.
+        while self.edits and self.edits[-1][0] >= include.start:
+            self.edits.pop()
+        for spanned in range(include.position.line + 1, line + 1):
+            self.result.indents.pop(spanned, None)
+        region = self.text[include.start : include.end]
+        self.edits.append((include.start, include.end, re.sub("[^\n]", " ", region)))
 
     def _edited_text(self) -> str:
         """The text for the parser: every line keeps its number, every token its column."""
@@ -500,13 +743,118 @@ class _Scanner:
         return "".join(pieces)
 
 
+_INCLUDE_KINDS: tuple[IncludeKind, ...] = ("url", "file", "classpath")
+
+
 @dataclass(slots=True)
 class _IncludeDirective:
+    """An include directive being read, token by token, to the grammar Lightbend Config accepts:
+    `include "x"`, `include file("x")` (or `url(`, `classpath(`), `include required(...)` of either,
+    with blanks and new lines allowed between the tokens and none before an open parenthesis."""
+
     start: int
     position: Position
     end: int
-    tokens: list[str] = field(default_factory=list)
-    open_parentheses: int = 0
+    kind: IncludeKind = "plain"
+    required: bool = False
+    state: Literal["start", "resource", "string", "close", "close_required", "done"] = "start"
+    targets: list[str] = field(default_factory=list)
+
+    def feed(self, kind: str | None, lexeme: str, position: Position) -> None:
+        if kind == "str" or kind == "triple":
+            if self.state in ("start", "resource"):
+                self.state = "close_required" if self.required else "done"
+            elif self.state == "string":
+                self.state = "close"
+            else:
+                self._refuse(lexeme, position)
+            self.targets.append(_unquote(lexeme) if kind == "str" else lexeme[3:-3])
+            return
+        if kind != "word":
+            self._refuse(lexeme, position)
+        rest = lexeme
+        while rest:
+            if self.state == "start" and rest.startswith("required("):
+                self.required, self.state, rest = True, "resource", rest[len("required(") :]
+            elif self.state in ("start", "resource"):
+                found = next((name for name in _INCLUDE_KINDS if rest.startswith(f"{name}(")), None)
+                if found is None or rest != f"{found}(":
+                    self._refuse(lexeme, position)
+                self.kind, self.state, rest = found, "string", ""
+            elif self.state == "close" and rest.startswith(")"):
+                self.state, rest = ("close_required" if self.required else "done"), rest[1:]
+            elif self.state == "close_required" and rest == ")":
+                self.state, rest = "done", ""
+            else:
+                self._refuse(lexeme, position)
+
+    def _refuse(self, lexeme: str, position: Position) -> NoReturn:
+        expected = {
+            "start": 'a quoted file name, file("..."), url("..."), classpath("...") or required(...)',
+            "resource": 'a quoted file name, file("..."), url("...") or classpath("...")',
+            "string": "a quoted file name",
+            "close": "`)`",
+            "close_required": "`)`",
+            "done": "a comma or a new line",
+        }[self.state]
+        raise SourceError(f"syntax error: include directive expects {expected}, not {lexeme!r}", position)
+
+
+# In a quoted string Lightbend Config refuses a raw control character (a tab too) and any escape
+# but JSON's; both stop the reading at the string.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
+_JSON_ESCAPE = re.compile(r'\\(?:[\\"/bfnrt]|u[0-9a-fA-F]{4})')
+
+
+def _string_violation(lexeme: str, position: Position) -> SourceError | None:
+    """What Lightbend Config refuses in the quoted string `lexeme`, if anything."""
+    if len(lexeme) < 2 or not lexeme.endswith('"'):
+        return SourceError("syntax error: a quoted string is not closed on its line", position)
+    body = lexeme[1:-1]
+    if "\\" in body and "\\" in _JSON_ESCAPE.sub("", body):
+        return SourceError("syntax error: invalid escape in a quoted string (JSON's escapes only)", position)
+    bad = _CONTROL_CHARACTER.search(body)
+    if bad is None:
+        return None
+    shown = {"\t": "a tab", "\r": "a carriage return"}.get(
+        bad.group(), f"control character {ord(bad.group()):#04x}"
+    )
+    return SourceError(
+        f"syntax error: {shown} inside a quoted string: write it as an escape (\\t, \\r, \\u00XX)", position
+    )
+
+
+_RESERVED_MEANING = {"$": "`$` not followed by `{`", "+": "`+` not followed by `=`"}
+
+
+def _character_violation(character: str, position: Position) -> SourceError:
+    what = _RESERVED_MEANING.get(character, f"reserved character {character!r}")
+    return SourceError(f"syntax error: {what} outside quotes (quote the value)", position)
+
+
+_JOINS_A_SUBSTITUTION = "joins a substitution to a list or an object"
+_NUMBER_START = frozenset("-0123456789")
+_NUMBER_CHARACTERS = re.compile(r"[-0-9][-0-9eE.]*")
+# What Lightbend Config reads as a number, and the subset (JSON's) that the parser reads as one too.
+_LIGHTBEND_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _is_lightbend_only_number(word: str) -> bool:
+    """True for an unquoted `word` that Lightbend reads as a number and the parser as text (`007`, `5.`)."""
+    if _JSON_NUMBER.fullmatch(word) or not _LIGHTBEND_NUMBER.fullmatch(word):
+        return False
+    if any(mark in word for mark in ".eE"):
+        return True
+    return int(word) in _LONG_RANGE  # a longer integer is text for both
+
+
+def _number_violation(word: str, position: Position) -> SourceError:
+    return SourceError(
+        f"unquoted number {word!r} is not written as JSON writes numbers: the control plane reads it as "
+        f"{float(word) if any(mark in word for mark in '.eE') else int(word)!r}; write that, or quote it",
+        position,
+    )
 
 
 class _Node:
@@ -574,9 +922,24 @@ def _unescape(match: re.Match[str]) -> str:
     return _ESCAPES.get(escape, escape)
 
 
-def scan(text: str) -> SourceMap:
-    """Positions, includes, substitutions and secrets of `text`; `SourceError` if it is too deep or wide."""
-    return _Scanner(text).scan()
+def scan(text: str, environment: Collection[str] | None = None) -> SourceMap:
+    """Positions, includes, substitutions and secrets of `text`; `SourceError` if it is too deep or wide.
+
+    With the names of the container's `environment`, the text for the parser also leaves out the
+    optional substitutions that vanish there and would change the type of what they are joined to.
+    """
+    return _Scanner(text, environment).scan()
+
+
+def _joins_next(text: str, offset: int) -> bool:
+    """True when a value piece starts right at `offset` (no blank, separator or comment before it)."""
+    following = text[offset : offset + 2]
+    return bool(following) and following[0] not in _PIECE_BOUNDARIES and following != "//"
+
+
+# What can stand right before the first piece of a value: a separator, an opening bracket, a blank.
+_BEFORE_A_FIRST_PIECE = frozenset(" \t\r\n\f\v,:=[{")
+_PIECE_BOUNDARIES = frozenset(" \t\r\n,}]#\f\v")
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -599,28 +962,64 @@ def garbage_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _refuse_file(path: str) -> NoReturn:
-    # Raised as "not found", which the parser treats like the container does: a plain include of a
-    # missing file is empty, a required one is an error.
-    raise FileNotFoundError(f"the validator never reads included files ({path})")
+@dataclass(frozen=True, slots=True)
+class ParseFailure(Exception):
+    """The parser refused the text: `kind` says whether it is the syntax, a substitution or the root."""
+
+    kind: Literal["syntax", "substitution", "cycle", "root"]
+    message: str
+    position: Position | None = None
+    name: str = ""  # the parser's name for the error (`UnsupportedConcatenation`)
 
 
-def _refuse_package(identifier: str, file: str, _including: str | None, _base: str | None) -> NoReturn:
-    raise hocon.ResolveError(f'include package("{identifier}", "{file}") is never read', file, 0, 0)
+# The parser names its errors (`UnexpectedToken`); these read better in a finding.
+_FAILURE_WORDS = {
+    "Unresolved": "could not resolve substitution",
+    "SubstitutionCycle": "circular substitution: these values refer to each other",
+    "UnsupportedConcatenation": "these values cannot be concatenated (a list or an object next to another kind)",
+    "UnexpectedToken": "unexpected token",
+    "InvalidEscape": "invalid escape in a quoted string",
+    "IncludeNeedsFile": "include directive is never read",
+    "UnsupportedInclude": "include directive is never read",
+}
+# Lightbend Config keeps an integer that does not fit in 64 bits as the text it was written as.
+_LONG_RANGE = range(-(2**63), 2**63)
+
+
+def _failure_text(name: str | None) -> str:
+    if not name:
+        return "the HOCON parser refused the file"
+    return _FAILURE_WORDS.get(name) or re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
 def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
     """Parse `text` and resolve it against exactly `environment`, reading no file or URL.
 
-    Raises `hocon.ParseError`, `hocon.ResolveError` or `hocon.ConfigError` (array at the root).
+    zig-hocon is given no base directory, so any include directive left in the text is an error,
+    never a read or a fetch. Raises `ParseFailure`.
     """
-    config = hocon.parse(
-        text,
-        env=dict(environment),
-        read_file=_refuse_file,
-        package_resolver=_refuse_package,
-    )
-    tree = config.to_object()
-    if not isinstance(tree, dict):  # the Config API only builds objects; kept for the type checker
-        raise hocon.ConfigError("document root is not an object", "")
-    return tree
+    try:
+        config = zig_hocon.ConfigFactory.parse_string(text, env=dict(environment))
+        tree: object = config.as_dict()
+    except zig_hocon.ConfigSubstitutionException as error:
+        position = Position(error.line, max(error.column or 1, 1)) if error.line else None
+        kind: Literal["substitution", "cycle"] = "substitution" if error.name == "Unresolved" else "cycle"
+        raise ParseFailure(kind, _failure_text(error.name), position, error.name or "") from None
+    except zig_hocon.ConfigException as error:
+        position = Position(error.line, max(error.column or 1, 1)) if error.line else None
+        raise ParseFailure("syntax", _failure_text(error.name), position, error.name or "") from None
+    if not isinstance(tree, dict):
+        raise ParseFailure("root", "the file's root must be an object, not a list", Position(1, 1))
+    faithful: dict[str, Any] = _as_lightbend(tree)
+    return faithful
+
+
+def _as_lightbend(value: Any) -> Any:
+    """`value` with each integer beyond 64 bits as its text, as Lightbend Config reads it."""
+    if isinstance(value, dict):
+        return {key: _as_lightbend(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_lightbend(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _LONG_RANGE:
+        return str(value)
+    return value

@@ -52,6 +52,13 @@ def message(record: dict[str, Any]) -> str:
         lines.append("")
         lines.append("All errors:")
         lines.extend(f"  {finding}" for finding in findings)
+    warnings = record.get("validation_warnings") or []
+    if record["outcome"] != "succeeded" and any(
+        warning not in str(record.get("cause", "")) for warning in warnings
+    ):
+        lines.append("")
+        lines.append("Validator warnings:")
+        lines.extend(f"  {warning}" for warning in warnings)
     phases = record.get("phase_seconds") or {}
     if phases:
         lines.append("")

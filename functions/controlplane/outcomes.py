@@ -41,7 +41,25 @@ def format_finding(finding: Finding) -> str:
 
 
 def decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
-    """The outcome of an execution from its state: (result without record key, one-line summary)."""
+    """The outcome of an execution from its state: (result without record key, one-line summary).
+
+    A version that failed after it was validated gets the validator's warnings on it in its cause:
+    one may say why (a literal token the control plane used instead of the injected secret...).
+    """
+    result, summary = _decide(state)
+    warnings = validation_warnings(state)
+    if warnings and result.outcome in ("failed", "rolled_back", "rollback_failed"):
+        cause = f"{result.cause}\nThe validator warned about this version; one may explain the failure:\n"
+        result = result.model_copy(update={"cause": _fit(cause + "\n".join(warnings))})
+    return result, summary
+
+
+def validation_warnings(state: WorkflowState) -> list[str]:
+    """The validator's warnings on the deployed version, one line each."""
+    return [format_finding(finding) for finding in state.validation.warnings] if state.validation else []
+
+
+def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
     version = state.admission.target.version_id if state.admission else state.request.version_id
     rollback = state.rollback
     if state.rollback_error is not None or (
@@ -104,9 +122,16 @@ def _rollback_problem(state: WorkflowState) -> str:
 
 
 def _result(outcome: Any, error: type[Exception] | None, cause: str) -> OutcomeResult:
+    return OutcomeResult(
+        outcome=outcome, error=error.__name__ if error else None, cause=_fit(cause), record_key=""
+    )
+
+
+def _fit(cause: str) -> str:
+    """`cause`, cut to what the Fail state's cause holds."""
     if len(cause) > MAX_CAUSE_CHARS:
         cause = cause[: MAX_CAUSE_CHARS - 20] + "\n... (truncated)"
-    return OutcomeResult(outcome=outcome, error=error.__name__ if error else None, cause=cause, record_key="")
+    return cause
 
 
 def phase_seconds(state: WorkflowState, finished: datetime) -> dict[str, float]:
@@ -170,6 +195,7 @@ def build_record(
         "validation_errors": [format_finding(f) for f in state.validation.errors]
         if state.validation and not state.validation.valid
         else None,
+        "validation_warnings": validation_warnings(state) or None,
         "failure": failure,
         "rollback": {
             "target_task_definition_arn": rollback.target_task_definition_arn,

@@ -15,13 +15,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-import hocon
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.config_rules import TOKEN_VARIABLE, Issue, check_config
 from controlplane.hocon_source import (
     MAX_CONFIG_BYTES,
     KeyPath,
+    ParseFailure,
     Position,
     SourceError,
     SourceMap,
@@ -46,6 +46,7 @@ __all__ = [
     "LocationSummary",
     "ValidationResult",
     "load_config",
+    "read_config",
     "validate_config",
 ]
 
@@ -161,16 +162,11 @@ def validate_config(
 
 def _validate(data: bytes, context: DeploymentContext | None, filename: str) -> ValidationResult:
     report = _Report(filename)
-    try:
-        source = scan(decode_source(data))
-    except SourceError as error:
-        report.add("error", error.position, None, error.message)
+    environment = context.environment() if context is not None else {}
+    read = _read(data, environment, context, report, as_container=False)
+    if read is None:
         return report.result(None)
-    report.secrets.update(source.secrets)
-    report.add_includes(source)
-    tree = _resolve(source, context, report)
-    if tree is None:
-        return report.result(None)
+    source, tree = read
     root = tree.get("control-plane")
     token = root.get("token") if isinstance(root, dict) else None
     if isinstance(token, str) and not is_environment_placeholder(token):
@@ -180,39 +176,96 @@ def _validate(data: bytes, context: DeploymentContext | None, filename: str) -> 
     return report.result(_summary(tree, data, report))
 
 
+def _read(
+    data: bytes,
+    environment: dict[str, str],
+    context: DeploymentContext | None,
+    report: _Report,
+    *,
+    as_container: bool,
+) -> tuple[SourceMap, dict[str, Any]] | None:
+    """The resolved tree of `data` and the scanner's notes, or None with the reasons in `report`.
+
+    Include directives get the validator's rules (docs/validator.md), or `as_container` the
+    control plane's: only a required include stops the read, the others are empty; and the first
+    unresolved substitution stops it too.
+    """
+    try:
+        source = scan(decode_source(data), environment)
+    except SourceError as error:
+        report.add("error", error.position, None, error.message)
+        return None
+    report.secrets.update(source.secrets)
+    if source.violation is not None:
+        _report_violation(source, environment, report)
+        return None
+    if not as_container:
+        report.add_includes(source)
+    else:
+        for include in source.includes:
+            if include.required:
+                report.add(
+                    "error", include.position, None, f"{include.directive}: the included file is not there"
+                )
+            elif include.kind == "url":  # the real control plane would fetch it: nothing here can
+                report.add("error", include.position, None, f"{include.directive}: never fetched here")
+    tree = _resolve(source, environment, context, report, as_container=as_container)
+    if tree is None or (as_container and report.findings):
+        return None
+    return source, tree
+
+
+def _report_violation(source: SourceMap, environment: Mapping[str, str], report: _Report) -> None:
+    """Report what the scanner refused, and what the parser finds: the control plane stops at the
+    first syntax error of the file, and reads past what only the validator refuses."""
+    violation = source.violation
+    assert violation is not None
+    shared = violation.message.startswith("syntax error")
+    try:
+        parse_resolved(source.text, environment)
+    except ParseFailure as error:
+        position = _parser_position(source, error.position)
+        before = position is not None and position.line < source.violation_starts
+        prefix = "syntax error" if error.kind == "syntax" else "error"
+        if error.kind == "syntax" and before:
+            report.add("error", position, None, f"{prefix}: {error.message}")
+            return
+        elsewhere = position is not None and position.line != source.violation_starts
+        if not shared and error.kind != "substitution" and elsewhere:
+            report.add("error", position, None, f"{prefix}: {error.message}")
+    report.add("error", violation.position, None, violation.message)
+
+
+def read_config(
+    data: bytes, *, environment: Mapping[str, str]
+) -> tuple[ValidationResult, dict[str, Any] | None]:
+    """Only the reading part of `validate_config` (input limits, includes, syntax, substitutions),
+    against exactly `environment` with its real values, and the tree it read: what the
+    differential test compares with Lightbend Config. No content rule runs; `summary` is None."""
+    report = _Report("control-plane.conf")
+    context = DeploymentContext(container_env=tuple(environment))
+    with garbage_collection_paused():
+        read = _read(data, dict(environment), context, report, as_container=False)
+    return report.result(None), (read[1] if read is not None else None)
+
+
 def load_config(data: bytes, *, environment: Mapping[str, str]) -> dict[str, Any]:
     """Parse and resolve like the control plane in its container: against exactly `environment`,
     with no include read (a plain include is empty, a required one fails). Raises `ConfigParseError`.
     """
-    try:
-        text = decode_source(data)
-    except SourceError as error:
-        position = error.position
-        raise ConfigParseError(
-            error.message, position.line if position else None, position.column if position else None
-        ) from None
+    report = _Report("control-plane.conf")
+    context = DeploymentContext(container_env=tuple(environment))
     try:
         with garbage_collection_paused():
-            return parse_resolved(text, environment)
-    except hocon.ParseError as error:
-        raise ConfigParseError(_redact_text(str(error), text), error.line, error.col) from None
-    except hocon.ResolveError as error:
-        line, column = (error.line, error.col) if error.line > 0 else (None, None)
-        raise ConfigParseError(_redact_text(str(error), text), line, column) from None
-    except hocon.ConfigError:
-        raise ConfigParseError("the file's root must be an object, not a list", 1, 1) from None
+            read = _read(data, dict(environment), context, report, as_container=True)
     except _PARSER_FAILURES as error:
         raise ConfigParseError(
             f"the HOCON parser failed on this file ({type(error).__name__})", None, None
         ) from error
-
-
-def _redact_text(message: str, text: str) -> str:
-    try:
-        secrets = scan(text).secrets
-    except SourceError:
-        secrets = set()
-    return _redact(message, secrets)
+    if read is None:
+        first = report.result(None).errors[0]
+        raise ConfigParseError(first.message, first.line, first.column)
+    return read[1]
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -224,32 +277,52 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
-def _resolve(source: SourceMap, context: DeploymentContext | None, report: _Report) -> dict[str, Any] | None:
-    """The resolved tree, reporting each required substitution the container cannot satisfy."""
-    environment = context.environment() if context is not None else {}
-    _report_environment_only_variables(source, context, environment, report)
+def _resolve(
+    source: SourceMap,
+    environment: dict[str, str],
+    context: DeploymentContext | None,
+    report: _Report,
+    *,
+    as_container: bool,
+) -> dict[str, Any] | None:
+    """The resolved tree, reporting each required substitution the container cannot satisfy (or
+    `as_container`, the first one, in the words of Lightbend Config)."""
+    reported_before_parsing = len(report.findings)
+    if not as_container:
+        _report_environment_only_variables(source, context, environment, report)
     # A substitution the scan cannot judge (its first key exists, the rest may not) surfaces as a
     # parse error naming it: report it, give it a placeholder and parse again.
     for _ in range(MAX_REPORTED_SUBSTITUTIONS + 1):
         try:
             return parse_resolved(source.text, environment)
-        except hocon.ParseError as error:
-            report.add(
-                "error", _parser_position(source, error.line, error.col), None, f"syntax error: {error}"
-            )
-            return None
-        except hocon.ResolveError as error:
-            name = error.path
-            position = _parser_position(source, error.line, error.col)
-            if not str(error).startswith("could not resolve substitution") or not name or name in environment:
-                report.add("error", position, None, f"cannot resolve: {error}")
+        except ParseFailure as error:
+            position = _parser_position(source, error.position)
+            if error.kind != "substitution" or position is None:
+                # A file that cannot be parsed stops the control plane there: the substitutions
+                # reported before parsing would not be reached.
+                del report.findings[reported_before_parsing:]
+                prefix = "syntax error" if error.kind == "syntax" else "error"
+                message = f"{prefix}: {error.message}"
+                if (
+                    error.name == "UnsupportedConcatenation"
+                    and any(after.line == position.line for after in source.after_container)
+                    if position
+                    else False
+                ):
+                    message = (
+                        "text after a list or an object, from a substitution: the control plane ignores a text "
+                        "value there, and a list or an object only joins another of its kind"
+                    )
+                report.add("error", position, None, message)
                 return None
-            paths = [s.key_path for s in source.substitutions if s.position == position and s.key_path]
-            _report_unresolved(name, position, paths[0] if paths else None, 1, context, report)
+            found = [s for s in source.substitutions if s.position == position]
+            name = found[0].name if found else None
+            if name is None or name in environment or as_container:
+                shown = f"{error.message}: ${{{name}}}" if name else error.message
+                report.add("error", position, None, shown if as_container else f"cannot resolve: {shown}")
+                return None
+            _report_unresolved(name, position, found[0].key_path or None, 1, context, report)
             environment[name] = environment_placeholder(name)
-        except hocon.ConfigError:
-            report.add("error", Position(1, 1), None, "the file's root must be an object, not a list")
-            return None
         except _PARSER_FAILURES as error:
             report.add("error", None, None, f"the HOCON parser failed on this file ({type(error).__name__})")
             return None
@@ -306,9 +379,9 @@ def _report_unresolved(
     )
 
 
-def _parser_position(source: SourceMap, line: int, column: int) -> Position | None:
+def _parser_position(source: SourceMap, position: Position | None) -> Position | None:
     """A position reported by the parser, in the original file (None when the parser has none)."""
-    return source.original(line, max(column, 1)) if line > 0 else None
+    return source.original(position.line, position.column) if position is not None else None
 
 
 def _summary(tree: Mapping[str, Any], data: bytes, report: _Report) -> ConfigSummary:

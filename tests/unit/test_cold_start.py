@@ -36,9 +36,9 @@ def loaded_at_import(handler: str) -> set[str]:
 def test_handler_cold_start_leaves_the_hocon_parser_out(handler: str) -> None:
     modules = loaded_at_import(handler)
     assert f"{handler}.app" in modules
-    assert "hocon" not in modules
+    assert "zig_hocon" not in modules
     assert "controlplane.validation" not in modules
 
 
 def test_the_validator_still_loads_where_it_is_used() -> None:
-    assert "hocon" in loaded_at_import("check_health")
+    assert "zig_hocon" in loaded_at_import("check_health")

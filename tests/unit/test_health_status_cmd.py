@@ -193,3 +193,18 @@ def test_history_lists_deployments_and_heal_actions() -> None:
         lines[2].startswith("2026-11-29 01:00:00  deployment  succeeded") and "upload-1 (upload)" in lines[2]
     )
     assert format_history([]) == "No deployment or heal action recorded yet."
+
+
+def test_status_shows_the_validator_warnings_of_a_failed_deployment() -> None:
+    status = status_after_a_heal()
+    status["last_deployment"] = {
+        **status["last_deployment"],
+        "outcome": "rolled_back",
+        "cause": "Version v4 failed and the service is back on cp:7.",
+        "validation_warnings": [
+            "line 3, column 3: a literal token is set while the stack injects the secret"
+        ],
+    }
+    text = format_status(status)
+    assert "Version v4 failed and the service is back on cp:7." in text
+    assert "validator warning: line 3, column 3: a literal token is set while the stack injects" in text

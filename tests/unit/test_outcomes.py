@@ -281,3 +281,41 @@ def test_a_notification_lists_every_error_even_when_the_cause_is_cut(world: Worl
     ((message, _),) = world.notifications()
     assert all(f"line {n}, column 1: error number {n} " in message for n in range(1, 151))
     assert message.count("error number 1 ") == 1 + ("error number 1 " in result.cause)
+
+
+# ---------------------------------------------------------------- warnings that explain a failure
+
+TOKEN_WARNING = Finding(
+    line=3,
+    column=3,
+    path="control-plane.token",
+    message="a literal token is set while the stack injects CONTROL_PLANE_TOKEN: the secret is ignored",
+)
+
+
+def warned(state: WorkflowState) -> WorkflowState:
+    report = ValidationReport(valid=True, errors=[], warnings=[TOKEN_WARNING], validated_at=fakes.START)
+    return state.model_copy(update={"validation": report})
+
+
+def test_a_failure_after_a_warning_shows_the_warning_in_its_cause() -> None:
+    result, _ = decide(warned(rolled_back()))
+    assert (result.outcome, result.error) == ("rolled_back", "DeploymentRolledBack")
+    assert result.cause.startswith("Version ")
+    assert "line 3, column 3: a literal token is set while the stack injects" in result.cause
+
+
+def test_a_success_keeps_its_cause_without_the_warnings() -> None:
+    result, _ = decide(warned(SUCCESS))
+    assert result.outcome == "succeeded" and "literal token" not in result.cause
+
+
+def test_the_warnings_reach_the_record_and_the_notification(world: World) -> None:
+    world.finish(warned(rolled_back()))
+    (record,) = world.store.deployments()
+    assert record["validation_warnings"] == [
+        "line 3, column 3: a literal token is set while the stack injects CONTROL_PLANE_TOKEN: the secret is "
+        "ignored [control-plane.token]"
+    ]
+    ((message, _),) = world.notifications()
+    assert "a literal token is set while the stack injects" in message

@@ -135,6 +135,31 @@ def test_a_good_config_boots_with_the_token_from_the_environment(log: ContainerL
             "ConfigException$Parse: /app/conf/control-plane.conf: 1:",
             id="syntax",
         ),
+        # What Lightbend Config refuses and a lenient reader would take (docs/validator.md).
+        pytest.param(
+            "control-plane {\n  token = ${?CONTROL_PLANE_TOKEN}\n  enterprise-cloud.proxy.url = http://proxy:3128\n}",
+            None,
+            "ConfigException$Parse: /app/conf/control-plane.conf: 3:",
+            id="unquoted-url",
+        ),
+        pytest.param(
+            "control-plane { token = ${?CONTROL_PLANE_TOKEN} }\n}\nignored = 1",
+            None,
+            "ConfigException$Parse: /app/conf/control-plane.conf: 2:",
+            id="stray-close-brace",
+        ),
+        pytest.param(
+            'control-plane {\n  token = ${?CONTROL_PLANE_TOKEN}\n  description = "a\tb"\n}',
+            None,
+            "ConfigException$Parse: /app/conf/control-plane.conf: 3:",
+            id="tab-in-quotes",
+        ),
+        pytest.param(
+            "control-plane {\n  token = ${?CONTROL_PLANE_TOKEN}\n  locations = [{ tags += x }]\n}",
+            None,
+            "ConfigException$Parse: /app/conf/control-plane.conf: 3:",
+            id="append-inside-a-list",
+        ),
     ],
 )
 def test_refuses_to_start_like_the_real_control_plane(
@@ -145,6 +170,18 @@ def test_refuses_to_start_like_the_real_control_plane(
     assert control_plane.exit_code == 1
     last = lines(log)[-1]
     assert last.startswith("ERROR ") and expected in last
+
+
+def test_a_token_fallback_through_two_unset_variables_boots(log: ContainerLog) -> None:
+    """Lightbend keeps the injected token when the later optional substitutions are both unset."""
+    config = GOOD.replace(
+        "token = ${?CONTROL_PLANE_TOKEN}",
+        "token = ${?CONTROL_PLANE_TOKEN}\n  token = ${?GATLING_TOKEN}\n  token = ${?OLD_TOKEN}",
+    )
+    control_plane = boot(log, config)
+
+    assert control_plane.exit_code is None
+    assert lines(log)[-1] == "INFO  Configuration loaded: 1 private location(s)"
 
 
 def test_a_missing_config_file_refuses_to_start(log: ContainerLog) -> None:
