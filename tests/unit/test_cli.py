@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from cpctl import cli
+from tests.conftest import REPO_ROOT
 
 
 def imported_after(argv: list[str]) -> set[str]:
@@ -37,3 +39,22 @@ def test_help_lists_every_command_without_importing_them() -> None:
 def test_each_command_runs_from_its_own_module() -> None:
     for command, (module, _) in cli.COMMANDS.items():
         assert module in imported_after([command]), command
+
+
+def test_a_reader_that_stops_early_ends_cpctl_quietly(tmp_path: Path) -> None:
+    # `cpctl validate ... | head`: the pipe closes while cpctl still writes (far more than a pipe buffer).
+    config = tmp_path / "control-plane.conf"
+    keys = "\n".join(f"  unknown_key_{n} = {n}" for n in range(3000))
+    config.write_text(f"control-plane {{\n{keys}\n}}\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cpctl.cli", "validate", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(100)
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in errors, errors
