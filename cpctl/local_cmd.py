@@ -251,7 +251,7 @@ def run_up(args: argparse.Namespace) -> int:
                 out,
                 f"  aws --endpoint-url {endpoint} stepfunctions list-executions --state-machine-arn {twin.state_machine_arn}",
             )
-            _line(out, f"  cpctl status --endpoint-url {endpoint}")
+            _line(out, f"  cpctl status --endpoint-url {endpoint} --region {twin.region}")
             _line(out, "")
             serve(twin, out, stopping, schedule_every=args.schedule_every)
             _line(out, "Stopping the local twin ...")
