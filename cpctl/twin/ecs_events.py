@@ -120,17 +120,17 @@ class DeploymentStateEvents:
         from moto.ecs.models import ecs_backends
 
         backend = ecs_backends[self._account_id][self._region]
-        services = [(service.cluster_name, service.arn) for service in list(backend.services.values())]
-        for cluster, arn in services:
-            described = self._ecs.describe_services(cluster=cluster, services=[arn]).get("services", [])
-            for service in described:
-                for deployment in service.get("deployments", []):
-                    state = str(deployment.get("rolloutState") or "")
-                    with self._lock:
-                        if state not in _DEPLOYMENT_EVENTS or self._seen.get(deployment["id"]) == state:
-                            continue
-                        self._seen[deployment["id"]] = state
-                    self.publish(str(service["serviceArn"]), deployment, now)
+        # moto's own objects, as the simulated Fargate renders them: a DescribeServices per tick would
+        # cost more wall time than the rest of a rollout.
+        for service in list(backend.services.values()):
+            deployments: list[dict[str, Any]] = list(service.deployments or [])
+            for deployment in deployments:
+                state = str(deployment.get("rolloutState") or "")
+                with self._lock:
+                    if state not in _DEPLOYMENT_EVENTS or self._seen.get(deployment["id"]) == state:
+                        continue
+                    self._seen[deployment["id"]] = state
+                self.publish(str(service.arn), deployment, now)
 
     def publish(self, service_arn: str, deployment: Mapping[str, Any], now: float) -> dict[str, Any]:
         name, kind = _DEPLOYMENT_EVENTS[str(deployment.get("rolloutState"))]
