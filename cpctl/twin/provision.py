@@ -258,11 +258,7 @@ class Provisioner:
         unknown_sections = sorted(set(self.template) - _TEMPLATE_SECTIONS)
         if unknown_sections:
             raise ProvisionError(f"template section {unknown_sections[0]} is not supported by the local twin")
-        self.parameters = self._resolve_parameters(parameter_values)
-        self.conditions = {}
-        for name in self.template.get("Conditions", {}):
-            self._condition(name)
-        self._check_rules()
+        self._set_parameters(parameter_values)
         declared = self.template.get("Resources", {})
         skipped = []
         for logical_id in self._order(declared):
@@ -294,11 +290,7 @@ class Provisioner:
         else that changes, or a resource added or removed, stops the update with the resource named.
         """
         previous = dict(self.resources)
-        self.parameters = self._resolve_parameters(parameter_values)
-        self.conditions = {}
-        for name in self.template.get("Conditions", {}):
-            self._condition(name)
-        self._check_rules()
+        self._set_parameters(parameter_values)
         declared = self.template.get("Resources", {})
         skipped: list[str] = []
         update = StackUpdate()
@@ -415,6 +407,15 @@ class Provisioner:
                 _check_parameter(name, spec, kind, item, is_list)
             resolved[name] = items if is_list else raw
         return resolved
+
+    def _set_parameters(self, parameter_values: Mapping[str, str]) -> None:
+        """Parameters with the template's constraints, every condition, then the Rules: what
+        CloudFormation checks before it creates or changes anything."""
+        self.parameters = self._resolve_parameters(parameter_values)
+        self.conditions = {}
+        for name in self.template.get("Conditions", {}):
+            self._condition(name)
+        self._check_rules()
 
     def _check_rules(self) -> None:
         """The template's `Rules`, as CloudFormation checks them before it changes anything: each
