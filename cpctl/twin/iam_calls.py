@@ -216,25 +216,11 @@ class CallAuthorizer:
 
     where: Where
     policies_of: Callable[[str], list[Any]]  # role ARN -> its identity policy documents
+    # (logical id, role ARN) of the function whose handler runs in this thread, None outside one.
+    current: Callable[[], tuple[str, str] | None]
     resource_policy_of: Callable[[str], Any] = lambda resource: None
     records: list[CallRecord] = field(default_factory=list)
-    _local: threading.local = field(default_factory=threading.local)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    # ---------------------------------------------------------------- whose code runs
-    def enter(self, function: str, role_arn: str) -> None:
-        self._stack().append((function, role_arn))
-
-    def leave(self) -> None:
-        stack = self._stack()
-        if stack:
-            stack.pop()
-
-    def _stack(self) -> list[tuple[str, str]]:
-        if not hasattr(self._local, "stack"):
-            self._local.stack = []
-        stack: list[tuple[str, str]] = self._local.stack
-        return stack
 
     # ---------------------------------------------------------------- botocore
     def install(self, events: Any) -> None:
@@ -244,10 +230,10 @@ class CallAuthorizer:
         events.unregister("before-parameter-build", self._before_parameter_build)
 
     def _before_parameter_build(self, params: Params, model: Any, **_: Any) -> None:
-        stack = self._stack()
-        if not stack:
+        running = self.current()
+        if running is None:
             return  # the twin's own calls (provisioning, Fargate, tests): not a principal of the stack
-        function, role_arn = stack[-1]
+        function, role_arn = running
         prefix = model.service_model.signing_name or model.service_model.endpoint_prefix
         operation = f"{prefix}:{model.name}"
         self.authorize(function, role_arn, operation, params)

@@ -149,9 +149,6 @@ class LambdaRouter:
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self.before_invoke: list[Callable[[], None]] = []  # e.g. controlplane.settings.reset_settings
-        # Called when a handler's code starts or resumes running in a thread, and when it stops or sleeps.
-        self.on_enter: list[Callable[[FunctionSpec], None]] = []
-        self.on_leave: list[Callable[[], None]] = []
         self._originals: list[tuple[type, Callable[..., Any]]] = []
         self._running = threading.local()  # per thread: the functions whose handlers run, innermost last
         self._async_threads: list[threading.Thread] = []
@@ -375,15 +372,11 @@ class LambdaRouter:
         saved = self._apply_environment(spec)
         for hook in self.before_invoke:
             hook()
-        for entered in self.on_enter:
-            entered(spec)
         self._streams.ensure_installed()
         self._streams.retarget_console_handlers()
         return saved
 
     def _leave(self, saved: dict[str, str | None]) -> None:
-        for left in self.on_leave:
-            left()
         self._stack().pop()
         for name, value in saved.items():
             if value is None:

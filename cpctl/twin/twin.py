@@ -289,11 +289,10 @@ class LocalTwin:
             where=Where(partition="aws", region=self.region, account=self.account_id),
             policies_of=lambda role: role_policies(self.account_id, self.region, role),
             resource_policy_of=self._resource_policy,
+            current=self._running_function,
         )
         self.authorizer.install(self.session.events)
         undo.callback(self.authorizer.uninstall, self.session.events)
-        self.lambdas.on_enter.append(lambda spec: self.authorizer.enter(spec.logical_id, spec.role_arn))
-        self.lambdas.on_leave.append(self.authorizer.leave)
         self.eventbridge = EventBridge(
             account_id=self.account_id,
             region=self.region,
@@ -424,6 +423,10 @@ class LocalTwin:
             if old.type == "AWS::ECS::TaskDefinition":
                 ecs.deregister_task_definition(taskDefinition=old.ref)
         return update
+
+    def _running_function(self) -> tuple[str, str] | None:
+        spec = self.lambdas.current() if self.lambdas is not None else None
+        return (spec.logical_id, spec.role_arn) if spec is not None else None
 
     def _resource_policy(self, resource: str) -> Any:
         """The bucket policy of an S3 resource (the only resource policy the functions' calls meet)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -13,9 +15,11 @@ ROLE = "arn:aws:iam::123456789012:role/fn"
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/records"
 
 
-def authorizer(*statements: dict[str, object]) -> CallAuthorizer:
+def authorizer(*statements: dict[str, object], running: tuple[str, str] | None = None) -> CallAuthorizer:
     policy = {"Version": "2012-10-17", "Statement": list(statements)}
-    return CallAuthorizer(where=WHERE, policies_of=lambda role: [policy] if role == ROLE else [])
+    return CallAuthorizer(
+        where=WHERE, policies_of=lambda role: [policy] if role == ROLE else [], current=lambda: running
+    )
 
 
 def test_a_call_on_the_granted_resource_is_allowed_and_recorded() -> None:
@@ -73,9 +77,13 @@ def test_an_operation_the_twin_cannot_authorize_fails_loudly() -> None:
         authorizer().authorize("Fn", ROLE, "ec2:TerminateInstances", {})
 
 
-def test_calls_outside_a_function_are_not_checked() -> None:
-    checker = authorizer()
-    assert checker._stack() == []
-    checker.enter("Fn", ROLE)
-    checker.leave()
-    assert checker._stack() == []
+def test_only_calls_made_while_a_function_runs_are_checked() -> None:
+    model = SimpleNamespace(name="GetItem", service_model=SimpleNamespace(signing_name="dynamodb"))
+    params = {"TableName": "records", "Key": {}}
+    outside = authorizer()
+    outside._before_parameter_build(params, model)  # the twin's own call: nobody's role applies
+    assert outside.records == []
+    inside = authorizer(running=("Fn", ROLE))
+    with pytest.raises(ClientError):
+        inside._before_parameter_build(params, model)  # the function's role grants nothing
+    assert [(r.function, r.operation) for r in inside.records] == [("Fn", "dynamodb:GetItem")]
