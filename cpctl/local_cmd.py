@@ -140,7 +140,8 @@ def deploy_file(
             stop_watch()
     revisions = [item for item in twin.revisions() if item["tags"].get("execution") == report.name]
     service = twin.service()
-    ours = {item["arn"] for item in revisions}
+    # The execution's own revision; a rollback's image-pinned copy of the last good one is not it.
+    ours = {item["arn"] for item in revisions if "restores-revision" not in item["tags"]}
     return DeployResult(
         report=report,
         service=service,

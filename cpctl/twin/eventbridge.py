@@ -31,6 +31,8 @@ from typing import Any
 
 from cpctl.twin.capture import Capture
 from cpctl.twin.clock import SimulatedClock
+from cpctl.twin.iam_calls import TargetCheck
+from cpctl.twin.iam_eval import Decision
 from cpctl.twin.lambdas import LambdaRouter
 
 LOG = logging.getLogger(__name__)
@@ -69,6 +71,9 @@ class EventBridge:
     capture: Capture
     lambdas: LambdaRouter
     start_execution: Callable[[str, str, str], str]  # (state machine arn, name, input) -> execution arn
+    # (rule ARN, target) -> the IAM decision of EventBridge delivering to it (iam_calls.target_check)
+    authorize: Callable[[str, dict[str, Any]], TargetCheck] | None = None
+    target_checks: list[TargetCheck] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # every event seen, in order
     held: list[dict[str, Any]] | None = None  # S3 events kept back instead of delivered (see hold)
@@ -212,8 +217,29 @@ class EventBridge:
         delivered = []
         for target in targets:
             payload = target_input(target, event, rule_name=rule_name, rule_arn=rule_arn)
-            delivered.append(self._send(rule_name, target["Arn"], event.get("id", ""), payload, target))
+            refused = self._refused(rule_arn, target)
+            if refused is None:
+                delivered.append(self._send(rule_name, target["Arn"], event.get("id", ""), payload, target))
+                continue
+            # EventBridge cannot invoke the target: after its retries the event goes to the target's
+            # dead-letter queue when EventBridge may send there, else it is dropped
+            # (EventBridge User Guide, "Using dead-letter queues to process undelivered events").
+            failed = Delivery(rule_name, str(target["Arn"]), event.get("id", ""), payload, error=refused)
+            self.deliveries.append(failed)
+            queue = (target.get("DeadLetterConfig") or {}).get("Arn")
+            if queue and self._refused(rule_arn, {"Arn": queue}) is None:
+                self._send(rule_name, str(queue), event.get("id", ""), json.dumps(event), {"Arn": queue})
         return delivered
+
+    def _refused(self, rule_arn: str, target: dict[str, Any]) -> str | None:
+        """Why EventBridge may not deliver to `target`, or None when it may."""
+        if self.authorize is None:
+            return None
+        check = self.authorize(rule_arn, target)
+        self.target_checks.append(check)
+        if check.decision is Decision.ALLOW:
+            return None
+        return f"EventBridge may not {check.check[0]} on {check.target_arn} (decided under {check.under})"
 
     def _send(
         self, rule: str, arn: str, event_id: str, payload: str, target: dict[str, Any] | None = None

@@ -87,6 +87,7 @@ FAULTS: Final = (
     "gatling-api-flaky",
     "rollback-fails",
     "slow-rollout",
+    "image-tag-moved",
 )
 DENY_POLICY_NAME: Final = "twin-fault-config-download-denied"
 
@@ -269,6 +270,9 @@ class _Deployment:
     rollout_state_reason: str = ""
     failed_tasks: int = 0
     rollback: bool = False
+    # image reference -> digest, established by the deployment's first task and used by every other
+    # ("Container image resolution", ECS developer guide, Deploy Amazon ECS services by replacing tasks).
+    image_digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -348,6 +352,9 @@ class SimulatedFargate:
         self._last_tick: float | None = None
         self._faults: dict[str, set[str]] = {}
         self._rollback_fails_active = False
+        # The registry: tags moved to another digest since the twin started, and digests of broken builds.
+        self._moved_tags: dict[str, str] = {}
+        self._broken_digests: set[str] = set()
         self._ip_counters: dict[str, int] = {}
         self._ignored: set[str] = set()
         self._closed_socket: socket.socket | None = None
@@ -399,7 +406,26 @@ class SimulatedFargate:
             if fault == "config-download-denied":
                 for role_arn in {arn for arn in map(_task_role_arn, self._task_definitions()) if arn}:
                     self._deny_download(role_arn)
+            if fault == "image-tag-moved":
+                self._move_control_plane_tags(at)
             self._event(at, f"fault armed: {fault} (config version {target_version_id})")
+
+    def resolve_image(self, image: str) -> str:
+        """The digest the registry answers for `image` now: the one it names (`repo@sha256:...`), a
+        moved tag's new one, else a digest made from the reference."""
+        return self._moved_tags.get(image) or image_digest(image)
+
+    def _move_control_plane_tags(self, at: float) -> None:
+        """Point every control plane image tag in use at a new, broken build (the registry moved it)."""
+        for definition in self._task_definitions():
+            main = _container_roles(definition)[1]
+            image = str(_container_definition(definition, main).get("image", ""))
+            if not image or "@" in image or image in self._moved_tags:
+                continue
+            moved = "sha256:" + hashlib.sha256(f"{image} moved at {at}".encode()).hexdigest()
+            self._moved_tags[image] = moved
+            self._broken_digests.add(moved)
+            self._event(at, f"registry: tag {image} now names {moved[:19]}..., a build that fails at start")
 
     def stop(self) -> None:
         """Stop every fake control plane server and give moto's backend its own methods back."""
@@ -667,6 +693,10 @@ class SimulatedFargate:
                 base=deployment.base,
                 rollback_of=last_good,
             )
+            # "Amazon ECS doesn't create a new service revision for a rollback operation. Amazon ECS
+            # uses the last successful service revision" (ECS developer guide, service revisions):
+            # its image digests included.
+            rollback.image_digests = dict(last_good.image_digests)
             self._service_event(
                 state, at, f"({_service_ref(state)}) rolling back to {_deployment_ref(last_good)}."
             )
@@ -761,10 +791,16 @@ class SimulatedFargate:
             return
         run.task.pull_stopped_at = _datetime(at)
         run.task.version += 1
+        deployment = next((item for item in state.history if item.id == run.deployment_id), None)
         for container in run.task.containers:
             if isinstance(container, SimulatedContainer):
-                # DescribeTasks reports the digest each container's image was pulled at (containers[].imageDigest).
-                container.image_digest = image_digest(str(container.image))
+                # DescribeTasks reports the digest each container's image was pulled at (containers[].imageDigest);
+                # ECS pulls by the digest the deployment established, whatever the tag names by now.
+                image = str(container.image)
+                digest = deployment.image_digests.get(image) if deployment is not None else None
+                container.image_digest = digest or self.resolve_image(image)
+                if deployment is not None:
+                    deployment.image_digests.setdefault(image, container.image_digest)
         if run.loader is None:
             self._schedule(
                 state, at + CONTAINER_START_SECONDS, lambda when: self._main_started(state, run, when)
@@ -851,6 +887,18 @@ class SimulatedFargate:
             self._event(
                 at,
                 f"{state.name}: control plane of task {run.task.id} refused to start (exit 1, see its log)",
+            )
+            self._main_exited(state, run, at, 1)
+            return
+        digest = run.task.container(run.main).image_digest
+        if digest in self._broken_digests:
+            control_plane.crash(
+                at,
+                f"Control plane '{state.name}' failed to start: java.lang.NoClassDefFoundError in image "
+                f"{digest} (twin fault image-tag-moved: the tag names a broken build)",
+            )
+            self._event(
+                at, f"{state.name}: control plane of task {run.task.id} exited 1 at start (broken image)"
             )
             self._main_exited(state, run, at, 1)
             return
@@ -1523,8 +1571,8 @@ def _session_arn(role_arn: str, session: str) -> str:
 
 
 def image_digest(image: str) -> str:
-    """The digest a registry answers for `image`: the one it names (`repo@sha256:...`), else a
-    digest made from the reference (the twin's registry never moves a tag)."""
+    """The digest a registry answers for `image` before any tag moved: the one it names
+    (`repo@sha256:...`), else a digest made from the reference."""
     if "@sha256:" in image:
         return image.split("@", 1)[1]
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()

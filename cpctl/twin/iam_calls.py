@@ -7,7 +7,9 @@ service), decides each with the role's policies (`iam_eval.decide`, inline and m
 Deny first), records the call, and raises the AccessDenied error AWS would answer. An operation the
 table does not know fails loudly: the twin never lets an unchecked call through.
 
-Covered: what the stack's functions call. Not covered (documented in docs/local-twin.md): service
+Covered: what the stack's functions call, what Step Functions calls under the state machine's role
+(the Lambda invocations of its Task states), and EventBridge's deliveries to its targets under the
+target's role or the target's resource policy (`target_check`). Not covered (documented in docs/local-twin.md): service
 control policies, session policies, the KMS key policy of an encrypted SNS topic for a publishing
 function, and resource policies other than the bucket policy.
 """
@@ -219,6 +221,9 @@ class CallAuthorizer:
     # (logical id, role ARN) of the function whose handler runs in this thread, None outside one.
     current: Callable[[], tuple[str, str] | None]
     resource_policy_of: Callable[[str], Any] = lambda resource: None
+    # (logical id, role ARN) of a service calling on the stack's behalf outside any function: Step
+    # Functions invoking a Lambda under the state machine's role.
+    acting_service: Callable[[], tuple[str, str] | None] = lambda: None
     records: list[CallRecord] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -230,7 +235,7 @@ class CallAuthorizer:
         events.unregister("before-parameter-build", self._before_parameter_build)
 
     def _before_parameter_build(self, params: Params, model: Any, **_: Any) -> None:
-        running = self.current()
+        running = self.current() or self.acting_service()
         if running is None:
             return  # the twin's own calls (provisioning, Fargate, tests): not a principal of the stack
         function, role_arn = running
@@ -289,3 +294,60 @@ class CallAuthorizer:
                 operation.split(":", 1)[1],
             )
         return record
+
+
+# ---------------------------------------------------------------------------------- services acting
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """EventBridge delivering one event to one target: what IAM was asked and what it answered."""
+
+    rule_arn: str
+    target_arn: str
+    check: Check
+    decision: Decision
+    under: str  # the target's role ARN, or the resource policy of the target
+
+
+def target_check(
+    rule_arn: str,
+    target: Mapping[str, Any],
+    *,
+    where: Where,
+    policies_of: Callable[[str], list[Any]],
+    resource_policy_of: Callable[[str], Any],
+) -> TargetCheck:
+    """Decide EventBridge's delivery to `target` the way EventBridge is authorized for it.
+
+    A Step Functions target is started under the target's `RoleArn` (identity policies); a Lambda
+    function or an SQS queue (a target, or a dead-letter queue) is reached by `events.amazonaws.com`
+    through the resource's own policy, conditioned on the rule's ARN (EventBridge User Guide, "Using
+    resource-based policies for Amazon EventBridge" and "Permissions for a dead-letter queue").
+    """
+    arn = str(target["Arn"])
+    service = arn.split(":")[2]
+    context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": where.account, "aws:SecureTransport": "true"}
+    if service == "states":
+        role = str(target.get("RoleArn") or "")
+        check: Check = ("states:StartExecution", arn, {})
+        request = Request(
+            check[0],
+            arn,
+            principal_arn=role,
+            account_id=where.account,
+            context={"aws:PrincipalArn": role, "aws:SecureTransport": "true"},
+        )
+        decision = decide(policies_of(role), request) if role else Decision.IMPLICIT_DENY
+        return TargetCheck(rule_arn, arn, check, decision, role or "no RoleArn")
+    actions = {"lambda": "lambda:InvokeFunction", "sqs": "sqs:SendMessage"}
+    if service not in actions:
+        raise UnknownOperation(f"EventBridge target {arn}: the twin cannot authorize delivery to {service}")
+    check = (actions[service], arn, context)
+    request = Request(
+        check[0], arn, account_id=where.account, context=context, service_principal=EVENTS_PRINCIPAL
+    )
+    policy = resource_policy_of(arn)
+    decision = decide([], request, resource_policy=policy) if policy is not None else Decision.IMPLICIT_DENY
+    return TargetCheck(rule_arn, arn, check, decision, f"the resource policy of {arn}")

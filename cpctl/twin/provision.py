@@ -1158,13 +1158,22 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
 
 def _lambda_permission(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
     props = Properties(logical_id, "AWS::Lambda::Permission", values)
-    # Resource policies are not evaluated by the twin: the permission is recorded, not enforced.
-    props.require("FunctionName")
-    props.require("Action")
-    props.require("Principal")
-    props.ignore("SourceArn", "SourceAccount", "EventSourceToken", "FunctionUrlAuthType", "PrincipalOrgID")
+    # A statement of the function's resource policy: EventBridge's deliveries are decided with it
+    # (iam_calls.target_check).
+    statement_id = f"{logical_id}-{uuid.uuid4().hex[:8]}"
+    kwargs: dict[str, Any] = {
+        "FunctionName": props.require("FunctionName"),
+        "StatementId": statement_id,
+        "Action": props.require("Action"),
+        "Principal": props.require("Principal"),
+    }
+    for name in ("SourceArn", "SourceAccount"):
+        if props.get(name):
+            kwargs[name] = props.get(name)
+    props.ignore("EventSourceToken", "FunctionUrlAuthType", "PrincipalOrgID")
     props.done()
-    return Resource(logical_id, props.kind, f"{logical_id}-{uuid.uuid4().hex[:8]}")
+    p.client("lambda").add_permission(**kwargs)
+    return Resource(logical_id, props.kind, statement_id)
 
 
 def _state_machine(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:

@@ -34,6 +34,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore.exceptions import ClientError
 from moto.core.config import DefaultConfig
 
 from cpctl.twin import moto_time
@@ -41,7 +42,7 @@ from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
 from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EventBridge
-from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies
+from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies, target_check
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
 from cpctl.twin.network import LambdaNetwork
 from cpctl.twin.provision import Provisioner, ProvisionError, Stack, StackUpdate, translate
@@ -68,6 +69,7 @@ FARGATE_FAULTS = (
     "never-up",
     "rollback-fails",
     "slow-rollout",
+    "image-tag-moved",
 )
 FAULTS = (
     "task-fails-to-start",
@@ -77,6 +79,7 @@ FAULTS = (
     "lambda-transient",
     "rollback-fails",
     "slow-rollout",
+    "image-tag-moved",
 )
 
 _MOTO_CONFIG: DefaultConfig = {
@@ -290,6 +293,7 @@ class LocalTwin:
             policies_of=lambda role: role_policies(self.account_id, self.region, role),
             resource_policy_of=self._resource_policy,
             current=self._running_function,
+            acting_service=self._step_functions_caller,
         )
         self.authorizer.install(self.session.events)
         undo.callback(self.authorizer.uninstall, self.session.events)
@@ -300,6 +304,13 @@ class LocalTwin:
             capture=self.capture,
             lambdas=self.lambdas,
             start_execution=self._start_execution_for_rule,
+            authorize=lambda rule_arn, target: target_check(
+                rule_arn,
+                target,
+                where=self.authorizer.where,
+                policies_of=self.authorizer.policies_of,
+                resource_policy_of=self._resource_policy,
+            ),
         )
         self.eventbridge.install()
         undo.callback(self.eventbridge.uninstall)
@@ -428,11 +439,43 @@ class LocalTwin:
         spec = self.lambdas.current() if self.lambdas is not None else None
         return (spec.logical_id, spec.role_arn) if spec is not None else None
 
+    def _step_functions_caller(self) -> tuple[str, str] | None:
+        """(logical id, role ARN) of the state machine when moto's Step Functions interpreter makes
+        this call (its Task states invoke the Lambdas with a client of their own); else None."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            if str(frame.f_globals.get("__name__", "")).startswith("moto.stepfunctions"):
+                return self._state_machine_principal()
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+    def _state_machine_principal(self) -> tuple[str, str]:
+        machines = [
+            (logical_id, str(resource.properties.get("RoleArn", "")))
+            for logical_id, resource in self._stack().resources.items()
+            if resource.type == "AWS::StepFunctions::StateMachine"
+        ]
+        if len(machines) != 1:
+            raise TwinError(f"the twin authorizes one state machine; the stack has {len(machines)}")
+        return machines[0]
+
     def _resource_policy(self, resource: str) -> Any:
-        """The bucket policy of an S3 resource (the only resource policy the functions' calls meet)."""
+        """The resource policy of an S3 bucket or object, a Lambda function or an SQS queue; None for
+        other resources or when it has none."""
         from moto.s3.exceptions import MissingBucket
         from moto.s3.models import s3_backends
 
+        service = resource.split(":")[2] if resource.count(":") >= 5 else ""
+        if service == "lambda":
+            try:
+                return self.client("lambda").get_policy(FunctionName=resource)["Policy"]
+            except ClientError:
+                return None
+        if service == "sqs":
+            sqs = self.client("sqs")
+            url = sqs.get_queue_url(QueueName=resource.split(":")[5])["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+            return attributes.get("Attributes", {}).get("Policy")
         if not resource.startswith("arn:aws:s3:::"):
             return None
         bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]

@@ -251,6 +251,9 @@ class Rollback(Payload):
     # "ecs": the circuit breaker had already put the service back on the target; the workflow watched
     # that deployment instead of forcing another one (which would restart the task ECS just started).
     started_by: Literal["workflow", "ecs"] = "workflow"
+    # The last good revision whose software the target restores: the target is its copy with each
+    # image pinned to the digest the last good deployment ran.
+    restores_task_definition_arn: str | None = None
 
 
 class CaughtError(Payload):

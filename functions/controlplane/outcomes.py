@@ -4,6 +4,7 @@ revisions, notify, and release the lock. The Fail state then ends the execution 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,8 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             if rollback.started_by == "ecs"
             else f"the service is back on {rollback.target_task_definition_arn}"
         )
+        if rollback.restores_task_definition_arn:
+            back += f" (a copy of {rollback.restores_task_definition_arn} with its images pinned to the digests it ran)"
         cause = (
             f"Version {version} failed and {back}. "
             f"Fix the config and upload it again.\nWhy: {rollback.failure.describe()}"
@@ -202,6 +205,7 @@ def build_record(
             "status": rollback.status,
             "deployment_id": rollback.watch.deployment_id if rollback.watch else None,
             "started_by": rollback.started_by,
+            "restores_task_definition_arn": rollback.restores_task_definition_arn,
             "problem": rollback.problem,
         }
         if rollback
@@ -227,6 +231,8 @@ def finish(
         )
     if result.outcome == "succeeded":
         _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())
+    elif result.outcome == "rolled_back":
+        _adopt_restored_copy(state, store=store)
     notify(record, sns=sns, topic_arn=settings.require_topic_arn())
     released = store.release_lock(state.execution.name)
     store.dequeue(state.execution.name)
@@ -237,6 +243,33 @@ def finish(
         extra={"outcome": result.outcome, "summary": summary, "lock_released": released},
     )
     return state.model_copy(update={"result": result.model_copy(update={"record_key": key})})
+
+
+def _adopt_restored_copy(state: WorkflowState, *, store: RecordStore) -> None:
+    """After a rollback onto an image-pinned copy of the last good revision, the copy is the last good
+    revision: the same config version and software, and the one the service now runs (so the health
+    check sees no drift, and the next rollback needs no new copy)."""
+    rollback = state.rollback
+    previous = store.last_good()
+    if (
+        rollback is None
+        or rollback.restores_task_definition_arn is None
+        or rollback.target_task_definition_arn is None
+        or previous is None
+        or previous.task_definition_arn != rollback.restores_task_definition_arn
+    ):
+        return
+    store.set_last_good(
+        replace(
+            previous,
+            task_definition_arn=rollback.target_task_definition_arn,
+            deployment_id=rollback.watch.deployment_id if rollback.watch else previous.deployment_id,
+        )
+    )
+    logger.info(
+        "last good revision is now its image-pinned copy",
+        extra={"copy": rollback.target_task_definition_arn, "of": previous.task_definition_arn},
+    )
 
 
 def _move_last_good(

@@ -23,6 +23,8 @@ CONFIG_PATH = "/app/conf/control-plane.conf"
 TAG_VERSION = "config-version-id"
 TAG_SHA256 = "config-sha256"
 TAG_EXECUTION = "execution"
+# On a copy whose images are pinned by digest: the revision it restores the software of.
+TAG_RESTORES = "restores-revision"
 # What DescribeTaskDefinition returns but RegisterTaskDefinition does not take.
 READ_ONLY_FIELDS = frozenset(
     {
@@ -75,6 +77,34 @@ def pin(
     return spec
 
 
+def image_repository(image: str) -> str:
+    """`image` without its tag or digest: `registry:5000/team/app:1.2` -> `registry:5000/team/app`."""
+    head, _, last = image.split("@", 1)[0].rpartition("/")
+    name = last.split(":", 1)[0]
+    return f"{head}/{name}" if head else name
+
+
+def pin_images(task_definition: Mapping[str, Any], digests: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The container definitions with each container named in `digests` at `repository@digest`.
+
+    ECS resolves a tag again for every new deployment ("software version consistency"), so a
+    rollback by UpdateService onto a revision that names a tag runs whatever the tag points to now;
+    a digest in the image reference runs exactly the software that was proved good.
+    """
+    return [
+        {**container, "image": f"{image_repository(str(container['image']))}@{digests[container['name']]}"}
+        if container.get("name") in digests and container.get("image")
+        else dict(container)
+        for container in task_definition["containerDefinitions"]
+    ]
+
+
+def images_pinned(task_definition: Mapping[str, Any], digests: Mapping[str, str]) -> bool:
+    """Every container named in `digests` already runs its image by that digest."""
+    containers = {c.get("name"): str(c.get("image", "")) for c in task_definition["containerDefinitions"]}
+    return all(containers.get(name, "").endswith(f"@{digest}") for name, digest in digests.items())
+
+
 def _config_loader(task_definition: Mapping[str, Any]) -> Mapping[str, Any]:
     for container in task_definition.get("containerDefinitions", []):
         if container.get("name") == CONFIG_LOADER:
@@ -107,18 +137,49 @@ def register_pinned(
 ) -> str:
     """Register a copy of `source_arn` pinned to `version_id` and tagged with it; the new revision's ARN."""
     described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
-    input_shape = ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
-    accepted = list(input_shape.members) if input_shape is not None else []
-    spec = pin(described["taskDefinition"], bucket=bucket, key=key, version_id=version_id, accepted=accepted)
+    spec = pin(
+        described["taskDefinition"], bucket=bucket, key=key, version_id=version_id, accepted=_accepted(ecs)
+    )
     ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
+    return _register(spec, _tags(described.get("tags", []), ours), ecs=ecs)
+
+
+def register_with_images(
+    source_arn: str, digests: Mapping[str, str], *, execution_name: str, ecs: ECSClient
+) -> str:
+    """`source_arn` itself when its images are already pinned to `digests`, else the ARN of a copy
+    whose images are (same config, same tags, plus `restores-revision`)."""
+    described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
+    definition = described["taskDefinition"]
+    if images_pinned(definition, digests):
+        return source_arn
+    _config_loader(definition)
+    accepted = _accepted(ecs)
+    spec = {
+        name: value for name, value in definition.items() if name not in READ_ONLY_FIELDS and name in accepted
+    }
+    spec["containerDefinitions"] = pin_images(definition, digests)
+    ours = {TAG_EXECUTION: execution_name, TAG_RESTORES: source_arn.rsplit("/", 1)[-1]}
+    return _register(spec, _tags(described.get("tags", []), ours), ecs=ecs)
+
+
+def _accepted(ecs: ECSClient) -> list[str]:
+    input_shape = ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
+    return list(input_shape.members) if input_shape is not None else []
+
+
+def _tags(existing: Sequence[Mapping[str, Any]], ours: Mapping[str, str]) -> list[dict[str, str]]:
     # Keep the stack's own tags; `aws:` tags are ECS's and cannot be set by anyone else.
     kept = [
-        tag
-        for tag in described.get("tags", [])
+        {"key": str(tag["key"]), "value": str(tag.get("value", ""))}
+        for tag in existing
         if tag.get("key") not in ours and not str(tag.get("key", "")).startswith("aws:")
     ]
-    tags = kept + [{"key": name, "value": value} for name, value in ours.items()]
-    registered = ecs.register_task_definition(**spec, tags=tags)
+    return kept + [{"key": name, "value": value} for name, value in ours.items()]
+
+
+def _register(spec: Mapping[str, Any], tags: list[dict[str, str]], *, ecs: ECSClient) -> str:
+    registered = ecs.register_task_definition(**spec, tags=tags)  # type: ignore[arg-type]
     return registered["taskDefinition"]["taskDefinitionArn"]
 
 

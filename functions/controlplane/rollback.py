@@ -7,7 +7,15 @@ the failing one. With no such version, there is nothing safe to roll back to: ma
 
 When ECS's circuit breaker has already rolled the service back onto that very revision, its rollback
 deployment is watched like our own would be, instead of forcing another one on top of it (which
-would restart the control plane ECS has just started).
+would restart the control plane ECS has just started). ECS's rollback reuses the last successful
+service revision, with the image digests it resolved ("Amazon ECS doesn't create a new service
+revision for a rollback operation", ECS developer guide, Amazon ECS service revisions).
+
+A rollback the workflow starts itself is a new deployment, for which ECS resolves image tags again
+(AWS Containers blog, "Announcing software version consistency for Amazon ECS services"): a tag
+moved since would bring other software back. So the target is first re-registered with each image at
+the digest the last good deployment's task ran (`repository@sha256:...`), and once that rollback
+succeeds the copy becomes the last good revision (same config version, same software).
 """
 
 from __future__ import annotations
@@ -22,7 +30,12 @@ from controlplane.config_versions import read_version, version_before
 from controlplane.diagnostics import CONTROL_PLANE, error_lines, unavailable_reason
 from controlplane.models import CaughtError, FailureReport, Rollback, RollBackInput, WorkflowState
 from controlplane.records import RecordStore
-from controlplane.revisions import current_task_definition, pinned_version, register_pinned
+from controlplane.revisions import (
+    current_task_definition,
+    pinned_version,
+    register_pinned,
+    register_with_images,
+)
 from controlplane.rollout import await_deployment, ecs_rollback_onto, start_rollout
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
@@ -138,9 +151,17 @@ def _begin(
             return Rollback(
                 failure=failure, target_task_definition_arn=target, watch=ecs_rollback, started_by="ecs"
             )
+    restores = None
+    if last_good is not None and last_good.image_digests and target == last_good.task_definition_arn:
+        pinned = register_with_images(
+            target, last_good.image_digests, execution_name=state.execution.name, ecs=ecs
+        )
+        if pinned != target:
+            restores, target = target, pinned
     logger.warning("rolling back", extra={"target": target, "reason": failure.reason})
     return Rollback(
         failure=failure,
         target_task_definition_arn=target,
         watch=start_rollout(target, ecs=ecs, settings=settings),
+        restores_task_definition_arn=restores,
     )

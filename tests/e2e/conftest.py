@@ -43,6 +43,17 @@ def twin() -> Iterator[LocalTwin]:
         # Every AWS call of every function was allowed by that function's own role (iam_calls.py).
         denied = [(r.function, r.operation) for r in local.authorizer.records if r.decision.value != "allow"]
         assert denied == [], f"calls denied by the functions' roles: {denied}"
+        # Step Functions invoked every Lambda under the state machine's role, and EventBridge reached
+        # every target under the target's role or resource policy.
+        assert any(
+            r.operation == "lambda:Invoke" and r.function == "DeployStateMachine"
+            for r in local.authorizer.records
+        )
+        assert local.eventbridge is not None
+        refused = [
+            (c.rule_arn, c.target_arn) for c in local.eventbridge.target_checks if c.decision.value != "allow"
+        ]
+        assert refused == [], f"EventBridge deliveries refused: {refused}"
 
 
 @pytest.fixture
@@ -89,6 +100,15 @@ def config_with_location(location_id: str, region: str = "us-east-1") -> bytes:
 """
     head, _, _ = initial.rpartition("  ]\n}")
     return (head + extra).encode()
+
+
+def restored_revision(twin: LocalTwin, task_definition: str) -> str:
+    """`family:revision` of the revision whose software and config `task_definition` runs: the one it
+    is an image-pinned copy of (tag `restores-revision`, made by a rollback), else itself."""
+    tags = twin.client("ecs").list_tags_for_resource(resourceArn=task_definition)["tags"]
+    return next(
+        (t["value"] for t in tags if t["key"] == "restores-revision"), task_definition.rsplit("/", 1)[-1]
+    )
 
 
 def records_of_kind(twin: LocalTwin, kind: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import re
 
 from cpctl.twin.twin import LocalTwin
 
-from .conftest import Baseline, changed_config, deploy, deployment_record, version_record
+from .conftest import Baseline, changed_config, deploy, deployment_record, restored_revision, version_record
 
 TRIPPED = re.compile(r"circuit breaker tripped, deployment (\S+) FAILED")
 ECS_ROLLED_BACK = re.compile(r"ECS rolled back to revision (\S+) \(deployment (\S+)\)")
@@ -44,7 +44,10 @@ def test_a_restart_loop_is_rolled_back_after_three_tasks_not_at_the_deadline(
     events = twin.fargate.events[seen:]
     assert not any(TRIPPED.search(line) for line in events), "\n".join(events)
     assert result.rolled_back
-    assert result.service.task_definition == baseline.task_definition
+    # Back on the last good revision's config and software (its image-pinned copy).
+    assert (
+        restored_revision(twin, result.service.task_definition) == baseline.task_definition.rsplit("/", 1)[-1]
+    )
     assert result.service.config_version_id == baseline.version_id
     assert result.service.config_sha256 == baseline.sha256
     assert result.service.running_count == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cpctl.twin.twin import LocalTwin
 
-from .conftest import Baseline, changed_config, deploy, states_entered
+from .conftest import Baseline, changed_config, deploy, restored_revision, states_entered
 
 UP_DEADLINE_SECONDS = 300  # ControlPlaneUpDeadlineMinutes' default
 
@@ -26,5 +26,8 @@ def test_a_control_plane_never_up_is_rolled_back_after_the_deadline(
     assert roll_back.entered - step.entered >= UP_DEADLINE_SECONDS
     assert "Roll back" in states_entered(report)
     assert result.rolled_back
-    assert result.service.task_definition == baseline.task_definition
+    # Back on the last good revision's config and software (its image-pinned copy).
+    assert (
+        restored_revision(twin, result.service.task_definition) == baseline.task_definition.rsplit("/", 1)[-1]
+    )
     assert result.service.config_version_id == baseline.version_id

@@ -251,6 +251,33 @@ def test_a_rollback_is_recorded_with_its_reasons_and_moves_nothing(world: World)
     assert world.store.lock() is None
 
 
+def test_a_rollback_onto_an_image_pinned_copy_makes_the_copy_the_last_good_revision(world: World) -> None:
+    good = LastGood(
+        "v0", "0" * 64, "arn:aws:ecs:x:1:task-definition/cp:5", "d0", "t", "e0", None, {"cp": "sha256:1"}
+    )
+    world.store.set_last_good(good)
+    state = rolled_back()
+    assert state.rollback is not None
+    state = state.model_copy(
+        update={
+            "rollback": state.rollback.model_copy(
+                update={"restores_task_definition_arn": good.task_definition_arn}
+            )
+        }
+    )
+    world.finish(state)
+    (record,) = world.store.deployments()
+    assert record["rollback"]["restores_task_definition_arn"] == good.task_definition_arn
+    moved = world.store.last_good()
+    assert moved is not None and moved.task_definition_arn == "arn:aws:ecs:x:1:task-definition/cp:7"
+    assert (moved.version_id, moved.sha256, moved.image_digests) == (
+        good.version_id,
+        good.sha256,
+        good.image_digests,
+    )
+    assert world.ecs.deregistered == []
+
+
 def test_a_failed_rollback_says_manual_action_needed_and_changes_nothing_more(world: World) -> None:
     calls = list(world.ecs.calls)
     state = world.finish(rolled_back("failed"))

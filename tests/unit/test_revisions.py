@@ -11,11 +11,16 @@ from controlplane.errors import ServiceNotFound, TaskDefinitionUnsupported
 from controlplane.models import ConfigRef
 from controlplane.revisions import (
     READ_ONLY_FIELDS,
+    TAG_RESTORES,
+    image_repository,
+    images_pinned,
     pin,
+    pin_images,
     pinned_command,
     pinned_version,
     prune_revisions,
     register_revision,
+    register_with_images,
     revision_tags,
 )
 from moto import mock_aws
@@ -135,3 +140,48 @@ def test_pruning_keeps_the_newest_and_every_protected_revision() -> None:
     pruned = prune_revisions(keep=3, protected={arn[2]}, ecs=ecs, settings=fakes.settings())
     assert sorted(pruned) == sorted([arn[5], arn[4], arn[3], arn[1]])
     assert other["taskDefinitionArn"] not in pruned, "only this family, not one that shares its prefix"
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("gatlingcorp/control-plane:1.2.3", "gatlingcorp/control-plane"),
+        ("gatlingcorp/control-plane", "gatlingcorp/control-plane"),
+        ("registry.example:5000/team/cp:7", "registry.example:5000/team/cp"),
+        ("registry.example:5000/team/cp", "registry.example:5000/team/cp"),
+        ("public.ecr.aws/aws-cli/aws-cli@sha256:" + "0" * 64, "public.ecr.aws/aws-cli/aws-cli"),
+        ("cp:1@sha256:" + "1" * 64, "cp"),
+    ],
+)
+def test_an_image_reference_loses_its_tag_or_digest_never_its_registry_port(
+    image: str, repository: str
+) -> None:
+    assert image_repository(image) == repository
+
+
+def test_pinning_images_puts_each_named_container_at_its_digest_and_leaves_the_rest() -> None:
+    definition = fakes.task_definition(3)
+    digest = "sha256:" + "a" * 64
+    containers = pin_images(definition, {"control-plane": digest})
+    by_name = {container["name"]: container for container in containers}
+    assert by_name["control-plane"]["image"].endswith(f"@{digest}")
+    assert "@" not in by_name["config-loader"]["image"]
+    assert images_pinned({"containerDefinitions": containers}, {"control-plane": digest})
+    assert not images_pinned(definition, {"control-plane": digest})
+
+
+def test_a_copy_with_pinned_images_keeps_the_config_and_tags_and_is_made_once(ecs: Any) -> None:
+    source = ecs.list_task_definitions()["taskDefinitionArns"][0]
+    digests = {"control-plane": "sha256:" + "b" * 64, "config-loader": "sha256:" + "c" * 64}
+
+    copy = register_with_images(source, digests, execution_name="exec-1", ecs=ecs)
+
+    assert copy != source
+    described = ecs.describe_task_definition(taskDefinition=copy, include=["TAGS"])
+    definition = described["taskDefinition"]
+    original = ecs.describe_task_definition(taskDefinition=source)["taskDefinition"]
+    assert pinned_version(definition) == pinned_version(original)
+    assert images_pinned(definition, digests)
+    tags = {tag["key"]: tag["value"] for tag in described["tags"]}
+    assert tags["team"] == "perf" and tags[TAG_RESTORES] == source.rsplit("/", 1)[-1]
+    assert register_with_images(copy, digests, execution_name="exec-2", ecs=ecs) == copy

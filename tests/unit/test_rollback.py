@@ -311,3 +311,40 @@ def test_ecs_rolling_back_onto_an_unpinned_revision_is_replaced_by_the_pinned_on
         pinned_version(world.ecs.task_definitions[after.target_task_definition_arn or ""])
         == world.versions[0]
     )
+
+
+DIGESTS = {"control-plane": "sha256:" + "d" * 64, "config-loader": "sha256:" + "e" * 64}
+
+
+def test_a_rollback_it_starts_runs_the_last_good_images_by_digest(world: World) -> None:
+    good = world.on_last_good()
+    world.store.set_last_good(
+        LastGood(world.versions[0], "a" * 64, good, "d", "t", "e0", None, image_digests=DIGESTS)
+    )
+    state = world.failed_state()
+    world.ecs.script = [lambda e: None, lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "succeeded"
+    target = after.target_task_definition_arn
+    assert target is not None and target != good and after.restores_task_definition_arn == good
+    containers = {c["name"]: c["image"] for c in world.ecs.task_definitions[target]["containerDefinitions"]}
+    assert containers["control-plane"] == f"gatlingcorp/control-plane@{DIGESTS['control-plane']}"
+    assert pinned_version(world.ecs.task_definitions[target]) == world.versions[0]
+    assert world.ecs.service["taskDefinition"] == target
+
+
+def test_ecs_rolling_back_onto_the_last_good_revision_keeps_its_digests_so_no_copy_is_made(
+    world: World,
+) -> None:
+    good = world.on_last_good()
+    world.store.set_last_good(
+        LastGood(world.versions[0], "a" * 64, good, "d", "t", "e0", None, image_digests=DIGESTS)
+    )
+    state = world.failed_state()
+    world.ecs.roll_back_by_itself(good)
+    registered = world.ecs.calls.count("register_task_definition")
+    world.ecs.script = [lambda e: None, lambda e: e.complete()]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.started_by == "ecs" and after.target_task_definition_arn == good
+    assert after.restores_task_definition_arn is None
+    assert world.ecs.calls.count("register_task_definition") == registered

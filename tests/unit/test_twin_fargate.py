@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cpctl.twin.fargate import DEFAULT_DEPLOYMENT_CONFIGURATION, FAULTS, parse_get_object
+from cpctl.twin.fargate import DEFAULT_DEPLOYMENT_CONFIGURATION, parse_get_object
 from cpctl.twin.iam_eval import Decision, Request, UnsupportedPolicy, decide, evaluate, wildcard_match
 
 ACCOUNT = "123456789012"
@@ -291,14 +291,3 @@ def test_the_template_task_shape_is_what_the_simulation_runs(template: dict[str,
         assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     assert containers["config-loader"]["MountPoints"][0]["ReadOnly"] is False
     assert containers["control-plane"]["MountPoints"][0]["ReadOnly"] is True
-
-
-def test_every_fault_of_the_issue_is_known() -> None:
-    assert set(FAULTS) == {
-        "task-fails-to-start",
-        "config-download-denied",
-        "never-up",
-        "gatling-api-flaky",
-        "rollback-fails",
-        "slow-rollout",
-    }

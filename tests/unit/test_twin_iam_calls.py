@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from botocore.exceptions import ClientError
 
-from cpctl.twin.iam_calls import CallAuthorizer, UnknownOperation, Where
+from cpctl.twin.iam_calls import CallAuthorizer, UnknownOperation, Where, target_check
 from cpctl.twin.iam_eval import Decision
 
 WHERE = Where(partition="aws", region="eu-west-1", account="123456789012")
@@ -87,3 +87,65 @@ def test_only_calls_made_while_a_function_runs_are_checked() -> None:
     with pytest.raises(ClientError):
         inside._before_parameter_build(params, model)  # the function's role grants nothing
     assert [(r.function, r.operation) for r in inside.records] == [("Fn", "dynamodb:GetItem")]
+
+
+def test_a_service_acting_for_the_stack_is_checked_under_its_own_role() -> None:
+    model = SimpleNamespace(name="Invoke", service_model=SimpleNamespace(signing_name="lambda"))
+    function = "arn:aws:lambda:eu-west-1:123456789012:function:validate"
+    machine = CallAuthorizer(
+        where=WHERE,
+        policies_of=lambda role: [],
+        current=lambda: None,
+        acting_service=lambda: ("StateMachine", "arn:aws:iam::123456789012:role/sfn"),
+    )
+    with pytest.raises(ClientError, match="lambda:InvokeFunction"):
+        machine._before_parameter_build({"FunctionName": function}, model)
+    assert [(r.function, r.operation) for r in machine.records] == [("StateMachine", "lambda:Invoke")]
+
+
+RULE = "arn:aws:events:eu-west-1:123456789012:rule/uploads"
+MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:deploy"
+FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:health"
+QUEUE = "arn:aws:sqs:eu-west-1:123456789012:dead-letters"
+
+
+def events_may(action: str, resource: str, source: str = RULE) -> dict[str, object]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": action,
+                "Resource": resource,
+                "Condition": {"ArnLike": {"AWS:SourceArn": source}},
+            }
+        ],
+    }
+
+
+def check(target: dict[str, str], *, identity: object = None, resource: object = None) -> Decision:
+    return target_check(
+        RULE,
+        target,
+        where=WHERE,
+        policies_of=lambda role: [identity] if identity is not None and role == ROLE else [],
+        resource_policy_of=lambda arn: resource,
+    ).decision
+
+
+def test_eventbridge_starts_a_state_machine_only_under_a_target_role_that_may() -> None:
+    may = {"Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": MACHINE}]}
+    assert check({"Arn": MACHINE, "RoleArn": ROLE}, identity=may) is Decision.ALLOW
+    assert check({"Arn": MACHINE}, identity=may) is Decision.IMPLICIT_DENY, "no RoleArn, no start"
+    assert check({"Arn": MACHINE, "RoleArn": ROLE}) is Decision.IMPLICIT_DENY
+
+
+def test_eventbridge_reaches_a_function_or_queue_only_through_its_resource_policy_for_that_rule() -> None:
+    assert check({"Arn": FUNCTION}, resource=events_may("lambda:InvokeFunction", FUNCTION)) is Decision.ALLOW
+    assert check({"Arn": FUNCTION}) is Decision.IMPLICIT_DENY
+    other_rule = events_may("lambda:InvokeFunction", FUNCTION, source=RULE + "-other")
+    assert check({"Arn": FUNCTION}, resource=other_rule) is Decision.IMPLICIT_DENY
+    assert check({"Arn": QUEUE}, resource=events_may("sqs:SendMessage", QUEUE)) is Decision.ALLOW
+    with pytest.raises(UnknownOperation):
+        check({"Arn": "arn:aws:kinesis:eu-west-1:123456789012:stream/s"})
