@@ -13,7 +13,7 @@ export BC_SKIP_MAPPING := TRUE
 # sam build needs the Lambda runtime's Python (3.13); pyenv provides it when it is not on PATH.
 PYTHON313_DIR := $(shell for p in "$$(command -v python3.13 2>/dev/null)" $$HOME/.pyenv/versions/3.13*/bin/python3.13; do [ -n "$$p" ] && "$$p" -c '' 2>/dev/null && { dirname "$$p"; break; }; done)
 
-.PHONY: help install local test lint security build bench oracle oracle-freeze requirements clean
+.PHONY: help install local unit test lint security build bench oracle oracle-freeze requirements clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ install: $(STAMP) ## create .venv from uv.lock (quick when up to date)
 
 local: install ## run the whole pipeline on the local twin (no AWS, no Docker)
 	@$(BIN)/cpctl local demo
+
+unit: install ## the fast loop: unit and template tests only (no twin, no network)
+	$(BIN)/pytest tests/unit tests/template -q
 
 test: install ## pytest, then cfn-lint and sam validate --lint on the template
 	$(BIN)/pytest

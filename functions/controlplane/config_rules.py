@@ -1,7 +1,7 @@
 """What a resolved control-plane.conf must contain, as data plus the few rules data cannot say.
 
-The key tables follow Gatling's private-location docs (see /work/shared/reference/gatling-facts.md
-in the project's shared notes, and docs/validator.md). Values follow Lightbend's getters: a number
+The key tables follow Gatling's private-location docs (the shared reference notes'
+`gatling-facts.md`, and docs/validator.md). Values follow Lightbend's getters: a number
 may be written as a numeric string, a boolean as `yes`/`on`; a JSON `null` on an optional key
 means the key is absent. Values that come from the container's environment are unknown here and
 are not checked.

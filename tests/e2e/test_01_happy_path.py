@@ -17,7 +17,7 @@ from .conftest import (
     version_record,
 )
 
-# The deployment workflow's target (issue 4): at most 20 billed state transitions for a deployment.
+# The deployment workflow's target: at most 20 billed state transitions for a deployment.
 MAX_TRANSITIONS = 20
 
 

@@ -39,9 +39,8 @@ class Document:
 
 
 def shared_directory() -> Path | None:
-    """The shared reference folder: CPA_SHARED_DIR, else `../shared` or /work/shared."""
-    candidates = [os.environ.get("CPA_SHARED_DIR", "")]
-    candidates += [str(Path(__file__).resolve().parents[3] / "shared"), "/work/shared"]
+    """The shared reference folder: CPA_SHARED_DIR, else `shared` next to the clone."""
+    candidates = [os.environ.get("CPA_SHARED_DIR", ""), str(Path(__file__).resolve().parents[3] / "shared")]
     for candidate in candidates:
         if candidate and (Path(candidate) / "reference").is_dir():
             return Path(candidate)
