@@ -46,7 +46,6 @@ from controlplane.revisions import TAG_EXECUTION, pinned_version
 from controlplane.rollout import private_ip
 from controlplane.settings import Settings
 from controlplane.telemetry import METRICS_NAMESPACE, SERVICE, metrics
-from controlplane.validation import validate_config
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -318,7 +317,12 @@ def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, probe:
 
 
 def deployed_location_ids(version_id: str, *, s3: S3Client, settings: Settings) -> list[str]:
-    """The location ids of one config version (parsed the way the validator does; the token is never kept)."""
+    """The location ids of one config version (parsed the way the validator does; the token is never kept).
+
+    The validator (and its HOCON parser) is imported here: only the locations check, which needs a
+    Gatling API token, reads a config, so a health check without one never loads it."""
+    from controlplane.validation import validate_config
+
     data = read_version(settings.config_bucket, settings.config_key, version_id, s3=s3)
     summary = validate_config(
         data, context=settings.deployment_context(), filename=settings.config_key
