@@ -44,8 +44,8 @@ lint: install ## ruff, ruff format --check, mypy strict on functions/ and cpctl/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet | diff -q - functions/requirements.txt >/dev/null \
-		|| { echo "functions/requirements.txt is out of date with uv.lock: run make requirements"; exit 1; }
+	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet | diff -q - dependencies/requirements.txt >/dev/null \
+		|| { echo "dependencies/requirements.txt is out of date with uv.lock: run make requirements"; exit 1; }
 
 security: install ## checkov on the template (findings are fixed or suppressed with a reason in the template)
 	$(BIN)/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
@@ -64,7 +64,7 @@ oracle-freeze: install ## the same, then freeze Lightbend's verdicts as test dat
 	PYTHONPATH=functions:. $(BIN)/python -m tests.oracle.differential --freeze
 
 requirements: install ## export the Lambda's runtime requirements from the lock
-	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet -o functions/requirements.txt
+	@$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --no-header --quiet -o dependencies/requirements.txt
 
 clean: ## remove the environment and build output
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -134,6 +134,19 @@ def translate(template_path: Path, *, region: str) -> TranslatedTemplate:
                 )
             code_dirs[logical_id] = folder
             props["CodeUri"] = f"s3://{PLACEHOLDER_CODE_BUCKET}/{logical_id}"
+        elif kind == "AWS::Serverless::LayerVersion":
+            # The twin runs handlers with the packages of its own environment, the lock the layer is
+            # built from; the layer is still provisioned, so functions must reference one that exists.
+            content = props.get("ContentUri")
+            if not isinstance(content, str) or content.startswith("s3://"):
+                raise ProvisionError(
+                    f"{logical_id} (AWS::Serverless::LayerVersion): property ContentUri must be a local folder"
+                )
+            if not (base / content).is_dir():
+                raise ProvisionError(
+                    f"{logical_id} (AWS::Serverless::LayerVersion): ContentUri {content} is not a folder"
+                )
+            props["ContentUri"] = f"s3://{PLACEHOLDER_CODE_BUCKET}/{logical_id}"
         elif kind == "AWS::Serverless::StateMachine":
             uri = props.get("DefinitionUri")
             if isinstance(uri, str) and not uri.startswith("s3://"):
@@ -1136,7 +1149,8 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
     # reserved concurrency (invocations run one at a time anyway), ephemeral storage.
     props.ignore("TracingConfig", "ReservedConcurrentExecutions", "EphemeralStorage")
     if props.get("Layers"):
-        raise props.error("property Layers is not supported by the local twin")
+        # Lambda (and moto) refuse a layer version that does not exist.
+        kwargs["Layers"] = [str(layer) for layer in props.get("Layers")]
     arn = p.client("lambda").create_function(**kwargs)["FunctionArn"]
     props.done()
     p.functions[logical_id] = FunctionSpec(
@@ -1154,6 +1168,25 @@ def _lambda_function(p: Provisioner, logical_id: str, values: dict[str, Any]) ->
         in_vpc=bool(vpc and vpc.get("SubnetIds")),
     )
     return Resource(logical_id, props.kind, name, {"Arn": arn})
+
+
+def _lambda_layer_version(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
+    """A layer version (Ref: its version ARN, AWS::Lambda::LayerVersion in the CloudFormation User Guide)."""
+    props = Properties(logical_id, "AWS::Lambda::LayerVersion", values)
+    props.require("Content")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "the twin's handlers import the packages of its own environment")
+    kwargs: dict[str, Any] = {
+        "LayerName": props.get("LayerName") or f"{p.stack_name}-{logical_id}"[:64],
+        "Content": {"ZipFile": buffer.getvalue()},
+    }
+    for key in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+        if props.get(key):
+            kwargs[key] = props.get(key)
+    arn = p.client("lambda").publish_layer_version(**kwargs)["LayerVersionArn"]
+    props.done()
+    return Resource(logical_id, props.kind, arn, {"LayerVersionArn": arn})
 
 
 def _lambda_permission(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
@@ -1562,6 +1595,7 @@ _CREATORS: dict[str, Callable[[Provisioner, str, dict[str, Any]], Resource]] = {
     "AWS::ECS::Service": _ecs_service,
     "AWS::Lambda::Function": _lambda_function,
     "AWS::Lambda::Permission": _lambda_permission,
+    "AWS::Lambda::LayerVersion": _lambda_layer_version,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Events::Rule": _events_rule,
     "AWS::DynamoDB::Table": _dynamodb_table,

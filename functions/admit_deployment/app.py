@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.admission import admit, execution_liveness
 from controlplane.aws_clients import dynamodb_client, s3_client, sfn_client
+from controlplane.handler import parse_event
 from controlplane.models import AdmitDeploymentInput
 from controlplane.records import RecordStore
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, count_deployment, logger, tracer
+from controlplane.telemetry import correlate, count_deployment, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 QUIET_ENDINGS = ("duplicate", "stale", "superseded")
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@event_parser(model=AdmitDeploymentInput)
+@parse_event(AdmitDeploymentInput)
 def lambda_handler(event: AdmitDeploymentInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.request.version_id)
     settings = get_settings()

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.aws_clients import lambda_client, read_api_token
+from controlplane.handler import parse_event
 from controlplane.http_client import http_get
 from controlplane.liveness import await_up, begin, invoked_probe
 from controlplane.models import AwaitControlPlaneUpInput
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, tracer
+from controlplane.telemetry import correlate, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@event_parser(model=AwaitControlPlaneUpInput)
+@parse_event(AwaitControlPlaneUpInput)
 def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)
     settings = get_settings()

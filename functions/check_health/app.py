@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.admission import execution_liveness
 from controlplane.aws_clients import (
     dynamodb_client,
@@ -16,19 +14,23 @@ from controlplane.aws_clients import (
     s3_client,
     sfn_client,
 )
+from controlplane.handler import parse_event
 from controlplane.healing import HealthStore, act
 from controlplane.health import emit_metrics, run_checks
 from controlplane.http_client import http_get
 from controlplane.liveness import invoked_probe
 from controlplane.settings import get_settings
-from controlplane.telemetry import logger, metrics, tracer
+from controlplane.telemetry import logger, metrics
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 class HealthCheckTrigger(BaseModel):
     """The schedule's `Scheduled Event`; a hand-made `{}` works too (`aws lambda invoke`)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str | None = None
     detail_type: str | None = Field(default=None, alias="detail-type")
@@ -36,9 +38,8 @@ class HealthCheckTrigger(BaseModel):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=HealthCheckTrigger)
+@parse_event(HealthCheckTrigger)
 def lambda_handler(event: HealthCheckTrigger, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(trigger=event.id)
     settings = get_settings()

@@ -9,10 +9,10 @@ import functools
 from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_lambda import LambdaClient
@@ -72,7 +72,11 @@ def secrets_client() -> SecretsManagerClient:
 
 @functools.cache
 def secrets_provider() -> SecretsProvider:
-    """Powertools' Secrets Manager provider (it caches values by `max_age`) on the cached client."""
+    """Powertools' Secrets Manager provider (it caches values by `max_age`) on the cached client.
+
+    Imported here: only the two functions that read the Gatling API token need it, and only with one."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     return SecretsProvider(boto3_client=secrets_client())
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from controlplane import clock
@@ -45,8 +45,7 @@ from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
 from controlplane.rollout import private_ip
 from controlplane.settings import Settings
-from controlplane.telemetry import METRICS_NAMESPACE, SERVICE, metrics
-from controlplane.validation import validate_config
+from controlplane.telemetry import metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -318,7 +317,12 @@ def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, probe:
 
 
 def deployed_location_ids(version_id: str, *, s3: S3Client, settings: Settings) -> list[str]:
-    """The location ids of one config version (parsed the way the validator does; the token is never kept)."""
+    """The location ids of one config version (parsed the way the validator does; the token is never kept).
+
+    The validator (and its HOCON parser) is imported here: only the locations check, which needs a
+    Gatling API token, reads a config, so a health check without one never loads it."""
+    from controlplane.validation import validate_config
+
     data = read_version(settings.config_bucket, settings.config_key, version_id, s3=s3)
     summary = validate_config(
         data, context=settings.deployment_context(), filename=settings.config_key
@@ -551,22 +555,16 @@ def _pinned_version_of(task_definition_arn: str, *, ecs: ECSClient) -> str | Non
 
 
 def emit_metrics(report: HealthReport, *, control_plane: str) -> None:
-    """`Healthy`, `RunningTasks`, `RevisionDrift`, `PendingConfig` (dimensions service and control_plane,
-    flushed with the handler's metrics) and one `CheckPassed` per check that passed or failed (dimension
-    `check` added). The alarm in template.yaml names exactly these dimensions."""
+    """One custom metric, `Healthy` (dimensions service and control_plane, flushed with the handler's
+    metrics), the alarm's input; the template's alarm names exactly these dimensions.
+
+    The rest of the report rides in the same EMF document as plain properties, searchable with Logs
+    Insights and free: `running_tasks`, `revision_drift`, `pending_config` and `checks` (each check's
+    status). As metrics they were 8 more, each billed every hour a health check runs: $2.40 a month,
+    most of the automation's bill, for numbers the records table and `cpctl status` already keep."""
     metrics.add_dimension(name="control_plane", value=control_plane)
     metrics.add_metric(name="Healthy", unit=MetricUnit.Count, value=1 if report.healthy else 0)
-    metrics.add_metric(name="RunningTasks", unit=MetricUnit.Count, value=report.running_tasks)
-    metrics.add_metric(name="RevisionDrift", unit=MetricUnit.Count, value=1 if report.revision_drift else 0)
-    metrics.add_metric(name="PendingConfig", unit=MetricUnit.Count, value=1 if report.pending_config else 0)
-    for name, result in report.checks.items():
-        if result.status not in ("pass", "fail"):
-            continue
-        with single_metric(
-            name="CheckPassed",
-            unit=MetricUnit.Count,
-            value=1 if result.status == "pass" else 0,
-            namespace=METRICS_NAMESPACE,
-            default_dimensions={"service": SERVICE, "control_plane": control_plane},
-        ) as metric:
-            metric.add_dimension(name="check", value=name)
+    metrics.add_metadata(key="running_tasks", value=report.running_tasks)
+    metrics.add_metadata(key="revision_drift", value=report.revision_drift)
+    metrics.add_metadata(key="pending_config", value=report.pending_config)
+    metrics.add_metadata(key="checks", value={name: result.status for name, result in report.checks.items()})

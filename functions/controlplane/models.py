@@ -27,7 +27,7 @@ _EVENT_ONLY_FIELDS = ("bucket", "key", "etag", "size", "sequencer", "event_id", 
 class Finding(BaseModel):
     """One error or warning of the validator, with its 1-based position in the file (None: no position)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     line: int | None
     column: int | None
@@ -36,7 +36,7 @@ class Finding(BaseModel):
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # ---------------------------------------------------------------- the trigger

@@ -20,7 +20,7 @@ DEFAULT_GATLING_API_URL = "https://api.gatling.io/api/public"
 class Settings(BaseModel):
     """What a handler needs to know about its stack; field aliases are the environment variable names."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     # Identity of the stack's resources (every function gets these through the template's Globals).
     cluster: str = Field(alias="CLUSTER_NAME", min_length=1)

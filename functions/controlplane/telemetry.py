@@ -1,17 +1,16 @@
-"""The one Logger, Tracer and Metrics every handler shares (Powertools), and the workflow's metrics."""
+"""The one Logger and Metrics every handler shares (Powertools), and the workflow's metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "control-plane-autopilot"
 METRICS_NAMESPACE = "ControlPlaneAutopilot"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 # The workflow's data points each carry their own dimension value, so they go out through
 # `single_metric` (flushed at once); `metrics` serves handlers that batch one set of dimensions.
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.aws_clients import dynamodb_client
+from controlplane.handler import parse_event
 from controlplane.settings import get_settings
 from controlplane.stopped_tasks import EcsTaskStateChange, StoppedTaskStore, record_stopped_task
-from controlplane.telemetry import logger, metrics, tracer
+from controlplane.telemetry import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=EcsTaskStateChange)
+@parse_event(EcsTaskStateChange)
 def lambda_handler(event: EcsTaskStateChange, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(event_id=event.id, task=event.detail.taskArn.rsplit("/", 1)[-1])
     settings = get_settings()

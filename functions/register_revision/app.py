@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.aws_clients import ecs_client
+from controlplane.handler import parse_event
 from controlplane.models import RegisterRevisionInput
 from controlplane.revisions import register_revision
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, tracer
+from controlplane.telemetry import correlate, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@event_parser(model=RegisterRevisionInput)
+@parse_event(RegisterRevisionInput)
 def lambda_handler(event: RegisterRevisionInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)
     revision = register_revision(

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.aws_clients import dynamodb_client, ecs_client, logs_client, s3_client
+from controlplane.handler import parse_event
 from controlplane.models import RollBackInput
 from controlplane.records import RecordStore
 from controlplane.rollback import roll_back
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, tracer
+from controlplane.telemetry import correlate, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@event_parser(model=RollBackInput)
+@parse_event(RollBackInput)
 def lambda_handler(event: RollBackInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)
     settings = get_settings()

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.aws_clients import ecs_client
+from controlplane.handler import parse_event
 from controlplane.models import StartRolloutInput
 from controlplane.rollout import start_rollout
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, tracer
+from controlplane.telemetry import correlate, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@event_parser(model=StartRolloutInput)
+@parse_event(StartRolloutInput)
 def lambda_handler(event: StartRolloutInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)
     watch = start_rollout(event.revision.task_definition_arn, ecs=ecs_client(), settings=get_settings())

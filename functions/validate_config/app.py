@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from controlplane.aws_clients import s3_client
 from controlplane.config_versions import validate_version
+from controlplane.handler import parse_event
 from controlplane.models import ValidateConfigInput
 from controlplane.settings import get_settings
-from controlplane.telemetry import correlate, logger, tracer
+from controlplane.telemetry import correlate, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@event_parser(model=ValidateConfigInput)
+@parse_event(ValidateConfigInput)
 def lambda_handler(event: ValidateConfigInput, context: LambdaContext) -> dict[str, Any]:
     target = event.admission.target
     correlate(event.execution.id, event.execution.name, target.version_id)

@@ -280,10 +280,17 @@ def test_log_group_is_named_after_the_family_with_retention(resources: dict[str,
     assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
-def test_cluster_runs_fargate_with_container_insights(resources: dict[str, Any]) -> None:
+def test_cluster_runs_fargate_with_container_insights_opt_in(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     cluster = props(resources, "Cluster")
     assert cluster["CapacityProviders"] == ["FARGATE"]
-    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
+    assert {"Name": "containerInsights", "Value": {"Ref": "ContainerInsights"}} in cluster["ClusterSettings"]
+    parameter = template["Parameters"]["ContainerInsights"]
+    # Billed per metric, more than the automation itself: off unless asked for.
+    assert parameter["Default"] == "disabled"
+    # The values ECS accepts for the containerInsights cluster setting (ClusterSetting, ECS API Reference).
+    assert set(parameter["AllowedValues"]) == {"enabled", "disabled", "enhanced"}
 
 
 def test_created_security_group_only_allows_https_out(resources: dict[str, Any]) -> None:

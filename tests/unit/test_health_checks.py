@@ -472,31 +472,36 @@ def sample_report(healthy: bool) -> HealthReport:
     )
 
 
-def test_the_metrics_carry_exactly_the_namespace_and_dimensions_the_alarm_watches() -> None:
+def test_the_one_metric_carries_exactly_the_namespace_and_dimensions_the_alarm_watches() -> None:
     alarm = load_template()["Resources"]["HealthAlarm"]["Properties"]
     documents = emf_lines(sample_report(healthy=False))
-    main = next(doc for doc in documents if "Healthy" in doc)
+    assert len(documents) == 1
+    main = documents[0]
     directive = main["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == alarm["Namespace"] == METRICS_NAMESPACE
-    names = {metric["Name"] for metric in directive["Metrics"]}
-    assert {"Healthy", "RunningTasks", "RevisionDrift", "PendingConfig"} <= names
-    assert alarm["MetricName"] == "Healthy"
+    # Custom metrics are billed each; the alarm's input is the only one.
+    assert [metric["Name"] for metric in directive["Metrics"]] == [alarm["MetricName"]] == ["Healthy"]
     alarm_dimensions = {item["Name"] for item in alarm["Dimensions"]}
     assert [sorted(dimensions) for dimensions in directive["Dimensions"]] == [sorted(alarm_dimensions)]
     fixed = {item["Name"]: item["Value"] for item in alarm["Dimensions"] if isinstance(item["Value"], str)}
     assert all(main[name] == value for name, value in fixed.items())
     assert main["control_plane"] == "cp"
-    assert (value(main["Healthy"]), value(main["RevisionDrift"]), value(main["RunningTasks"])) == (0, 1, 1)
+    assert value(main["Healthy"]) == 0
 
 
-def test_one_check_metric_per_check_that_passed_or_failed() -> None:
-    documents = [doc for doc in emf_lines(sample_report(healthy=True)) if "CheckPassed" in doc]
-    assert {doc["check"]: value(doc["CheckPassed"]) for doc in documents} == {
-        "service": 1,
-        "revision": 1,
-        "info": 1,
-        "config": 1,
-    }
-    assert all(
-        doc["control_plane"] == "cp" and doc["service"] == "control-plane-autopilot" for doc in documents
+def test_the_rest_of_the_report_rides_along_as_properties() -> None:
+    unhealthy = emf_lines(sample_report(healthy=False))[0]
+    assert (unhealthy["running_tasks"], unhealthy["revision_drift"], unhealthy["pending_config"]) == (
+        1,
+        True,
+        False,
     )
+    healthy = emf_lines(sample_report(healthy=True))[0]
+    assert healthy["checks"] == {
+        "service": "pass",
+        "revision": "pass",
+        "info": "pass",
+        "locations": "skipped",
+        "config": "pass",
+    }
+    assert unhealthy["checks"]["revision"] == "fail"

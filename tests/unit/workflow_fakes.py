@@ -15,10 +15,6 @@ from typing import Any
 
 import boto3
 import botocore.session
-
-# Imported at collection, before sockets are blocked: the X-Ray SDK behind Powertools' Tracer opens
-# a UDP socket when it is imported (and Tracer never sends anything outside Lambda).
-import controlplane.telemetry  # noqa: F401
 from controlplane import clock
 from controlplane.settings import Settings, load_settings
 from moto import mock_aws
