@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cpctl.local_cmd import DeployResult, deploy_file, deploy_initial
+from cpctl.twin.deployments import DeployResult, deploy_file, deploy_initial
 from cpctl.twin.twin import ExecutionReport, LocalTwin, builtin_config
 
 WALL_TIMEOUT = 90.0  # wall seconds any one execution may take before the scenario fails

@@ -8,7 +8,8 @@ import threading
 import time
 
 from cpctl.cli import build_parser
-from cpctl.local_cmd import deploy_file, deploy_initial, serve
+from cpctl.local_cmd import serve
+from cpctl.twin.deployments import deploy_file, deploy_initial
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 
 from .conftest import WALL_TIMEOUT, records_of_kind

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from cpctl.cli import build_parser
-from cpctl.local_cmd import deploy_file, deploy_initial
 from cpctl.status_cmd import Clients, discover
 from cpctl.twin.control_plane import ContainerLog
+from cpctl.twin.deployments import deploy_file, deploy_initial
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 
 from .conftest import WALL_TIMEOUT
