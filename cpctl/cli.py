@@ -15,6 +15,9 @@ from cpctl.local_setup import twin_problem
 # being run is imported (the twin pulls in moto), so `cpctl validate` and `cpctl --help` start fast.
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("cpctl.validate_cmd", "check control-plane.conf files before uploading them"),
+    "deploy": ("cpctl.deploy_cmd", "validate FILE, upload it and follow the deployment it starts"),
+    "rollback": ("cpctl.deploy_cmd", "deploy an older config version (lists the candidates without one)"),
+    "redeploy": ("cpctl.deploy_cmd", "deploy the newest config version again and follow it"),
     "local": (
         "cpctl.local_cmd",
         "run the pipeline on the local twin (embedded AWS, simulated Fargate, fake Gatling)",
@@ -79,22 +82,46 @@ def _report_missing(command: str, problem: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; whatever happens, the user gets one line and an exit code, never a traceback
+    (`CPCTL_DEBUG=1` shows it, for a bug report)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(arguments)
-    args = parser.parse_args(arguments)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
+    command = next((arg for arg in arguments if not arg.startswith("-")), "")
+    name = f"cpctl {command}".rstrip()
     try:
+        parser = build_parser(arguments)
+        args = parser.parse_args(arguments)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
         code: int = handler(args)
+        return code
+    except KeyboardInterrupt:
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, what a shell reports for a tool stopped by Ctrl-C
     except BrokenPipeError:
         # The reader went away (`cpctl ... | head`): stop quietly, as Unix tools do. Python would
         # otherwise also fail flushing stdout at exit, so point it at /dev/null first.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
-    return code
+    except ModuleNotFoundError as error:
+        if os.environ.get("CPCTL_DEBUG"):
+            raise
+        print(
+            f"{name}: the Python module {error.name!r} is missing: reinstall cpctl "
+            "(pipx install --force ...), or add the '[twin]' extra for `cpctl local`",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        if os.environ.get("CPCTL_DEBUG"):
+            raise
+        print(
+            f"{name}: unexpected {type(error).__name__}: {error} (a bug: CPCTL_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return 70  # EX_SOFTWARE (sysexits.h): an internal error
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from cpctl import exit_codes
 from cpctl.local_health_cmd import register_local
+from cpctl.terminal import add_output_argument, wants_json
 from cpctl.twin.deployments import DEFAULT_WALL_TIMEOUT, DeployResult, deploy_file, deploy_initial
 from cpctl.twin.twin import (
     FAULTS,
@@ -77,7 +79,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help=f"inject a fault: {', '.join(FAULTS)}",
     )
-    deploy.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_argument(deploy)
     deploy.add_argument(
         "--timeout", type=float, default=DEFAULT_WALL_TIMEOUT, help="wall seconds per deployment"
     )
@@ -131,21 +133,25 @@ def run_deploy(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         with LocalTwin() as twin:
-            if not args.json:
+            if not wants_json(args):
                 _line(out, f"Twin ready in {twin.startup_seconds:.1f} s; deploying the initial config ...")
             deploy_initial(twin, wall_timeout=args.timeout)
-            if not args.json:
+            if not wants_json(args):
                 faults = f" with fault(s) {', '.join(args.fault)}" if args.fault else ""
                 _line(out, f"Deploying {args.file}{faults} ...")
             result = deploy_file(twin, data, faults=tuple(args.fault), wall_timeout=args.timeout)
     except TwinError as error:
         print(f"cpctl local deploy: {error}", file=sys.stderr)
-        return 1
-    if args.json:
+        return exit_codes.TIMED_OUT if "still RUNNING after" in str(error) else exit_codes.FAILED
+    if wants_json(args):
         out.write(json.dumps(result.as_json(), indent=2) + "\n")
     else:
         _print_summary(out, result, total_wall=None)
-    return 0
+    # The codes of `cpctl deploy`: 0 only when FILE's version is the one up.
+    report = result.report
+    return exit_codes.of_execution(
+        report.status, report.error, report.states[-1].name if report.states else None
+    )
 
 
 def run_up(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,12 @@ import pytest
 from cpctl.cli import build_parser
 from cpctl.status_cmd import Clients, discover
 from cpctl.twin.control_plane import ContainerLog
-from cpctl.twin.deployments import deploy_file, deploy_initial
-from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
+from cpctl.twin.deployments import deploy_file
+from cpctl.twin.twin import LocalTwin, builtin_config
 
 from .conftest import WALL_TIMEOUT
 
 SECRET = "cpt_operator_cli_e2e_0a1b2c3d4e5f"
-
-
-@pytest.fixture
-def served() -> Iterator[LocalTwin]:
-    with LocalTwin(TwinOptions(serve_port=0)) as twin:
-        deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
-        yield twin
 
 
 def cpctl(twin: LocalTwin, *argv: str) -> tuple[int, str]:
