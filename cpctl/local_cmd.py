@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -158,13 +159,20 @@ def run_up(args: argparse.Namespace) -> int:
     if args.schedule_every < 0:
         print("cpctl local up: --schedule-every must be 0 or more seconds", file=sys.stderr)
         return 2
+    problem = port_problem(args.port)
+    if problem:
+        print(f"cpctl local up: {problem}", file=sys.stderr)
+        return 2
     out = sys.stdout
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    previous = signal.getsignal(signal.SIGINT)
     try:
+        # Ctrl-C while the twin starts raises KeyboardInterrupt: the twin stops, cpctl exits 130.
         with LocalTwin(TwinOptions(serve_port=args.port)) as twin:
             if not args.no_initial:
                 deploy_initial(twin)
+            # Serving, Ctrl-C only asks to stop: a health run in progress ends first, then the twin.
+            signal.signal(signal.SIGINT, lambda *_: stopping.set())
             endpoint = twin.endpoint_url
             _line(out, f"Local twin up in {twin.startup_seconds:.1f} s (Ctrl-C stops it)")
             _line(out, f"  endpoint       {endpoint}   (region {twin.region}, any access key)")
@@ -189,6 +197,19 @@ def run_up(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0
+
+
+def port_problem(port: int) -> str | None:
+    """Why `cpctl local up` cannot serve on 127.0.0.1:`port`, found before the twin starts; None if it can."""
+    if port == 0:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will (http.server)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            return f"cannot listen on 127.0.0.1:{port} ({error.strerror}): pass another --port, or --port 0 for any free one"
+    return None
 
 
 def serve(twin: LocalTwin, out: TextIO, stopping: threading.Event, *, schedule_every: float) -> None:
