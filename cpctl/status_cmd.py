@@ -38,6 +38,7 @@ STACK_OUTPUTS = {
     "StateMachineArn": "state_machine_arn",
     "HealthAlarmName": "alarm",
     "ConfigBucketName": "bucket",
+    "DashboardUrl": "dashboard_url",
 }
 
 
@@ -55,6 +56,7 @@ class StackRef:
     state_machine_arn: str | None = None
     alarm: str | None = None
     bucket: str | None = None
+    dashboard_url: str | None = None
     source: str = ""
 
 
@@ -166,11 +168,20 @@ def discover(clients: Clients, *, source: str) -> StackRef:
         for item in clients.stepfunctions.list_state_machines().get("stateMachines", [])
         if item.get("name") == f"{service}-deploy"
     ]
+    # The template names the dashboard after the control plane; its URL is the stack output's form.
+    region = clients.cloudwatch.meta.region_name
+    dashboards = clients.cloudwatch.list_dashboards(DashboardNamePrefix=service).get("DashboardEntries", [])
+    dashboard_url = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={service}"
+        if any(item.get("DashboardName") == service for item in dashboards)
+        else None
+    )
     return StackRef(
         cluster=cluster,
         service=service,
         table=tables[0],
         state_machine_arn=machines[0] if machines else None,
+        dashboard_url=dashboard_url,
         alarm=alarms[0]["AlarmName"] if alarms else None,
         source=source,
     )
@@ -257,6 +268,7 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
         if health
         else None,
         "alarm": alarm,
+        "dashboard_url": ref.dashboard_url,
         "stopped_tasks": [
             {
                 "stopped_at": task.stopped_at.isoformat(),
@@ -414,6 +426,8 @@ def format_status(status: Mapping[str, Any]) -> str:
     alarm = status["alarm"]
     if alarm:
         lines.append(f"  Alarm            {alarm['name']}: {alarm['state']} since {_when(alarm['since'])}")
+    if status.get("dashboard_url"):
+        lines.append(f"  Dashboard        {status['dashboard_url']}")
     if status["stopped_tasks"]:
         lines.append("  Stopped tasks    (newest first, kept 30 days)")
         for task in status["stopped_tasks"]:
