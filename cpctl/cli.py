@@ -15,20 +15,20 @@ from cpctl.local_setup import twin_problem
 # being run is imported (the twin pulls in moto), so `cpctl validate` and `cpctl --help` start fast.
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("cpctl.validate_cmd", "check control-plane.conf files before uploading them"),
-    "deploy": ("cpctl.deploy_cmd", "validate FILE, upload it and follow the deployment it starts"),
-    "rollback": ("cpctl.deploy_cmd", "deploy an older config version (lists the candidates without one)"),
-    "redeploy": ("cpctl.deploy_cmd", "deploy the newest config version again and follow it"),
+    "deploy": ("cpctl.deploy_cmd", "validate FILE, upload it, follow the deployment"),
+    "rollback": ("cpctl.deploy_cmd", "deploy an older config version, or list them"),
+    "redeploy": ("cpctl.deploy_cmd", "deploy the newest config version again, follow it"),
     "local": (
         "cpctl.local_cmd",
-        "run the pipeline on the local twin (embedded AWS, simulated Fargate, fake Gatling)",
+        "the pipeline on a local twin (moto, simulated Fargate)",
     ),
     "status": (
         "cpctl.status_cmd",
-        "the control plane now: revision, config, last deployment, health, stopped tasks",
+        "the control plane now: revision, health, stopped tasks",
     ),
     "history": ("cpctl.status_cmd", "deployments and heal actions, newest first"),
-    "diff": ("cpctl.diff_cmd", "the running config against a file or another version, secrets hidden"),
-    "logs": ("cpctl.logs_cmd", "the control plane's and side-car's log lines, newest task by default"),
+    "diff": ("cpctl.diff_cmd", "the running config against a file or a version"),
+    "logs": ("cpctl.logs_cmd", "log lines of the control plane and its side-car"),
     "completion": ("cpctl.completion_cmd", "print the bash or zsh completion script"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
@@ -47,7 +47,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The CLI's parser; with `argv`, only the named command's module is imported (None: all of them)."""
     parser = argparse.ArgumentParser(
         prog="cpctl",
-        description="Operate a Gatling Enterprise control plane on AWS ECS Fargate, or its local twin.",
+        description="Operate a Gatling Enterprise control plane on ECS Fargate, or its twin.",
+        # Wide enough for `completion` to share its line: the whole help stays on one screen.
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=18),
     )
     parser.add_argument("--version", action="version", version=f"cpctl {cpctl_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

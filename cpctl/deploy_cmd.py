@@ -50,7 +50,7 @@ DEFAULT_START_TIMEOUT = 60.0
 def register(subparsers: Any) -> None:
     deploy = subparsers.add_parser(
         "deploy",
-        help="validate FILE, upload it and follow the deployment it starts",
+        help="validate FILE, upload it, follow the deployment",
         epilog="Exit codes: 0 up on the new version, 1 failed, 2 usage or stack error, 3 rejected, "
         "4 rolled back, 5 rollback failed, 6 timed out, 130 stopped following (Ctrl-C).",
     )
@@ -58,9 +58,7 @@ def register(subparsers: Any) -> None:
     _follow_arguments(deploy)
     deploy.set_defaults(handler=run_deploy)
 
-    rollback = subparsers.add_parser(
-        "rollback", help="deploy an older config version (lists the candidates without one)"
-    )
+    rollback = subparsers.add_parser("rollback", help="deploy an older config version, or list them")
     target = rollback.add_mutually_exclusive_group()
     target.add_argument("--to", metavar="VERSION", help="the S3 version id to deploy")
     target.add_argument(
@@ -71,7 +69,7 @@ def register(subparsers: Any) -> None:
     _follow_arguments(rollback)
     rollback.set_defaults(handler=run_rollback)
 
-    redeploy = subparsers.add_parser("redeploy", help="deploy the newest config version again and follow it")
+    redeploy = subparsers.add_parser("redeploy", help="deploy the newest config version again, follow it")
     redeploy.add_argument("--reason", default="redeploy requested with cpctl", help="recorded and notified")
     _follow_arguments(redeploy)
     redeploy.set_defaults(handler=run_redeploy)
