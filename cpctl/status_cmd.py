@@ -165,7 +165,11 @@ def discover(clients: Clients, *, source: str) -> StackRef:
     # The template names the workflow `<ControlPlaneName>-deploy` (DeployStateMachine's Name).
     machines = [
         item["stateMachineArn"]
-        for item in clients.stepfunctions.list_state_machines().get("stateMachines", [])
+        for item in (
+            clients.stepfunctions.list_state_machines().get("stateMachines", [])
+            if clients.stepfunctions is not None
+            else []
+        )
         if item.get("name") == f"{service}-deploy"
     ]
     # The template names the dashboard after the control plane; its URL is the stack output's form.
