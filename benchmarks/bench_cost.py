@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "functions")]
 
-from cpctl.local_cmd import deploy_file, deploy_initial  # noqa: E402
+from cpctl.twin.deployments import deploy_file, deploy_initial  # noqa: E402
 from cpctl.twin.health_scenario import HealthWatch  # noqa: E402
 from cpctl.twin.twin import LocalTwin, builtin_config  # noqa: E402
 from tests.conftest import load_template  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "functions")]
 
-from cpctl.local_cmd import DeployResult, deploy_file, deploy_initial  # noqa: E402
+from cpctl.twin.deployments import DeployResult, deploy_file, deploy_initial  # noqa: E402
 from cpctl.twin.twin import LocalTwin, builtin_config  # noqa: E402
 
 _CLOCK = re.compile(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s+(.*)", re.DOTALL)

@@ -30,7 +30,8 @@ from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import CONFIG_LOADER
 from controlplane.validation import MAX_CONFIG_BYTES, ConfigParseError, DeploymentContext, load_config
 
-from cpctl.status_cmd import Clients, StackRef, StatusError, add_stack_arguments, run_against_stack
+from cpctl.aws_options import add_stack_arguments
+from cpctl.status_cmd import Clients, StackRef, StatusError, run_against_stack
 
 EXIT_SAME, EXIT_DIFFERENT = 0, 1
 HIDDEN = "***"
@@ -335,4 +336,5 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         format_report,
         out,
         exit_code=lambda report: EXIT_SAME if report["identical"] else EXIT_DIFFERENT,
+        wrap_lines=False,  # a unified diff's lines stay whole, or patch would not read it
     )

@@ -13,21 +13,22 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from cpctl import exit_codes
 from cpctl.local_health_cmd import register_local
+from cpctl.terminal import add_output_argument, wants_json
+from cpctl.twin.deployments import DEFAULT_WALL_TIMEOUT, DeployResult, deploy_file, deploy_initial
 from cpctl.twin.twin import (
     FAULTS,
-    ExecutionReport,
     LocalTwin,
-    ServiceSnapshot,
     TwinError,
     TwinOptions,
     builtin_config,
@@ -36,7 +37,6 @@ from cpctl.twin.twin import (
 if TYPE_CHECKING:  # imported when `local up` runs a schedule: every other command stays lighter
     from cpctl.twin.health_scenario import HealthWatch
 
-DEFAULT_WALL_TIMEOUT = 120.0
 # `cpctl local up`: wall seconds between two scheduled runs (each one schedule period of simulated time).
 DEFAULT_SCHEDULE_EVERY = 30.0
 
@@ -80,86 +80,13 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help=f"inject a fault: {', '.join(FAULTS)}",
     )
-    deploy.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_argument(deploy)
     deploy.add_argument(
         "--timeout", type=float, default=DEFAULT_WALL_TIMEOUT, help="wall seconds per deployment"
     )
     deploy.set_defaults(handler=run_deploy)
 
     register_local(commands)  # `cpctl local health-check` (cpctl/local_health_cmd.py)
-
-
-# ---------------------------------------------------------------------------------- results
-@dataclass
-class DeployResult:
-    """What `cpctl local deploy` reports, all of it about the execution FILE started."""
-
-    report: ExecutionReport
-    service: ServiceSnapshot
-    version_id: str
-    registered_locations: list[str]
-    revisions_registered: int
-    rolled_back: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "status": self.report.status,
-            "error": self.report.error,
-            "cause": self.report.cause,
-            "rolled_back": self.rolled_back,
-            "transitions": self.report.transitions,
-            "simulated_seconds": round(self.report.simulated_seconds, 3),
-            "wall_seconds": round(self.report.wall_seconds, 3),
-            "execution_arn": self.report.arn,
-            "service": {
-                "task_definition": self.service.task_definition,
-                "config_version_id": self.service.config_version_id,
-                "config_sha256": self.service.config_sha256,
-            },
-            "registered_locations": self.registered_locations,
-            "revisions_registered": self.revisions_registered,
-        }
-
-
-def deploy_file(
-    twin: LocalTwin,
-    data: bytes,
-    *,
-    faults: tuple[str, ...] = (),
-    wall_timeout: float = DEFAULT_WALL_TIMEOUT,
-    on_start: Callable[[str], Callable[[], None]] | None = None,
-) -> DeployResult:
-    """Upload `data` as the config, wait for the execution it starts; the result of that execution."""
-    version_id = twin.upload_config(data, faults=faults)
-    arn = twin.execution_for_version(version_id)
-    stop_watch = on_start(arn) if on_start is not None else None
-    try:
-        report = twin.wait_for_execution(arn, wall_timeout=wall_timeout)
-    finally:
-        if stop_watch is not None:
-            stop_watch()
-    revisions = [item for item in twin.revisions() if item["tags"].get("execution") == report.name]
-    service = twin.service()
-    # The execution's own revision; a rollback's image-pinned copy of the last good one is not it.
-    ours = {item["arn"] for item in revisions if "restores-revision" not in item["tags"]}
-    return DeployResult(
-        report=report,
-        service=service,
-        version_id=version_id,
-        registered_locations=sorted(twin.gatling.location_ids()),
-        revisions_registered=len(revisions),
-        rolled_back=bool(ours) and service.task_definition not in ours,
-    )
-
-
-def deploy_initial(twin: LocalTwin, *, wall_timeout: float = DEFAULT_WALL_TIMEOUT) -> DeployResult:
-    """Deploy the built-in initial config; `TwinError` unless it succeeds."""
-    result = deploy_file(twin, builtin_config("initial"), wall_timeout=wall_timeout)
-    if result.report.status != "SUCCEEDED":
-        raise TwinError(
-            f"the initial deployment ended {result.report.status}: {result.report.error}: {result.report.cause}"
-        )
-    return result
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -207,34 +134,45 @@ def run_deploy(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         with LocalTwin() as twin:
-            if not args.json:
+            if not wants_json(args):
                 _line(out, f"Twin ready in {twin.startup_seconds:.1f} s; deploying the initial config ...")
             deploy_initial(twin, wall_timeout=args.timeout)
-            if not args.json:
+            if not wants_json(args):
                 faults = f" with fault(s) {', '.join(args.fault)}" if args.fault else ""
                 _line(out, f"Deploying {args.file}{faults} ...")
             result = deploy_file(twin, data, faults=tuple(args.fault), wall_timeout=args.timeout)
     except TwinError as error:
         print(f"cpctl local deploy: {error}", file=sys.stderr)
-        return 1
-    if args.json:
+        return exit_codes.TIMED_OUT if "still RUNNING after" in str(error) else exit_codes.FAILED
+    if wants_json(args):
         out.write(json.dumps(result.as_json(), indent=2) + "\n")
     else:
         _print_summary(out, result, total_wall=None)
-    return 0
+    # The codes of `cpctl deploy`: 0 only when FILE's version is the one up.
+    report = result.report
+    return exit_codes.of_execution(
+        report.status, report.error, report.states[-1].name if report.states else None
+    )
 
 
 def run_up(args: argparse.Namespace) -> int:
     if args.schedule_every < 0:
         print("cpctl local up: --schedule-every must be 0 or more seconds", file=sys.stderr)
         return 2
+    problem = port_problem(args.port)
+    if problem:
+        print(f"cpctl local up: {problem}", file=sys.stderr)
+        return 2
     out = sys.stdout
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    previous = signal.getsignal(signal.SIGINT)
     try:
+        # Ctrl-C while the twin starts raises KeyboardInterrupt: the twin stops, cpctl exits 130.
         with LocalTwin(TwinOptions(serve_port=args.port)) as twin:
             if not args.no_initial:
                 deploy_initial(twin)
+            # Serving, Ctrl-C only asks to stop: a health run in progress ends first, then the twin.
+            signal.signal(signal.SIGINT, lambda *_: stopping.set())
             endpoint = twin.endpoint_url
             _line(out, f"Local twin up in {twin.startup_seconds:.1f} s (Ctrl-C stops it)")
             _line(out, f"  endpoint       {endpoint}   (region {twin.region}, any access key)")
@@ -259,6 +197,19 @@ def run_up(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0
+
+
+def port_problem(port: int) -> str | None:
+    """Why `cpctl local up` cannot serve on 127.0.0.1:`port`, found before the twin starts; None if it can."""
+    if port == 0:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will (http.server)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            return f"cannot listen on 127.0.0.1:{port} ({error.strerror}): pass another --port, or --port 0 for any free one"
+    return None
 
 
 def serve(twin: LocalTwin, out: TextIO, stopping: threading.Event, *, schedule_every: float) -> None:

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from cpctl.terminal import add_output_argument, wants_json
 from cpctl.twin.health_faults import HEALTH_FAULTS
 from cpctl.twin.health_scenario import DEFAULT_MAX_RUNS, ScenarioResult, run_scenario
 from cpctl.twin.twin import TwinError
@@ -26,7 +27,7 @@ def register_local(local_subparsers: Any) -> None:
     parser.add_argument(
         "--fault", choices=HEALTH_FAULTS, metavar="NAME", help=f"inject a fault: {', '.join(HEALTH_FAULTS)}"
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_argument(parser)
     parser.add_argument(
         "--max-runs",
         type=int,
@@ -39,7 +40,7 @@ def register_local(local_subparsers: Any) -> None:
 
 def run_health_check(args: argparse.Namespace) -> int:
     out = sys.stdout
-    progress = None if args.json else (lambda text: _line(out, text))
+    progress = None if wants_json(args) else (lambda text: _line(out, text))
     try:
         result = run_scenario(
             args.fault, max_runs=args.max_runs, wall_timeout=args.timeout, progress=progress
@@ -48,7 +49,7 @@ def run_health_check(args: argparse.Namespace) -> int:
         print(f"cpctl local health-check: {error}", file=sys.stderr)
         return 1
     data = result.as_json()
-    if args.json:
+    if wants_json(args):
         out.write(json.dumps(data, indent=2) + "\n")
     else:
         _summary(out, result, data)

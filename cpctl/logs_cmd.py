@@ -28,7 +28,9 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 from controlplane.diagnostics import redact
 
-from cpctl.status_cmd import Clients, StackRef, StatusError, add_stack_arguments, with_stack
+from cpctl.aws_options import add_stack_arguments
+from cpctl.status_cmd import Clients, StackRef, StatusError, with_stack
+from cpctl.terminal import wants_json
 
 DEFAULT_POLL_SECONDS = 2.0
 _DURATION = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhd])$")
@@ -235,7 +237,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, stopping: threading
     def show(ref: StackRef, clients: Clients) -> int:
         logs = _only(task_logs(ref, clients, task_id=args.task), args.container)
         start = since_ms(args.since, clients, logs, twin=bool(args.endpoint_url))
-        printer = Printer(stream, as_json=args.json, follow=args.follow)
+        printer = Printer(stream, as_json=wants_json(args), follow=args.follow)
         printer.task(logs)
         printer.lines(read_lines(clients, logs, since_ms=start))
         while args.follow and not stop.wait(args.poll_seconds):

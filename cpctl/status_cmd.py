@@ -23,10 +23,13 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from controlplane.healing import HealthStore
 from controlplane.health import CHECKS, short
 from controlplane.revisions import pinned_version
+
+from cpctl.aws_options import REGION_HELP, LocationError, add_stack_arguments, locate
+from cpctl.terminal import wants_json, write
 
 STACK_OUTPUTS = {
     "ClusterName": "cluster",
@@ -35,6 +38,7 @@ STACK_OUTPUTS = {
     "StateMachineArn": "state_machine_arn",
     "HealthAlarmName": "alarm",
     "ConfigBucketName": "bucket",
+    "DashboardUrl": "dashboard_url",
 }
 
 
@@ -52,6 +56,7 @@ class StackRef:
     state_machine_arn: str | None = None
     alarm: str | None = None
     bucket: str | None = None
+    dashboard_url: str | None = None
     source: str = ""
 
 
@@ -61,22 +66,27 @@ class Clients:
     dynamodb: Any
     cloudwatch: Any
     cloudformation: Any
-    s3: Any = None  # `cpctl diff`
+    s3: Any = None  # `cpctl diff`, `cpctl deploy`
     logs: Any = None  # `cpctl logs`
+    stepfunctions: Any = None  # `cpctl deploy`, `rollback`, `redeploy`
+    lambda_: Any = None  # `cpctl deploy`: the validator's deployment context
 
     @classmethod
-    def create(cls, *, region: str | None, endpoint_url: str | None) -> Clients:
+    def create(cls, *, region: str | None, endpoint_url: str | None, profile: str | None = None) -> Clients:
         if endpoint_url:
             # The twin accepts any key: a twin call never carries real credentials.
             session = boto3.Session(
                 aws_access_key_id="twin",
                 aws_secret_access_key="twin",  # noqa: S106 - the twin's placeholder, not a secret
-                region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                region_name=region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
             )
         else:
-            session = boto3.Session(region_name=region)
+            try:
+                session = boto3.Session(region_name=region, profile_name=profile)
+            except ProfileNotFound as error:
+                raise StatusError(f"{error} (--profile or AWS_PROFILE)") from None
         if session.region_name is None:
-            raise StatusError("no region: pass --region or set AWS_REGION")
+            raise StatusError(f"no region: {REGION_HELP}")
 
         def client(name: str) -> Any:
             return session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
@@ -88,6 +98,8 @@ class Clients:
             cloudformation=client("cloudformation"),
             s3=client("s3"),
             logs=client("logs"),
+            stepfunctions=client("stepfunctions"),
+            lambda_=client("lambda"),
         )
 
 
@@ -105,14 +117,6 @@ def register(subparsers: Any) -> None:
         if name == "history":
             parser.add_argument("--limit", type=int, default=20, help="entries of each kind (default 20)")
         parser.set_defaults(handler=handler)
-
-
-def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the stack is (AWS or the twin) and `--json`: the same for every command that reads it."""
-    parser.add_argument("--stack-name", help="the deployed stack (reads its outputs)")
-    parser.add_argument("--endpoint-url", help="the local twin's endpoint (`cpctl local up`)")
-    parser.add_argument("--region", help="AWS region (default: the environment's)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 # ---------------------------------------------------------------------------------- finding the stack
@@ -158,10 +162,30 @@ def discover(clients: Clients, *, source: str) -> StackRef:
     if len(tables) != 1:
         raise StatusError(f"expected one records table, found {len(tables)}: pass --stack-name")
     alarms = clients.cloudwatch.describe_alarms(AlarmNames=[f"{service}-unhealthy"]).get("MetricAlarms", [])
+    # The template names the workflow `<ControlPlaneName>-deploy` (DeployStateMachine's Name).
+    machines = [
+        item["stateMachineArn"]
+        for item in (
+            clients.stepfunctions.list_state_machines().get("stateMachines", [])
+            if clients.stepfunctions is not None
+            else []
+        )
+        if item.get("name") == f"{service}-deploy"
+    ]
+    # The template names the dashboard after the control plane; its URL is the stack output's form.
+    region = clients.cloudwatch.meta.region_name
+    dashboards = clients.cloudwatch.list_dashboards(DashboardNamePrefix=service).get("DashboardEntries", [])
+    dashboard_url = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={service}"
+        if any(item.get("DashboardName") == service for item in dashboards)
+        else None
+    )
     return StackRef(
         cluster=cluster,
         service=service,
         table=tables[0],
+        state_machine_arn=machines[0] if machines else None,
+        dashboard_url=dashboard_url,
         alarm=alarms[0]["AlarmName"] if alarms else None,
         source=source,
     )
@@ -248,6 +272,7 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
         if health
         else None,
         "alarm": alarm,
+        "dashboard_url": ref.dashboard_url,
         "stopped_tasks": [
             {
                 "stopped_at": task.stopped_at.isoformat(),
@@ -405,6 +430,8 @@ def format_status(status: Mapping[str, Any]) -> str:
     alarm = status["alarm"]
     if alarm:
         lines.append(f"  Alarm            {alarm['name']}: {alarm['state']} since {_when(alarm['since'])}")
+    if status.get("dashboard_url"):
+        lines.append(f"  Dashboard        {status['dashboard_url']}")
     if status["stopped_tasks"]:
         lines.append("  Stopped tasks    (newest first, kept 30 days)")
         for task in status["stopped_tasks"]:
@@ -433,10 +460,12 @@ def format_history(entries: list[Mapping[str, Any]]) -> str:
 
 # ---------------------------------------------------------------------------------- commands
 def _context(args: argparse.Namespace) -> tuple[StackRef, Clients]:
-    if not args.stack_name and not args.endpoint_url:
-        raise StatusError("pass --stack-name (AWS) or --endpoint-url (the local twin)")
-    clients = Clients.create(region=args.region, endpoint_url=args.endpoint_url)
-    return resolve_stack(clients, stack_name=args.stack_name, endpoint_url=args.endpoint_url), clients
+    try:
+        where = locate(args)
+    except LocationError as error:
+        raise StatusError(str(error)) from None
+    clients = Clients.create(region=where.region, endpoint_url=where.endpoint_url, profile=where.profile)
+    return resolve_stack(clients, stack_name=where.stack_name, endpoint_url=where.endpoint_url), clients
 
 
 def run_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -463,13 +492,19 @@ def run_against_stack(
     out: TextIO | None,
     *,
     exit_code: Callable[[Any], int] = lambda _data: 0,
+    wrap_lines: bool = True,
 ) -> int:
     """Find the stack of `args`, collect, print as text or JSON (`exit_code` of what was collected)."""
     stream = out or sys.stdout
 
     def collect_and_print(ref: StackRef, clients: Clients) -> int:
         data = collect(ref, clients)
-        stream.write((json.dumps(data, indent=2, default=str) if args.json else render(data)) + "\n")
+        if wants_json(args):
+            stream.write(json.dumps(data, indent=2, default=str) + "\n")
+        elif wrap_lines:
+            write(stream, render(data))
+        else:
+            stream.write(render(data) + "\n")
         return exit_code(data)
 
     return with_stack(args, command, collect_and_print)

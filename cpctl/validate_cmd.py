@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--format",
+        "--output",
         choices=tuple(FORMATS),
         default="text",
         help="output format: text, json, github (Actions annotations), sarif (2.1.0) (default: text)",

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from controlplane.config_rules import TOKEN_VARIABLE
 from controlplane.validation import ConfigParseError, load_config
 from moto.logs.models import logs_backends
 
@@ -166,6 +167,7 @@ class FakeControlPlane:
                 location.id: location.description for location in settings.locations if location.description
             },
             engines={location.id: location.engine for location in settings.locations},
+            from_file=settings.token != self._environment.get(TOKEN_VARIABLE),
         )
         if not accepted:
             # Gatling answers 401 to an unknown token; the process gives up (assumption: the real

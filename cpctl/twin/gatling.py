@@ -110,6 +110,10 @@ class FakeGatlingCloud:
         self._requests: list[RequestRecord] = []
         self._flaky_count = 0
         self.flaky = False
+        # A literal `cpt_...` token in a deployed file stands for a token of the user's own
+        # organisation, which the twin cannot check: the fake takes it, unless the `token-rejected`
+        # fault makes it a revoked or wrong one.
+        self.file_tokens_rejected = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._ca_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -163,13 +167,20 @@ class FakeGatlingCloud:
         *,
         descriptions: Mapping[str, str] | None = None,
         engines: Mapping[str, str] | None = None,
+        from_file: bool = False,
     ) -> bool:
         """Register a control plane's locations; False (nothing registered) when the token is wrong.
+
+        The twin's own token (the stack's secret) is always right. A token written in the config
+        (`from_file`) is taken as the user's when it has the `cpt_` shape of a control plane token,
+        unless `file_tokens_rejected`.
 
         `description` is used for every location unless `descriptions` has one for its id;
         `engines` (`classic`/`javascript` per id) decide the artifact format a location accepts.
         """
-        if control_plane_token != self._control_plane_token:
+        if control_plane_token != self._control_plane_token and not (
+            from_file and control_plane_token.startswith("cpt_") and not self.file_tokens_rejected
+        ):
             return False
         with self._lock:
             for location_id in location_ids:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.ecs_events import TaskStateEvents
 from cpctl.twin.eventbridge import target_input
 from cpctl.twin.health_faults import HealthFaults, InjectedFault
@@ -281,8 +282,6 @@ def run_scenario(
     """A fresh twin, the built-in config deployed, a healthy run, `fault`, then scheduled runs until
     the heal completes (or, with no fault, one more run) or `max_runs` runs. `inspect(twin, watch)`
     is called at the end, before the twin stops (tests look at records and status there)."""
-    from cpctl.local_cmd import deploy_initial
-
     say = progress or (lambda text: None)
     wall_start = time.monotonic()
     with LocalTwin(options) as twin:

@@ -1446,6 +1446,17 @@ def _cloudwatch_alarm(p: Provisioner, logical_id: str, values: dict[str, Any]) -
     return Resource(logical_id, props.kind, name, {"Arn": arn})
 
 
+def _cloudwatch_dashboard(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
+    """Ref is the dashboard's name (AWS::CloudWatch::Dashboard, CloudFormation User Guide)."""
+    props = Properties(logical_id, "AWS::CloudWatch::Dashboard", values)
+    if "DashboardName" not in values:
+        values = {**values, "DashboardName": f"{p.stack_name}-{logical_id}-{uuid.uuid4().hex[:8]}"}
+        props = Properties(logical_id, props.kind, values)
+    _shape_call(p, props, "cloudwatch", "PutDashboard")
+    props.done()
+    return Resource(logical_id, props.kind, values["DashboardName"])
+
+
 def _scheduler_schedule(p: Provisioner, logical_id: str, values: dict[str, Any]) -> Resource:
     props = Properties(logical_id, "AWS::Scheduler::Schedule", values)
     if "Name" not in values:
@@ -1605,6 +1616,7 @@ _CREATORS: dict[str, Callable[[Provisioner, str, dict[str, Any]], Resource]] = {
     "AWS::SQS::Queue": _sqs_queue,
     "AWS::SQS::QueuePolicy": _sqs_queue_policy,
     "AWS::CloudWatch::Alarm": _cloudwatch_alarm,
+    "AWS::CloudWatch::Dashboard": _cloudwatch_dashboard,
     "AWS::Scheduler::Schedule": _scheduler_schedule,
     "AWS::SecretsManager::Secret": _secret,
 }

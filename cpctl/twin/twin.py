@@ -61,8 +61,8 @@ VPC_CIDR = "10.42.0.0/16"
 SERVICE_STABILIZATION_SECONDS = 3 * 3600.0
 STABILIZATION_POLL_SECONDS = 15.0
 
-# Faults of `cpctl local deploy --fault` (FAULTS): the twin arms gatling-api-flaky and
-# lambda-transient itself, simulated Fargate the rest (FARGATE_FAULTS).
+# Faults of `cpctl local deploy --fault` (FAULTS): the twin arms gatling-api-flaky, lambda-transient
+# and token-rejected (the fake Gatling refuses tokens written in a config) itself, simulated Fargate the rest (FARGATE_FAULTS).
 FARGATE_FAULTS = (
     "task-fails-to-start",
     "config-download-denied",
@@ -80,6 +80,7 @@ FAULTS = (
     "rollback-fails",
     "slow-rollout",
     "image-tag-moved",
+    "token-rejected",
 )
 
 _MOTO_CONFIG: DefaultConfig = {
@@ -236,6 +237,7 @@ class LocalTwin:
         mock = mock_aws(config=_MOTO_CONFIG)
         mock.start()
         undo.callback(mock.stop)
+        undo.enter_context(_generated_execution_names())
         moto_time.install(self.clock)
         undo.callback(moto_time.uninstall)
         self.session = _shared_session(self.region)
@@ -582,6 +584,8 @@ class LocalTwin:
     def arm(self, fault: str, version_id: str) -> None:
         if fault == "gatling-api-flaky":
             self.gatling.flaky = True
+        elif fault == "token-rejected":
+            self.gatling.file_tokens_rejected = True
         elif fault == "lambda-transient":
             assert self.lambdas is not None
             self.lambdas.arm_transient_failures()
@@ -974,6 +978,28 @@ def _environ(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _generated_execution_names() -> Iterator[None]:
+    """StartExecution without a name gets a UUID as its name, as in AWS ("If you don't provide a name
+    for the execution, Step Functions automatically generates a universally unique identifier (UUID)
+    as the execution name", StartExecution in the Step Functions API Reference); moto's executing
+    backend would keep the name None, and its list_executions would then omit it."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StepFunctionsParserBackend.start_execution = original  # type: ignore[method-assign]
 
 
 @functools.cache

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from cpctl.local_cmd import DeployResult, deploy_file, deploy_initial
-from cpctl.twin.twin import ExecutionReport, LocalTwin, builtin_config
+from cpctl.twin.deployments import DeployResult, deploy_file, deploy_initial
+from cpctl.twin.twin import ExecutionReport, LocalTwin, TwinOptions, builtin_config
 
 WALL_TIMEOUT = 90.0  # wall seconds any one execution may take before the scenario fails
 
@@ -135,3 +135,11 @@ def notifications_about(twin: LocalTwin, version_id: str) -> list[dict[str, Any]
 
 def states_entered(report: ExecutionReport) -> list[str]:
     return [step.name for step in report.states]
+
+
+@pytest.fixture
+def served() -> Iterator[LocalTwin]:
+    """A twin served on 127.0.0.1 (as `cpctl local up` serves it), the initial config deployed."""
+    with LocalTwin(TwinOptions(serve_port=0)) as twin:
+        deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
+        yield twin

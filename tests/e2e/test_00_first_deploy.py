@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cpctl.local_cmd import deploy_initial
+from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.twin import LocalTwin, TwinError, TwinOptions
 from tests.conftest import TEMPLATE_PATH
 from tests.e2e.conftest import WALL_TIMEOUT

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cpctl import cli, local_cmd
+from cpctl import cli, exit_codes, local_cmd
 from cpctl.twin.capture import Captured
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 
@@ -77,7 +77,7 @@ def test_no_token_in_what_cpctl_local_deploy_prints(
     file.write_bytes(with_literal_token(builtin_config("changed"), token))
 
     assert cli.main(["local", "deploy", str(file), "--json"]) == 0
-    assert cli.main(["local", "deploy", str(file), "--fault", "never-up"]) == 0
+    assert cli.main(["local", "deploy", str(file), "--fault", "never-up"]) == exit_codes.ROLLED_BACK
 
     out, err = capsys.readouterr()
     assert '"status": "SUCCEEDED"' in out and "DeploymentRolledBack" in out

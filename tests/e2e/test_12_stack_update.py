@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cpctl.local_cmd import deploy_initial
+from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.fargate import image_digest
 from cpctl.twin.twin import LocalTwin, TwinOptions
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cpctl.local_cmd import deploy_initial
+from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.iam_eval import Decision
 from cpctl.twin.twin import LocalTwin, TwinOptions
 from tests.conftest import load_template

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from cpctl.local_cmd import deploy_initial
 from cpctl.status_cmd import collect_status, discover, format_status
+from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.health_faults import HealthFaults
 from cpctl.twin.health_scenario import HealthWatch, run_scenario
 from cpctl.twin.twin import LocalTwin, TwinOptions

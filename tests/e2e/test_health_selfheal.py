@@ -45,6 +45,7 @@ def twin_clients(twin: LocalTwin) -> Clients:
         dynamodb=twin.client("dynamodb"),
         cloudwatch=twin.client("cloudwatch"),
         cloudformation=None,
+        stepfunctions=twin.client("stepfunctions"),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cpctl.local_cmd import deploy_file, deploy_initial
+from cpctl.twin.deployments import deploy_file, deploy_initial
 from cpctl.twin.health_scenario import HealthRun, HealthWatch
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 from tests.conftest import TEMPLATE_PATH

@@ -4,11 +4,17 @@ operator's `cpctl status --endpoint-url` shows health results and the tasks a ro
 from __future__ import annotations
 
 import io
+import json
+import socket
 import threading
 import time
 
+import pytest
+
+from cpctl import cli
 from cpctl.cli import build_parser
-from cpctl.local_cmd import deploy_file, deploy_initial, serve
+from cpctl.local_cmd import port_problem, serve
+from cpctl.twin.deployments import deploy_file, deploy_initial
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 
 from .conftest import WALL_TIMEOUT, records_of_kind
@@ -55,3 +61,42 @@ def test_local_up_runs_the_health_check_and_status_shows_it() -> None:
         assert "Health           healthy at" in status, status
         assert "Stopped tasks    none recorded" not in status, status
         assert "ServiceSchedulerInitiated" in status, status
+
+
+def test_an_execution_started_without_a_name_does_not_end_the_twin(served: LocalTwin) -> None:
+    out = io.StringIO()
+    stopping = threading.Event()
+    server = threading.Thread(
+        target=serve, args=(served, out, stopping), kwargs={"schedule_every": 0}, daemon=True
+    )
+    server.start()
+    try:
+        sfn = served.client("stepfunctions")
+        arn = sfn.start_execution(  # no name: AWS makes one, a UUID
+            stateMachineArn=served.state_machine_arn, input=json.dumps({"reason": "by hand, unnamed"})
+        )["executionArn"]
+        report = served.wait_for_execution(arn, wall_timeout=WALL_TIMEOUT)
+        deadline = time.monotonic() + 30.0
+        while f"Execution {report.name} SUCCEEDED" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.is_alive(), out.getvalue()
+    finally:
+        stopping.set()
+        server.join(timeout=30.0)
+    assert len(report.name) == 36 and report.name.count("-") == 4  # a UUID
+    assert f"Execution {report.name} started" in out.getvalue()
+    assert f"Execution {report.name} SUCCEEDED" in out.getvalue()
+
+
+def test_a_busy_port_fails_local_up_at_once_naming_port(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        problem = port_problem(port)
+        assert problem is not None and f"127.0.0.1:{port}" in problem and "--port" in problem
+        assert cli.main(["local", "up", "--port", str(port)]) == 2
+    assert "pass another --port" in capsys.readouterr().err
+    assert port_problem(0) is None
+    assert time.monotonic() - started < 5.0  # at once: before any twin starts

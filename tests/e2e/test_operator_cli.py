@@ -8,28 +8,20 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cpctl.cli import build_parser
-from cpctl.local_cmd import deploy_file, deploy_initial
 from cpctl.status_cmd import Clients, discover
 from cpctl.twin.control_plane import ContainerLog
-from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
+from cpctl.twin.deployments import deploy_file
+from cpctl.twin.twin import LocalTwin, builtin_config
 
 from .conftest import WALL_TIMEOUT
 
 SECRET = "cpt_operator_cli_e2e_0a1b2c3d4e5f"
-
-
-@pytest.fixture
-def served() -> Iterator[LocalTwin]:
-    with LocalTwin(TwinOptions(serve_port=0)) as twin:
-        deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
-        yield twin
 
 
 def cpctl(twin: LocalTwin, *argv: str) -> tuple[int, str]:
@@ -240,3 +232,52 @@ def test_diff_and_logs_with_a_stack_name_read_the_stack_outputs(
         else:
             assert code == 0 and "Server listening on 0.0.0.0:8080" in out.getvalue()
     assert cloudformation.asked == ["gatling-prod", "gatling-prod"]
+
+
+def test_status_prints_the_dashboard_and_it_shows_only_emitted_metrics(served: LocalTwin) -> None:
+    code, text = cpctl(served, "status")
+    url = f"https://{served.region}.console.aws.amazon.com/cloudwatch/home?region={served.region}#dashboards:name=gatling-control-plane"
+    assert code == 0 and f"  Dashboard        {url}" in text.splitlines(), text
+
+    body = json.loads(
+        served.client("cloudwatch").get_dashboard(DashboardName="gatling-control-plane")["DashboardBody"]
+    )
+    titles = [widget["properties"]["title"] for widget in body["widgets"]]
+    assert titles == [
+        "Health (1 healthy, 0 unhealthy)",
+        "Running tasks",
+        "Deployments by outcome (per hour)",
+        "Time per phase (seconds, average)",
+        "Self-heals",
+        "Alarm state",
+    ]
+    named = {
+        part
+        for widget in body["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        for part in row
+        if isinstance(part, str)
+    }
+    searched = {
+        word.split('"')[1]
+        for widget in body["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        for part in row
+        if isinstance(part, dict)
+        for word in part["expression"].split("MetricName=")[1:]
+    }
+    # Every metric the dashboard draws is one the functions emit, with the dimensions they give it.
+    emitted = "\n".join(
+        path.read_text()
+        for path in (Path(__file__).resolve().parents[2] / "functions" / "controlplane").glob("*.py")
+    )
+    for metric in {"Healthy", "RunningTasks"} | searched:
+        assert f'name="{metric}"' in emitted, metric
+    assert searched == {"Deployments", "PhaseSeconds"}
+    assert {"ControlPlaneAutopilot", "control-plane-autopilot", "gatling-control-plane"} <= named
+    (alarm,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    described = served.client("cloudwatch").describe_alarms(AlarmNames=["gatling-control-plane-unhealthy"])
+    assert alarm["properties"]["alarms"] == [described["MetricAlarms"][0]["AlarmArn"]]
+    (heals,) = [w for w in body["widgets"] if w["type"] == "log"]
+    assert "SOURCE '/aws/lambda/gatling-control-plane-workflow'" in heals["properties"]["query"]
+    assert 'filter message = "heal action"' in heals["properties"]["query"]

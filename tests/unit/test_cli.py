@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cpctl import cli
 from tests.conftest import REPO_ROOT
 
@@ -34,6 +36,15 @@ def test_help_lists_every_command_without_importing_them() -> None:
     parser = cli.build_parser(["--help"])
     assert "validate" in parser.format_help()
     assert all(command in parser.format_help() for command in cli.COMMANDS)
+
+
+def test_help_fits_one_screen_of_80_by_24(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    text = cli.build_parser(["--help"]).format_help()
+    lines = text.splitlines()
+    assert len(lines) <= 24 and max(map(len, lines)) <= 80, text
+    listed = {line.split()[0] for line in lines if line.startswith("    ") and line.strip()}
+    assert set(cli.COMMANDS) <= listed
 
 
 def test_each_command_runs_from_its_own_module() -> None:

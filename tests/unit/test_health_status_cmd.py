@@ -4,6 +4,7 @@ records say a heal happened. (Against the twin end to end: tests/e2e/test_health
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,7 +79,10 @@ def test_a_wrong_stack_is_said_plainly(outputs: dict[str, str] | None, message: 
         resolve_stack(clients(outputs), stack_name="cp-stack", endpoint_url=None)
 
 
-def test_neither_a_stack_nor_an_endpoint_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_neither_a_stack_nor_an_endpoint_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no samconfig.toml here to take the stack name from
     assert cli.main(["status", "--region", "eu-west-1"]) == 2
     assert "pass --stack-name (AWS) or --endpoint-url (the local twin)" in capsys.readouterr().err
 

@@ -96,6 +96,23 @@ def test_a_wrong_control_plane_token_registers_nothing(gatling: FakeGatlingCloud
     assert gatling.location_ids() == ["prl_one", "prl_two"]
 
 
+def test_a_token_written_in_the_users_file_is_one_of_their_organisation(gatling: FakeGatlingCloud) -> None:
+    # Not the twin's token, but a `cpt_` token found in a deployed config: the user's own.
+    assert gatling.register("cpt_users_own_token", ["prl_users"], None, from_file=True) is True
+    assert "prl_users" in gatling.location_ids()
+    # Only the shape of a control plane token passes, and only from a file.
+    assert gatling.register("not_a_token", ["prl_shapeless"], None, from_file=True) is False
+    assert gatling.register("cpt_users_own_token", ["prl_not_from_file"], None) is False
+    assert "prl_shapeless" not in gatling.location_ids()
+
+
+def test_the_token_rejected_fault_makes_a_file_token_a_revoked_one(gatling: FakeGatlingCloud) -> None:
+    gatling.file_tokens_rejected = True
+    assert gatling.register("cpt_users_revoked_token", ["prl_revoked"], None, from_file=True) is False
+    assert gatling.register(CP_TOKEN, ["prl_secret"], None) is True  # the stack's secret still works
+    assert "prl_revoked" not in gatling.location_ids()
+
+
 def test_locations_stay_listed_and_re_registration_updates_them(gatling: FakeGatlingCloud) -> None:
     assert gatling.register(CP_TOKEN, ["prl_two", "prl_three"], "  ")
     assert gatling.location_ids() == ["prl_one", "prl_two", "prl_three"]

@@ -1,0 +1,84 @@
+"""Deploying a config on a running `LocalTwin` and what that deployment did: the scenario helpers the
+CLI's `local` commands, the health scenarios, the tests and the benchmarks share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cpctl.twin.twin import ExecutionReport, LocalTwin, ServiceSnapshot, TwinError, builtin_config
+
+DEFAULT_WALL_TIMEOUT = 120.0
+
+
+@dataclass
+class DeployResult:
+    """What `cpctl local deploy` reports, all of it about the execution FILE started."""
+
+    report: ExecutionReport
+    service: ServiceSnapshot
+    version_id: str
+    registered_locations: list[str]
+    revisions_registered: int
+    rolled_back: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.report.status,
+            "error": self.report.error,
+            "cause": self.report.cause,
+            "rolled_back": self.rolled_back,
+            "transitions": self.report.transitions,
+            "simulated_seconds": round(self.report.simulated_seconds, 3),
+            "wall_seconds": round(self.report.wall_seconds, 3),
+            "execution_arn": self.report.arn,
+            "service": {
+                "task_definition": self.service.task_definition,
+                "config_version_id": self.service.config_version_id,
+                "config_sha256": self.service.config_sha256,
+            },
+            "registered_locations": self.registered_locations,
+            "revisions_registered": self.revisions_registered,
+        }
+
+
+def deploy_file(
+    twin: LocalTwin,
+    data: bytes,
+    *,
+    faults: tuple[str, ...] = (),
+    wall_timeout: float = DEFAULT_WALL_TIMEOUT,
+    on_start: Callable[[str], Callable[[], None]] | None = None,
+) -> DeployResult:
+    """Upload `data` as the config, wait for the execution it starts; the result of that execution."""
+    version_id = twin.upload_config(data, faults=faults)
+    arn = twin.execution_for_version(version_id)
+    stop_watch = on_start(arn) if on_start is not None else None
+    try:
+        report = twin.wait_for_execution(arn, wall_timeout=wall_timeout)
+    finally:
+        if stop_watch is not None:
+            stop_watch()
+    revisions = [item for item in twin.revisions() if item["tags"].get("execution") == report.name]
+    service = twin.service()
+    # The execution's own revision; a rollback's image-pinned copy of the last good one is not it.
+    ours = {item["arn"] for item in revisions if "restores-revision" not in item["tags"]}
+    return DeployResult(
+        report=report,
+        service=service,
+        version_id=version_id,
+        registered_locations=sorted(twin.gatling.location_ids()),
+        revisions_registered=len(revisions),
+        rolled_back=bool(ours) and service.task_definition not in ours,
+    )
+
+
+def deploy_initial(twin: LocalTwin, *, wall_timeout: float = DEFAULT_WALL_TIMEOUT) -> DeployResult:
+    """Deploy the built-in initial config; `TwinError` unless it succeeds."""
+    result = deploy_file(twin, builtin_config("initial"), wall_timeout=wall_timeout)
+    if result.report.status != "SUCCEEDED":
+        raise TwinError(
+            f"the initial deployment ended {result.report.status}: {result.report.error}: {result.report.cause}"
+        )
+    return result
