@@ -245,7 +245,7 @@ def test_status_prints_the_dashboard_and_it_shows_only_emitted_metrics(served: L
     titles = [widget["properties"]["title"] for widget in body["widgets"]]
     assert titles == [
         "Health (1 healthy, 0 unhealthy)",
-        "Running tasks",
+        "Running tasks (per health check)",
         "Deployments by outcome (per hour)",
         "Time per phase (seconds, average)",
         "Self-heals",
@@ -271,13 +271,22 @@ def test_status_prints_the_dashboard_and_it_shows_only_emitted_metrics(served: L
         path.read_text()
         for path in (Path(__file__).resolve().parents[2] / "functions" / "controlplane").glob("*.py")
     )
-    for metric in {"Healthy", "RunningTasks"} | searched:
+    drawn = {
+        row[1]
+        for widget in body["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        if isinstance(row[0], str)
+    }
+    assert drawn == {"Healthy"}
+    for metric in drawn | searched:
         assert f'name="{metric}"' in emitted, metric
     assert searched == {"Deployments", "PhaseSeconds"}
     assert {"ControlPlaneAutopilot", "control-plane-autopilot", "gatling-control-plane"} <= named
     (alarm,) = [w for w in body["widgets"] if w["type"] == "alarm"]
     described = served.client("cloudwatch").describe_alarms(AlarmNames=["gatling-control-plane-unhealthy"])
     assert alarm["properties"]["alarms"] == [described["MetricAlarms"][0]["AlarmArn"]]
-    (heals,) = [w for w in body["widgets"] if w["type"] == "log"]
+    running, heals = [w for w in body["widgets"] if w["type"] == "log"]
+    # The running-task count is a property of the health check's metric line, not a metric.
+    assert 'key="running_tasks"' in emitted and "max(running_tasks)" in running["properties"]["query"]
     assert "SOURCE '/aws/lambda/gatling-control-plane-workflow'" in heals["properties"]["query"]
     assert 'filter message = "heal action"' in heals["properties"]["query"]
