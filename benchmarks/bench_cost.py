@@ -264,9 +264,10 @@ def python313() -> str:
         shutil.which("python3.13"),
         *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13"))),
     ]:
-        if (
-            candidate and subprocess.run([candidate, "-c", ""], capture_output=True, check=False)  # noqa: S603 - a Python found on this machine.returncode == 0
-        ):
+        if not candidate:
+            continue
+        probe = subprocess.run([candidate, "-c", ""], capture_output=True, check=False)  # noqa: S603 - a Python found here
+        if probe.returncode == 0:
             return candidate
     raise SystemExit("bench_cost needs python3.13 (the Lambda runtime's Python): pyenv install 3.13")
 

@@ -28,7 +28,7 @@ def run(tree: Path, *command: str) -> float:
     """Wall seconds of `command` in `tree`; raises when it fails."""
     environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.monotonic()
-    done = subprocess.run(command, cwd=tree, env=environment, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, cwd=tree, env=environment, capture_output=True, text=True, check=False)  # noqa: S603 - make and pytest of the trees
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
@@ -39,8 +39,10 @@ def run(tree: Path, *command: str) -> float:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cpa-baseline-") as scratch:
         baseline = Path(scratch) / "tree"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "--quiet", str(baseline), BASELINE], cwd=REPO, check=True
+        subprocess.run(  # noqa: S603
+            ["git", "worktree", "add", "--detach", "--quiet", str(baseline), BASELINE],  # noqa: S607 - git on PATH
+            cwd=REPO,
+            check=True,
         )
         try:
             print(f"baseline {BASELINE}: installing its locked environment ...", flush=True)
@@ -65,7 +67,11 @@ def main() -> int:
                     print(f"e2e scenarios of {name} done", flush=True)
                 rows.append((f"e2e scenarios ({len(common)} files both have)", e2e["baseline"], e2e["main"]))
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=REPO, check=False)
+            subprocess.run(  # noqa: S603
+                ["git", "worktree", "remove", "--force", str(baseline)],  # noqa: S607 - git on PATH
+                cwd=REPO,
+                check=False,
+            )
     print(f"\n| run | baseline {BASELINE} | main | ratio | target |")
     print("|---|---|---|---|---|")
     for label, old, new in rows:
