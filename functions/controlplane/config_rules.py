@@ -13,18 +13,15 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from controlplane.hocon_source import (
-    KeyPath,
-    Substitution,
+from controlplane.deployment_context import (
+    TOKEN_VARIABLE,
+    DeploymentContext,
     is_environment_placeholder,
-    render_path,
     show_placeholders,
 )
-
-if TYPE_CHECKING:
-    from controlplane.validation import DeploymentContext
+from controlplane.hocon_source import KeyPath, Substitution, render_path
 
 Severity = Literal["error", "warning"]
 Kind = Literal[
@@ -32,7 +29,6 @@ Kind = Literal[
 ]
 
 LOCATION_ID = re.compile(r"prl_[0-9a-z_]{1,26}")
-TOKEN_VARIABLE = "CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
 CONTAINER_CONFIG_PATH = "/app/conf/control-plane.conf"
 DEFAULT_SERVER_PORT = 8080
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})

@@ -145,27 +145,6 @@ def _quote_key(segment: str) -> str:
     return f'"{escaped}"'
 
 
-# Values of environment variables are unknown when validating: each one resolves to a placeholder
-# made of private-use characters, which the rules recognise and skip and messages show as ${NAME}.
-_PLACEHOLDER_OPEN, _PLACEHOLDER_CLOSE = "\ue000", "\ue001"
-_PLACEHOLDER = re.compile("\ue000([^\ue001]*)\ue001")
-
-
-def environment_placeholder(name: str) -> str:
-    """The value a validation gives to the container environment variable `name`."""
-    return f"{_PLACEHOLDER_OPEN}{name}{_PLACEHOLDER_CLOSE}"
-
-
-def is_environment_placeholder(value: object) -> bool:
-    """True when `value` is or contains the value of an environment variable."""
-    return isinstance(value, str) and _PLACEHOLDER_OPEN in value
-
-
-def show_placeholders(text: str) -> str:
-    """`text` with every placeholder written back as `${NAME}`."""
-    return _PLACEHOLDER.sub(lambda match: "${" + match.group(1) + "}", text)
-
-
 def decode_source(data: bytes) -> str:
     """The UTF-8 text of `data`, or `SourceError` for input no parser should be handed."""
     if len(data) > MAX_CONFIG_BYTES:

@@ -15,9 +15,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from controlplane.config_rules import TOKEN_VARIABLE, Issue, check_config
+from controlplane.config_rules import Issue, check_config
+from controlplane.deployment_context import (
+    TOKEN_VARIABLE,
+    DeploymentContext,
+    environment_placeholder,
+    is_environment_placeholder,
+    show_placeholders,
+)
 from controlplane.hocon_source import (
     MAX_CONFIG_BYTES,
     KeyPath,
@@ -27,13 +34,10 @@ from controlplane.hocon_source import (
     SourceMap,
     Substitution,
     decode_source,
-    environment_placeholder,
     garbage_collection_paused,
-    is_environment_placeholder,
     parse_resolved,
     render_path,
     scan,
-    show_placeholders,
 )
 from controlplane.models import Finding
 
@@ -56,24 +60,6 @@ MAX_REPORTED_SUBSTITUTIONS = 20
 # messages never quote a secret's value in the first place.
 _MIN_REDACTED_LENGTH = 4
 _TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
-
-
-class DeploymentContext(BaseModel):
-    """What the stack gives the container; known in the workflow, optional on the CLI."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    token_injected: bool = False
-    pass_role_configured: bool = False
-    elastic_ips_configured: bool = False
-    private_packages_bucket_configured: bool = False
-    server_port: int = Field(default=8080, ge=1, le=65535)
-    container_env: tuple[str, ...] = ()
-
-    def environment(self) -> dict[str, str]:
-        """The container's environment variables, each with a placeholder value."""
-        names = [*self.container_env, *([TOKEN_VARIABLE] if self.token_injected else [])]
-        return {name: environment_placeholder(name) for name in names}
 
 
 class LocationSummary(BaseModel):
