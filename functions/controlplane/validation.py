@@ -29,6 +29,7 @@ from controlplane.hocon_source import (
     MAX_CONFIG_BYTES,
     KeyPath,
     ParseFailure,
+    PathSegment,
     Position,
     SourceError,
     SourceMap,
@@ -60,6 +61,8 @@ MAX_REPORTED_SUBSTITUTIONS = 20
 # messages never quote a secret's value in the first place.
 _MIN_REDACTED_LENGTH = 4
 _TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
+# Every placeholder has it: text without it has none to show.
+_PLACEHOLDER_MARK = environment_placeholder("")[0]
 
 
 class LocationSummary(BaseModel):
@@ -258,7 +261,12 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= _MIN_REDACTED_LENGTH:
             text = text.replace(secret, "***")
-    text = _TOKEN_LIKE.sub("cpt_***", show_placeholders(text))
+    if _PLACEHOLDER_MARK in text:
+        text = show_placeholders(text)
+    if "cpt_" in text:
+        text = _TOKEN_LIKE.sub("cpt_***", text)
+    if text.isascii():
+        return text
     # Lone surrogates (from \ud800 escapes) cannot be printed or serialised: make them visible.
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
@@ -324,12 +332,14 @@ def _report_environment_only_variables(
     """Report, before parsing, every required `${NAME}` that only the environment could satisfy
     (no top-level key of the file starts its path) and that the container will not have; each gets a
     placeholder so one parse checks the whole file."""
-    top_level_keys = {path[0] for path in source.positions if len(path) == 1}
+    top_level_keys: set[PathSegment] | None = None  # made when first needed: it reads every key
     uses: dict[str, list[Substitution]] = {}
     for substitution in source.substitutions:
         name = substitution.name
         if substitution.optional or name in environment or '"' in name or name.endswith("[]"):
             continue  # optional, provided, or a form the parser judges better (quoted path, list)
+        if top_level_keys is None:
+            top_level_keys = {path[0] for path in source.positions if len(path) == 1}
         if name.split(".")[0] not in top_level_keys:
             uses.setdefault(name, []).append(substitution)
     for name, found in uses.items():
