@@ -1,13 +1,16 @@
 """Validation time of generated control-plane.conf files against a bare parse of the same file.
 
-Run: .venv/bin/python benchmarks/bench_validate.py [--strict]
+Run: .venv/bin/python benchmarks/bench_validate.py [--strict] [--wall]
 
-Targets: validating 1,000 AWS locations takes at most 1.5x a bare parse of the same text by
-hocon-parser (the pure-Python parser the target was set against; the validator now reads with
-zig-hocon, whose bare parse is shown too), 10x the locations take at most 12x the time, and every
-hostile input at the 1 MiB cap is answered within 2 s. Times are the best of several runs (the
-minimum is the least noisy estimate on a shared machine); ratios compare runs of one process.
---strict exits 1 when a target is missed.
+Targets: validating 1,000 AWS locations takes at most 1.5x a bare parse of the same text, by
+hocon-parser (the pure-Python parser the target was set against) and by zig-hocon (the parser the
+validator reads with: both ratios are shown and judged), 10x the locations take at most 12x the
+time, and every hostile input at the 1 MiB cap is answered within 2 s. Times are the best of
+several runs of the process's CPU time: on a machine shared with other work a run is paused while
+others get the cores, and the longer the run the more often, so wall-time minima grow faster than
+the work does (--wall measures wall time instead). Ratios compare runs of one process.
+--strict exits 1 when a target is missed (the zig-hocon ratio aside: docs/validator.md says why
+it is out of reach).
 """
 
 from __future__ import annotations
@@ -66,15 +69,17 @@ def generate(locations: int) -> bytes:
     ).encode()
 
 
-def best_times(runs: int, *actions: Callable[[], object]) -> list[float]:
+def best_times(
+    runs: int, *actions: Callable[[], object], clock: Callable[[], float] = time.process_time
+) -> list[float]:
     """The best time of each action over `runs` rounds; a round runs each action once, in turn, so a
     busy moment of the machine weighs on all of them alike."""
     best = [float("inf")] * len(actions)
     for _ in range(runs):
         for index, action in enumerate(actions):
-            started = time.perf_counter()
+            started = clock()
             action()
-            best[index] = min(best[index], time.perf_counter() - started)
+            best[index] = min(best[index], clock() - started)
     return best
 
 
@@ -104,7 +109,10 @@ def worst_cases() -> dict[str, bytes]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--wall", action="store_true", help="measure wall time, not CPU time")
     args = parser.parse_args()
+    clock = time.perf_counter if args.wall else time.process_time
+    print(f"times: best of {RUNS} runs, {'wall' if args.wall else 'CPU'} time")
 
     rows = []
     for locations in SIZES:
@@ -118,6 +126,7 @@ def main() -> int:
             lambda: hocon.parse(text, env={}),  # noqa: B023 - called within this iteration
             lambda: zig_hocon.ConfigFactory.parse_string(text, env={}).as_dict(),  # noqa: B023
             lambda: validate_config(data, context=CONTEXT),  # noqa: B023
+            clock=clock,
         )
         rows.append((locations, len(data), parse, zig_parse, validate))
 
@@ -135,9 +144,13 @@ def main() -> int:
     scalings = [rows[i + 1][4] / rows[i][4] for i in range(len(rows) - 1)]
     ratio_ok = ratio <= RATIO_TARGET
     scaling_ok = all(s <= SCALING_TARGET for s in scalings)
+    zig_ratio = rows[-1][4] / rows[-1][3]
     print(
-        f"target: 1,000 locations within {RATIO_TARGET}x a bare hocon-parser parse: {ratio:.2f}x, {_verdict(ratio_ok)} "
-        f"({rows[-1][4] / rows[-1][3]:.1f}x a bare zig-hocon parse, which is {rows[-1][2] / rows[-1][3]:.0f}x faster)"
+        f"target: 1,000 locations within {RATIO_TARGET}x a bare hocon-parser parse: {ratio:.2f}x, {_verdict(ratio_ok)}"
+    )
+    print(
+        f"target: 1,000 locations within {RATIO_TARGET}x a bare zig-hocon parse: {zig_ratio:.1f}x, "
+        f"{_verdict(zig_ratio <= RATIO_TARGET)} (zig-hocon parses {rows[-1][2] / rows[-1][3]:.0f}x faster than hocon-parser)"
     )
     print(
         f"target: 10x the locations within {SCALING_TARGET:.0f}x the time: "
@@ -145,7 +158,7 @@ def main() -> int:
     )
     worst_ok = True
     for name, data in worst_cases().items():
-        (seconds,) = best_times(1, lambda: validate_config(data, context=CONTEXT))  # noqa: B023
+        (seconds,) = best_times(1, lambda: validate_config(data, context=CONTEXT), clock=clock)  # noqa: B023
         result = validate_config(data, context=CONTEXT)
         verdict = f"first error: {result.errors[0].message}" if result.errors else "valid"
         worst_ok = worst_ok and seconds <= WORST_CASE_TARGET

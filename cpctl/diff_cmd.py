@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
-from controlplane.hocon_source import SECRET_KEYS, SourceError, scan, show_placeholders
+from controlplane.deployment_context import show_placeholders
+from controlplane.hocon_source import SECRET_KEYS, SourceError, scan
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import CONFIG_LOADER
 from controlplane.validation import MAX_CONFIG_BYTES, ConfigParseError, DeploymentContext, load_config

@@ -13,18 +13,15 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from controlplane.hocon_source import (
-    KeyPath,
-    Substitution,
+from controlplane.deployment_context import (
+    TOKEN_VARIABLE,
+    DeploymentContext,
     is_environment_placeholder,
-    render_path,
     show_placeholders,
 )
-
-if TYPE_CHECKING:
-    from controlplane.validation import DeploymentContext
+from controlplane.hocon_source import KeyPath, Substitution, render_path
 
 Severity = Literal["error", "warning"]
 Kind = Literal[
@@ -32,7 +29,6 @@ Kind = Literal[
 ]
 
 LOCATION_ID = re.compile(r"prl_[0-9a-z_]{1,26}")
-TOKEN_VARIABLE = "CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
 CONTAINER_CONFIG_PATH = "/app/conf/control-plane.conf"
 DEFAULT_SERVER_PORT = 8080
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})
@@ -298,6 +294,11 @@ def _is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("true", "yes", "on"))
 
 
+def _key_name(path: KeyPath) -> str:
+    """How a message names the key at `path`: its last segment, or the whole path for a list item."""
+    return render_path(path[-1:]) if isinstance(path[-1], str) else render_path(path)
+
+
 class _Checker:
     def __init__(self, context: DeploymentContext | None) -> None:
         self.context = context
@@ -360,7 +361,6 @@ class _Checker:
     def check_value(self, value: Any, key: Key, path: KeyPath) -> None:
         if is_environment_placeholder(value):
             return  # comes from the container's environment: unknown here
-        name = render_path(path[-1:]) if isinstance(path[-1], str) else render_path(path)
         kind = key.kind
         if kind == "any":
             return
@@ -368,45 +368,48 @@ class _Checker:
             if isinstance(value, dict):
                 self.check_object(value, key.keys, path)
             else:
-                self.error(path, f"{name} must be an object, not {_type_name(value)}")
+                self.error(path, f"{_key_name(path)} must be an object, not {_type_name(value)}")
         elif kind == "map":
             if not isinstance(value, dict):
-                self.error(path, f"{name} must be an object, not {_type_name(value)}")
+                self.error(path, f"{_key_name(path)} must be an object, not {_type_name(value)}")
         elif kind == "string":
             if isinstance(value, list | dict):
-                self.error(path, f"{name} must be a string, not {_type_name(value)}")
+                self.error(path, f"{_key_name(path)} must be a string, not {_type_name(value)}")
         elif kind == "number":
             if not _is_number(value):
-                self.error(path, f"{name} must be a number, not {_type_name(value)}")
+                self.error(path, f"{_key_name(path)} must be a number, not {_type_name(value)}")
         elif kind == "boolean":
             if not (isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_WORDS)):
-                self.error(path, f"{name} must be true or false, not {show(value)}")
+                self.error(path, f"{_key_name(path)} must be true or false, not {show(value)}")
         elif kind == "strings":
-            self.check_strings(value, key, path, name)
+            self.check_strings(value, key, path)
         elif kind == "enum":
             if value not in key.values:
                 allowed = ", ".join(key.values)
-                self.error(path, f"{name} is {show(value)}; allowed values: {allowed}")
+                self.error(path, f"{_key_name(path)} is {show(value)}; allowed values: {allowed}")
         elif kind == "java":
             if not (value == "latest" or (_is_number(value) and float(_as_number(value)).is_integer())):
                 self.error(
-                    path, f"{name} is {show(value)}; allowed values: latest or a Java version such as 25"
+                    path,
+                    f"{_key_name(path)} is {show(value)}; allowed values: latest or a Java version such as 25",
                 )
         elif kind == "spot":
             if not (isinstance(value, bool) or value in ("preferred", "true", "false")):
-                self.error(path, f'{name} is {show(value)}; allowed values: true, false or "preferred"')
+                self.error(
+                    path, f'{_key_name(path)} is {show(value)}; allowed values: true, false or "preferred"'
+                )
         elif kind == "port" and not (_is_number(value) and _as_number(value) in range(1, 65536)):
-            self.error(path, f"{name} must be a port number from 1 to 65535, not {show(value)}")
+            self.error(path, f"{_key_name(path)} must be a port number from 1 to 65535, not {show(value)}")
 
-    def check_strings(self, value: Any, key: Key, path: KeyPath, name: str) -> None:
+    def check_strings(self, value: Any, key: Key, path: KeyPath) -> None:
         if not isinstance(value, list):
-            self.error(path, f"{name} must be a list, not {_type_name(value)}")
+            self.error(path, f"{_key_name(path)} must be a list, not {_type_name(value)}")
             return
         if key.non_empty and not value:
-            self.error(path, f"{name} must list at least one item")
+            self.error(path, f"{_key_name(path)} must list at least one item")
         for index, item in enumerate(value):
             if item is None or isinstance(item, list | dict):
-                self.error((*path, index), f"{name} must hold strings, not {_type_name(item)}")
+                self.error((*path, index), f"{_key_name(path)} must hold strings, not {_type_name(item)}")
 
     # --- the token -----------------------------------------------------------------------------
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import re
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import zig_hocon
 
@@ -59,8 +60,9 @@ KeyPath = tuple[PathSegment, ...]
 IncludeKind = Literal["plain", "file", "url", "classpath", "package"]
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
+    """A 1-based line and column (a tuple: the scanner makes one per key, and a tuple is made fastest)."""
+
     line: int
     column: int
 
@@ -145,27 +147,6 @@ def _quote_key(segment: str) -> str:
     return f'"{escaped}"'
 
 
-# Values of environment variables are unknown when validating: each one resolves to a placeholder
-# made of private-use characters, which the rules recognise and skip and messages show as ${NAME}.
-_PLACEHOLDER_OPEN, _PLACEHOLDER_CLOSE = "\ue000", "\ue001"
-_PLACEHOLDER = re.compile("\ue000([^\ue001]*)\ue001")
-
-
-def environment_placeholder(name: str) -> str:
-    """The value a validation gives to the container environment variable `name`."""
-    return f"{_PLACEHOLDER_OPEN}{name}{_PLACEHOLDER_CLOSE}"
-
-
-def is_environment_placeholder(value: object) -> bool:
-    """True when `value` is or contains the value of an environment variable."""
-    return isinstance(value, str) and _PLACEHOLDER_OPEN in value
-
-
-def show_placeholders(text: str) -> str:
-    """`text` with every placeholder written back as `${NAME}`."""
-    return _PLACEHOLDER.sub(lambda match: "${" + match.group(1) + "}", text)
-
-
 def decode_source(data: bytes) -> str:
     """The UTF-8 text of `data`, or `SourceError` for input no parser should be handed."""
     if len(data) > MAX_CONFIG_BYTES:
@@ -206,10 +187,34 @@ _FIELD = (
     '(?P<field>(?P<field_key>[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*|"[^"\\\\\\x00-\\x1f]*")[ \\t]*[:=][ \\t]*'
     '(?P<field_value>"[^"\\\\\\x00-\\x1f]*"|[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)(?=[ \\t]*(?:[\\n,}#]|//|\\Z)))|'
 )
+# A quoted string with no escape and no control character, of a length far inside the limit.
+_PLAIN_STRING = '"[^"\\\\\\x00-\\x1f]{0,1000}"'
+_PLAIN_STRINGS = re.compile(_PLAIN_STRING)
+# A field of one segment and a plain value, inside an object written on one line.
+_INLINE_FIELD = (
+    '(?:[A-Za-z0-9_-]{1,1000}|"[^"\\\\\\x00-\\x1f]{0,1000}")[ \\t]{0,64}[:=][ \\t]{0,64}'
+    f"(?:{_PLAIN_STRING}|[A-Za-z0-9_-]{{1,1000}}(?:\\.[A-Za-z0-9_-]{{1,1000}})*)"
+)
+_INLINE_FIELDS = re.compile(
+    '(?P<key>[A-Za-z0-9_-]+|"[^"]*")[ \t]*[:=][ \t]*(?P<value>"[^"]*"|[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)'
+)
+# The line before a list or an object, `key = [` or `key {`, in one match (the blanks are bounded so the
+# limit on runs of blanks is judged token by token).
+_OPENER = (
+    '(?P<opener>(?P<opener_key>[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*|"[^"\\\\\\x00-\\x1f]*")[ \\t]{0,64}'
+    "(?P<opener_sep>[:=][ \\t]{0,64})?(?P<opener_bracket>[\\[{])"
+    # and when it is a list of plain strings on one line, the list (`subnets = ["a", "b"]`)
+    f"(?:(?<=\\[)(?P<opener_strings>[ \\t]{{0,64}}{_PLAIN_STRING}(?:[ \\t]{{0,64}},[ \\t]{{0,64}}{_PLAIN_STRING})*"
+    "[ \\t]{0,64}\\]))?"
+    # or an object of plain fields on one line, the object (`tags { team = "perf", cost = 12 }`)
+    f"(?:(?<=\\{{)(?P<opener_fields>[ \\t]{{0,64}}{_INLINE_FIELD}(?:[ \\t]{{0,64}},[ \\t]{{0,64}}{_INLINE_FIELD})*"
+    "[ \\t]{0,64}\\}))?)|"
+)
+# The line ends before a token, in the same match as the token: one match fewer per line.
+_LINE_ENDS = f"(?:(?P<nl>\\n(?:{_SKIP}\\n)*){_SKIP})?"
 _TOKENS = (
     "(?:"
-    + f"(?P<nl>\\n(?:{_SKIP}\\n)*)"
-    + '|(?P<triple>"""[\\s\\S]*?(?:"""+|\\Z))'
+    + '(?P<triple>"""[\\s\\S]*?(?:"""+|\\Z))'
     + '|(?P<str>"(?:[^"\\\\\\n]|\\\\.)*"?)'
     + "|(?P<subst>\\$\\{[^}\\n]*\\}?)"
     + "|(?P<open>\\{)|(?P<close>\\})|(?P<lbr>\\[)|(?P<rbr>\\])|(?P<comma>,)"
@@ -220,8 +225,9 @@ _TOKENS = (
     + "|(?P<end>\\Z)"
     + ")"
 )
-_TOKEN = re.compile(_SKIP + "(?:" + _FIELD + _TOKENS + ")")
-_TOKEN_WITHOUT_FIELD = re.compile(_SKIP + _TOKENS)
+_TOKEN = re.compile(_SKIP + _LINE_ENDS + "(?:" + _FIELD + _OPENER + _TOKENS + ")")
+# Token by token, with none of the fast paths (`_FIELD`, `_OPENER`).
+_TOKEN_WITHOUT_FIELD = re.compile(_SKIP + _LINE_ENDS + _TOKENS)
 _SUBST_BODY = re.compile(r"\$\{(\??)\s*(.*?)\s*\}", re.DOTALL)
 _VALUE_KINDS = frozenset({"str", "word", "triple"})
 
@@ -232,6 +238,7 @@ class _Frame:
     __slots__ = (
         "after_container",
         "appending",
+        "holds_keys",
         "in_value",
         "is_array",
         "items",
@@ -255,6 +262,7 @@ class _Frame:
         self.key_path: KeyPath = path  # path of the field or element whose value is being read
         self.no_separator = False  # objects: the value is an object written `key { ... }`
         self.appending = False  # objects: the value is that of `key += ...`, an element of a list
+        self.holds_keys = False  # objects: its path is in the scanner's `object_paths`
         self.subst_seen = False  # objects: the value being read has a substitution
         # A list or an object just closed in this value: 1, or 2 after `key { ... }`.
         self.after_container = 0
@@ -293,21 +301,44 @@ class _Scanner:
         key_end = -1  # end offset of the last key lexeme: `a"b"` is one key segment, `a "b"` too
         key_lexeme = ""
         first_piece = False  # the value token being read is the first piece of its field
+        listed: list[int] | None = None  # offsets of the strings of a list read with its opener
+        inline: list[re.Match[str]] | None = None  # the fields of an object read with its opener
         include: _IncludeDirective | None = None
         include_ended = False  # an include directive ended at the last line end
         seen_first = False
         tokens = 0
         indents = self.result.indents
-        text_length = len(self.text)
-        matches: Iterator[re.Match[str]] = _TOKEN.finditer(self.text)
+        text = self.text
+        text_length = len(text)
+        matches: Iterator[re.Match[str]] = _TOKEN.finditer(text)
         while True:
             replay: tuple[int, int] | None = None
             for match in matches:
                 kind = match.lastgroup
-                if kind == "nl" or kind == "end" or kind is None:
-                    if kind == "end" and match.start() < text_length:
+                skip_start = match.start()  # where the blanks and comments before the token start
+                newlines_end = match.end("nl")
+                if newlines_end >= 0:  # line ends before the token
+                    if include is not None and include.state == "done":
+                        self._finish_include(include, line)
+                        include_ended = True
+                        include = None
+                    newlines_start = match.start("nl")
+                    newlines = (
+                        1
+                        if newlines_end - newlines_start == 1
+                        else text.count("\n", newlines_start, newlines_end)
+                    )
+                    if newlines_end - skip_start != newlines:  # comments or blanks to drop
+                        self.edits.append((skip_start, newlines_end, "\n" * newlines))
+                    line += newlines
+                    line_start = skip_start = newlines_end
+                    if frame.is_array or frame.value_seen:
+                        frame.in_value = frame.value_seen = False
+                        frame.after_container = 0
+                if kind == "end" or kind is None:
+                    if skip_start < text_length:
                         continue  # the end of a replayed field (below), not of the text
-                    if include is not None and (include.state == "done" or kind != "nl"):
+                    if include is not None:
                         if include.state != "done":
                             self._note(
                                 SourceError(
@@ -318,28 +349,21 @@ class _Scanner:
                             self._finish_include(include, line)
                             include_ended = True
                         include = None
-                    newlines = match.group("nl").count("\n") if kind == "nl" else 0
-                    if match.end() - match.start() != newlines:  # comments or blanks to drop
-                        self.edits.append((match.start(), match.end(), "\n" * newlines))
-                    if kind != "nl":
-                        break
-                    line += newlines
-                    line_start = match.end()
-                    if frame.is_array or frame.value_seen:
-                        frame.in_value = frame.value_seen = False
-                        frame.after_container = 0
-                    continue
+                    if match.end() != skip_start:  # comments or blanks to drop
+                        self.edits.append((skip_start, match.end(), ""))
+                    break
                 start = match.start(kind)
-                lexeme = match.group(kind)
+                # An opener's size is its key's: the blanks around its separator are bounded.
+                lexeme = match.group(kind if kind != "opener" else "opener_key")
                 column = start - line_start + 1
                 tokens += 1
                 if (
                     tokens > MAX_TOKENS
-                    or start - match.start() > MAX_BLANK_RUN
+                    or start - skip_start > MAX_BLANK_RUN
                     or len(lexeme) > MAX_TOKEN_LENGTH
                 ):
                     self._refuse_size(tokens, lexeme, Position(line, column))
-                if column > 1 and match.start() == line_start:  # indentation: the parser has no use for it
+                if column > 1 and skip_start == line_start:  # indentation: the parser has no use for it
                     self.edits.append((line_start, start, ""))
                     indents[line] = column - 1
                 if kind == "triple" and "\n" in lexeme:
@@ -358,14 +382,48 @@ class _Scanner:
                         stack.append(frame)
                         frame = _Frame((), is_array=False)
                         continue
+                if kind == "opener":
+                    # `key = [` or `key {`: the key, as for a field, then the bracket as a token of its own.
+                    opener_key = lexeme
+                    bracket = match.start("opener_bracket")
+                    with_separator = match.start("opener_sep") >= 0
+                    fits = not (frame.is_array or frame.in_value or frame.key or include is not None)
+                    fits = fits and opener_key != "include" and not opener_key.startswith("include.")
+                    extra_tokens = 1 + with_separator  # the separator and the bracket
+                    strings_start = match.start("opener_strings")
+                    fields_start = match.start("opener_fields")
+                    if strings_start >= 0:  # and each string, the commas and the `]`
+                        strings = _PLAIN_STRINGS.finditer(text, strings_start, match.end())
+                        listed = [string.start() for string in strings]
+                        extra_tokens += 2 * len(listed)
+                        fits = fits and len(listed) <= MAX_ARRAY_ITEMS
+                    elif fields_start >= 0:  # and each field's three tokens, the commas and the `}`
+                        inline = list(_INLINE_FIELDS.finditer(text, fields_start, match.end()))
+                        extra_tokens += 4 * len(inline)
+                        fits = fits and all(
+                            entry.group("key") != "include"
+                            and entry.end() - entry.start() <= MAX_TOKEN_LENGTH
+                            for entry in inline
+                        )
+                    if not fits or tokens + extra_tokens > MAX_TOKENS:
+                        listed = inline = None
+                        tokens -= 1  # counted again, token by token
+                        replay = (start, bracket)
+                        break
+                    self._finish_written_key(frame, opener_key, Position(line, column))
+                    frame.no_separator = not with_separator
+                    tokens += extra_tokens
+                    start = bracket
+                    lexeme = text[bracket]
+                    kind = "open" if lexeme == "{" else "lbr"
+                    column = bracket - line_start + 1
                 if kind == "field":
                     field_key = match.group("field_key")
                     plain = not (frame.is_array or frame.in_value or frame.key or include is not None)
                     if not plain or field_key == "include" or field_key.startswith("include."):
                         replay = (start, match.end())  # not a plain field here: token by token
                         break
-                    frame.key = [field_key[1:-1]] if field_key[0] == '"' else field_key.split(".")
-                    self._finish_key(frame, Position(line, column), append=False)
+                    self._finish_written_key(frame, field_key, Position(line, column))
                     frame.value_seen = True
                     tokens += 2  # the parser sees three: key, separator, value
                     value = match.group("field_value")
@@ -518,7 +576,18 @@ class _Scanner:
                         raise SourceError(
                             f"nesting is deeper than {MAX_NESTING_DEPTH} levels", Position(line, column)
                         )
-                    frame = _Frame(value_path, is_array=kind == "lbr")
+                    if listed is not None:  # the plain strings of an opener, and the list's end
+                        self._read_listed_strings(value_path, listed, line, line_start)
+                        listed = None
+                        stack.pop()
+                        frame.after_container = 2 if frame.no_separator else 1
+                    elif inline is not None:  # the fields of an opener, and the object's end
+                        self._read_inline_fields(value_path, inline, line, line_start)
+                        inline = None
+                        stack.pop()
+                        frame.after_container = 2 if frame.no_separator else 1
+                    else:
+                        frame = _Frame(value_path, is_array=kind == "lbr")
                 elif kind == "subst":
                     if lexeme.count(".") >= MAX_NESTING_DEPTH:
                         raise SourceError(
@@ -617,6 +686,75 @@ class _Scanner:
                 frame.key.append(first)
         frame.key.extend(piece for piece in pieces[1:] if piece)
         frame.open_dot = len(pieces) > 1 and not pieces[-1]
+
+    def _read_listed_strings(self, path: KeyPath, offsets: list[int], line: int, line_start: int) -> None:
+        """The elements of a list of plain strings written on one line after its opener."""
+        positions = self.result.positions
+        assignments = self.assignments
+        for index, offset in enumerate(offsets):
+            element = (*path, index)
+            positions[element] = Position(line, offset - line_start + 1)
+            assignments.append(element)
+        self.array_lengths[path] = len(offsets)
+
+    def _read_inline_fields(
+        self, path: KeyPath, fields: list[re.Match[str]], line: int, line_start: int
+    ) -> None:
+        """The fields of an object written on one line after its opener, each read as a plain field is
+        (`_finish_written_key`, then its value)."""
+        positions = self.result.positions
+        object_paths = self.object_paths
+        object_paths.add(path)
+        for found in fields:
+            key = found.group("key")
+            position = Position(line, found.start() - line_start + 1)
+            self.fields += 1
+            if len(path) >= MAX_NESTING_DEPTH:
+                raise SourceError(f"nesting is deeper than {MAX_NESTING_DEPTH} levels", position)
+            field = (*path, key[1:-1] if key[0] == '"' else key)
+            known = len(positions)
+            positions[field] = position
+            if len(positions) == known and field in object_paths:  # the path had a position already
+                self.redefines_objects = True
+            self.assignments.append(field)
+            value = found.group("value")
+            if (
+                value[0] in _NUMBER_START
+                and not (value.isdigit() and (value[0] != "0" or len(value) == 1))
+                and _is_lightbend_only_number(value)
+            ):
+                self._note(_number_violation(value, Position(line, found.start("value") - line_start + 1)))
+            if field[-1] in SECRET_KEYS:
+                self.result.secrets.add(value[1:-1] if value[0] == '"' else value)
+
+    def _finish_written_key(self, frame: _Frame, written: str, position: Position) -> None:
+        """`_finish_key` for a key read in one match (`a`, `a.b` or `"a.b"`), not an append, while
+        `frame.key` is empty: what most fields are; a key of one segment in fewer steps."""
+        if written[0] == '"':
+            segment = written[1:-1]
+        elif "." in written:
+            frame.key = written.split(".")
+            self._finish_key(frame, position, append=False)
+            return
+        else:
+            segment = written
+        frame.open_dot = frame.value_seen = frame.appending = frame.subst_seen = False
+        frame.in_value = True
+        self.fields += 1
+        parent = frame.path
+        if len(parent) >= MAX_NESTING_DEPTH:
+            raise SourceError(f"nesting is deeper than {MAX_NESTING_DEPTH} levels", position)
+        if not frame.holds_keys:
+            frame.holds_keys = True
+            self.object_paths.add(parent)
+        path = (*parent, segment)
+        positions = self.result.positions
+        known = len(positions)
+        positions[path] = position
+        if len(positions) == known and path in self.object_paths:  # the path had a position already
+            self.redefines_objects = True
+        self.assignments.append(path)
+        frame.key_path = path
 
     def _finish_key(self, frame: _Frame, position: Position, *, append: bool) -> None:
         segments = frame.key
@@ -1000,7 +1138,7 @@ def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
     """
     try:
         config = zig_hocon.ConfigFactory.parse_string(text, env=dict(environment))
-        tree: object = config.as_dict()
+        tree: object = json.loads(config.to_json(), parse_int=_lightbend_integer)
     except zig_hocon.ConfigSubstitutionException as error:
         position = Position(error.line, max(error.column or 1, 1)) if error.line else None
         kind: Literal["substitution", "cycle"] = "substitution" if error.name == "Unresolved" else "cycle"
@@ -1010,16 +1148,10 @@ def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
         raise ParseFailure("syntax", _failure_text(error.name), position, error.name or "") from None
     if not isinstance(tree, dict):
         raise ParseFailure("root", "the file's root must be an object, not a list", Position(1, 1))
-    faithful: dict[str, Any] = _as_lightbend(tree)
-    return faithful
+    return tree
 
 
-def _as_lightbend(value: Any) -> Any:
-    """`value` with each integer beyond 64 bits as its text, as Lightbend Config reads it."""
-    if isinstance(value, dict):
-        return {key: _as_lightbend(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_as_lightbend(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and value not in _LONG_RANGE:
-        return str(value)
-    return value
+def _lightbend_integer(written: str) -> int | str:
+    """An integer of the parser's JSON as Lightbend Config reads it: beyond 64 bits, its text."""
+    value = int(written)
+    return value if len(written) < 19 or value in _LONG_RANGE else str(value)

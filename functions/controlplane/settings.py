@@ -5,14 +5,11 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from controlplane.deployment_context import DeploymentContext
 from controlplane.errors import SettingsError
-
-if TYPE_CHECKING:
-    from controlplane.validation import DeploymentContext
 
 DEFAULT_GATLING_API_URL = "https://api.gatling.io/api/public"
 
@@ -100,9 +97,6 @@ class Settings(BaseModel):
 
     def deployment_context(self) -> DeploymentContext:
         """The container's situation as the validator needs it."""
-        # Imported here: the HOCON parser stays off the cold start of Lambdas that never validate.
-        from controlplane.validation import DeploymentContext
-
         return DeploymentContext(
             token_injected=self.token_injected,
             pass_role_configured=self.pass_role_configured,

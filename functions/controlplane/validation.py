@@ -15,25 +15,30 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from controlplane.config_rules import TOKEN_VARIABLE, Issue, check_config
+from controlplane.config_rules import Issue, check_config
+from controlplane.deployment_context import (
+    TOKEN_VARIABLE,
+    DeploymentContext,
+    environment_placeholder,
+    is_environment_placeholder,
+    show_placeholders,
+)
 from controlplane.hocon_source import (
     MAX_CONFIG_BYTES,
     KeyPath,
     ParseFailure,
+    PathSegment,
     Position,
     SourceError,
     SourceMap,
     Substitution,
     decode_source,
-    environment_placeholder,
     garbage_collection_paused,
-    is_environment_placeholder,
     parse_resolved,
     render_path,
     scan,
-    show_placeholders,
 )
 from controlplane.models import Finding
 
@@ -56,24 +61,8 @@ MAX_REPORTED_SUBSTITUTIONS = 20
 # messages never quote a secret's value in the first place.
 _MIN_REDACTED_LENGTH = 4
 _TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
-
-
-class DeploymentContext(BaseModel):
-    """What the stack gives the container; known in the workflow, optional on the CLI."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    token_injected: bool = False
-    pass_role_configured: bool = False
-    elastic_ips_configured: bool = False
-    private_packages_bucket_configured: bool = False
-    server_port: int = Field(default=8080, ge=1, le=65535)
-    container_env: tuple[str, ...] = ()
-
-    def environment(self) -> dict[str, str]:
-        """The container's environment variables, each with a placeholder value."""
-        names = [*self.container_env, *([TOKEN_VARIABLE] if self.token_injected else [])]
-        return {name: environment_placeholder(name) for name in names}
+# Every placeholder has it: text without it has none to show.
+_PLACEHOLDER_MARK = environment_placeholder("")[0]
 
 
 class LocationSummary(BaseModel):
@@ -272,7 +261,12 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= _MIN_REDACTED_LENGTH:
             text = text.replace(secret, "***")
-    text = _TOKEN_LIKE.sub("cpt_***", show_placeholders(text))
+    if _PLACEHOLDER_MARK in text:
+        text = show_placeholders(text)
+    if "cpt_" in text:
+        text = _TOKEN_LIKE.sub("cpt_***", text)
+    if text.isascii():
+        return text
     # Lone surrogates (from \ud800 escapes) cannot be printed or serialised: make them visible.
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
@@ -338,12 +332,14 @@ def _report_environment_only_variables(
     """Report, before parsing, every required `${NAME}` that only the environment could satisfy
     (no top-level key of the file starts its path) and that the container will not have; each gets a
     placeholder so one parse checks the whole file."""
-    top_level_keys = {path[0] for path in source.positions if len(path) == 1}
+    top_level_keys: set[PathSegment] | None = None  # made when first needed: it reads every key
     uses: dict[str, list[Substitution]] = {}
     for substitution in source.substitutions:
         name = substitution.name
         if substitution.optional or name in environment or '"' in name or name.endswith("[]"):
             continue  # optional, provided, or a form the parser judges better (quoted path, list)
+        if top_level_keys is None:
+            top_level_keys = {path[0] for path in source.positions if len(path) == 1}
         if name.split(".")[0] not in top_level_keys:
             uses.setdefault(name, []).append(substitution)
     for name, found in uses.items():

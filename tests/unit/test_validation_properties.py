@@ -143,7 +143,8 @@ def test_the_token_never_reaches_any_output(
 
 
 def scan_both_ways(text: str) -> tuple[object, object]:
-    """The scan with its one-match fast path for plain fields, and token by token."""
+    """The scan with its one-match fast paths (plain fields, `key = [` and `key {` with a list of
+    plain strings after them), and token by token."""
 
     def snapshot() -> object:
         try:
@@ -157,6 +158,9 @@ def scan_both_ways(text: str) -> tuple[object, object]:
             source.substitutions,
             source.secrets,
             source.indents,
+            source.after_container,
+            source.violation,
+            source.violation_starts,
         )
 
     fast = snapshot()
@@ -177,10 +181,31 @@ FIELD_CASES = [
     *[seed.decode("utf-8", errors="replace") for seed in SEEDS],
     'a.b.c = 1\n"q.k" = x\n  server.port: 8080, token = "t0ken"\nx { y.z = w }\nl = [ { i.d = 1 } ]\n',
     'a b = 1\nc = d e\nf = "g" "h"\ninclude = 1\nk = 1e+5\nm = ${x}\n"n" = """o"""\n',
+    # openers and lists of plain strings read with them, and what they must leave token by token
+    'a = ["x", "y"]\nb { c = 1 }\n"q" : [ "z" ] d\nk [ "a" ]\nl = ["m",]\nn = [ ]\no.p = [ "r" ] [ "s" ]\n',
+    'x { include = ["a"] }\ninclude.y = [ "b" ]\nz = [ "c" ] { }\nw = { v = [ "u", "t" ], s { } }\nr = [["q"]]\n',
+    'list = [ "a" , "b" ]   \n  # c\n\n  obj\t=\t{\n  }\narr = [ "a\tb" ]\ne = [ "\\n" ]\n',
+    # objects of plain fields on one line, read with their opener
+    'a { b = "c", d = 007, "e.f" : g.h }\ni = { token = "t0ken" } j\nk { include = 1 }\nl { m.n = 1, o = 2 }\n',
+    'p { q = 1, q = { r = 1 } }\ns = [ { t = 1 } ]\nu { v = 1 } { w = 2 }\nx { y = 1, }\nz { "" = 5.0 }\n',
 ]
 
 
 @pytest.mark.parametrize("text", FIELD_CASES, ids=[f"case-{i}" for i in range(len(FIELD_CASES))])
 def test_the_fast_path_for_plain_fields_on_known_cases(text: str) -> None:
     fast, slow = scan_both_ways(text)
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['a { b = 1, "c" = "d" }\n', 'k = ["a", "b"]\n', "o = {\n"],
+    ids=["object-on-one-line", "list-of-strings", "opener"],
+)
+def test_the_fast_paths_count_tokens_as_token_by_token_scanning_does(line: str) -> None:
+    # Enough lines to pass the token limit: both scans refuse at the same token. (A plain field
+    # counts its three tokens at once, so past the limit it is refused at the token after it.)
+    text = line * (hocon_source.MAX_TOKENS // line.count(" ") + 7)
+    fast, slow = scan_both_ways(text)
+    assert isinstance(fast, hocon_source.SourceError)
     assert fast == slow
