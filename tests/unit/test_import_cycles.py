@@ -13,12 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # are `controlplane`, `validate_config`...), the repository for the `cpctl` package.
 SOURCES = {ROOT / "functions": ROOT / "functions", ROOT / "cpctl": ROOT}
 
+
 # The one cycle still being taken apart on another branch (the twin's scenario helpers move out of
 # the CLI command). The pair's edges are left out of the walk; remove this allowance when that move
 # is merged: the last test below fails once the allowance is no longer needed.
-KNOWN_CYCLE_BEING_REMOVED = frozenset({("cpctl.twin.health_scenario", "cpctl.local_cmd")})
-
-
 def module_names() -> dict[str, Path]:
     """Every module of the two trees, by its import name."""
     modules: dict[str, Path] = {}
@@ -92,11 +90,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def without_allowance(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    allowed = {edge for pair in KNOWN_CYCLE_BEING_REMOVED for edge in (pair, pair[::-1])}
-    return {source: {t for t in targets if (source, t) not in allowed} for source, targets in graph.items()}
-
-
 def test_the_walk_reads_every_import_statement(tmp_path: Path) -> None:
     module = tmp_path / "walked.py"
     module.write_text(
@@ -126,14 +119,5 @@ def test_cycles_are_found_and_only_cycles() -> None:
 
 
 def test_functions_and_cpctl_import_without_cycles() -> None:
-    found = cycles(without_allowance(import_graph()))
+    found = cycles(import_graph())
     assert found == [], "import cycles: " + "; ".join(" <-> ".join(component) for component in found)
-
-
-def test_the_allowed_cycle_is_still_there() -> None:
-    """Once the pair no longer imports each other, the allowance above is to be removed."""
-    graph = import_graph()
-    for first, second in KNOWN_CYCLE_BEING_REMOVED:
-        assert second in graph[first] and first in graph[second], (
-            f"{first} and {second} no longer import each other: remove KNOWN_CYCLE_BEING_REMOVED"
-        )
