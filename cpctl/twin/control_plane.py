@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from controlplane.config_rules import TOKEN_VARIABLE
+from controlplane.deployment_context import TOKEN_VARIABLE
 from controlplane.validation import ConfigParseError, load_config
 from moto.logs.models import logs_backends
 
