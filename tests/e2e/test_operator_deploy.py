@@ -13,7 +13,7 @@ from cpctl import exit_codes
 from cpctl.cli import build_parser
 from cpctl.twin.twin import LocalTwin, builtin_config
 
-from .conftest import WALL_TIMEOUT, deployment_record
+from .conftest import WALL_TIMEOUT, deployment_record, restored_revision
 
 TOKEN = "cpt_users_own_token_0a1b2c3d4e5f6071"
 
@@ -85,7 +85,8 @@ def test_deploy_of_a_file_that_rolls_back_exits_4(served: LocalTwin, tmp_path: P
     assert code == exit_codes.ROLLED_BACK, report
     assert (report["outcome"], report["error"]) == ("rolled_back", "DeploymentRolledBack")
     assert "Roll back" in report["states"]
-    assert report["task_definition"] == before.task_definition
+    # Back on the last good revision's config and software (its image-pinned copy).
+    assert restored_revision(served, report["task_definition"]) == before.task_definition.rsplit("/", 1)[-1]
     assert report["running_version_id"] == before.config_version_id
     assert deployment_record(served, report["execution"])["outcome"] == "rolled_back"
 
