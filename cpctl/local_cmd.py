@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cpctl.local_health_cmd import register_local
+from cpctl.twin import faults
 from cpctl.twin.twin import (
-    FAULTS,
     ExecutionReport,
     LocalTwin,
     ServiceSnapshot,
@@ -76,9 +76,9 @@ def register(subparsers: Any) -> None:
         "--fault",
         action="append",
         default=[],
-        choices=FAULTS,
+        choices=faults.names("deploy"),
         metavar="NAME",
-        help=f"inject a fault: {', '.join(FAULTS)}",
+        help=faults.help_text("deploy", repeatable=True),
     )
     deploy.add_argument("--json", action="store_true", help="print the result as JSON")
     deploy.add_argument(

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from cpctl.twin.health_faults import HEALTH_FAULTS
+from cpctl.twin import faults
 from cpctl.twin.health_scenario import DEFAULT_MAX_RUNS, ScenarioResult, run_scenario
 from cpctl.twin.twin import TwinError
 
@@ -24,7 +24,7 @@ def register_local(local_subparsers: Any) -> None:
         help="run the scheduled health checks (and self-heal) on a fresh twin, with a fault if asked",
     )
     parser.add_argument(
-        "--fault", choices=HEALTH_FAULTS, metavar="NAME", help=f"inject a fault: {', '.join(HEALTH_FAULTS)}"
+        "--fault", choices=faults.names("health"), metavar="NAME", help=faults.help_text("health")
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
