@@ -69,6 +69,17 @@ FAULTS: Final[tuple[Fault, ...]] = (
         '"Handle transient Lambda service exceptions")',
     ),
     Fault(
+        "lambda-result-lost",
+        "deploy",
+        "lambdas",
+        "the first invocation of every function by Step Functions runs to its end, side effects and "
+        "all, then answers `Lambda.ServiceException` instead of its result, so the Task's Retry runs "
+        "it again",
+        "a Lambda service error after the function ran: Step Functions retries Lambda service errors, "
+        'and a retried function must be idempotent (Step Functions developer guide, "Handle transient '
+        'Lambda service exceptions"; Lambda developer guide, "Understanding retry behavior in Lambda")',
+    ),
+    Fault(
         "rollback-fails",
         "deploy",
         "fargate",

@@ -526,7 +526,10 @@ class LocalTwin:
             self.gatling.flaky = True
         elif declared.armed_by == "lambdas":
             assert self.lambdas is not None
-            self.lambdas.arm_transient_failures()
+            if fault == "lambda-result-lost":
+                self.lambdas.arm_lost_results()
+            else:
+                self.lambdas.arm_transient_failures()
         elif declared.armed_by == "fargate":
             self.fargate.arm(fault, version_id)
         else:

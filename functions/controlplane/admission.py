@@ -2,7 +2,8 @@
 
 Rules, in the order they apply:
 1. An upload event of a version already seen (a redelivery) ends as `duplicate`; so does a manual
-   request for the version that is deploying or waiting right now.
+   request for the version that is deploying or waiting right now. What this execution itself
+   claimed, queued or locked (an attempt Step Functions retried after it had run) is its own.
 2. An upload older (by S3 `sequencer`) than the newest upload ever deployed ends as `stale`.
    Manual requests are never stale.
 3. A request older than the running deployment or than another live waiter ends as `superseded`.
@@ -185,7 +186,9 @@ def _first_look(
     """Duplicates, decided once when the request arrives."""
     if ticket.source == "upload":
         seen = store.claim_version(ticket, now_iso=clock.utcnow().isoformat())
-        if seen is not None:
+        # Step Functions retries a Lambda service error even when this function had run: a claim made
+        # by this very execution is its own, not a duplicate's.
+        if seen is not None and seen.get("first_execution") != ticket.execution_name:
             return (
                 "duplicate",
                 f"version {ticket.version_id} was already handled by execution "
@@ -196,10 +199,13 @@ def _first_look(
     if (
         lock is not None
         and lock.holder.version_id == ticket.version_id
+        and lock.holder.execution_name != ticket.execution_name
         and is_running(lock.holder.execution_arn)
     ):
         return ("duplicate", f"version {ticket.version_id} is being deployed by {lock.holder.execution_name}")
     for waiter in store.waiters(now=now):
+        if waiter.execution_name == ticket.execution_name:
+            continue  # this execution's own place, queued by an attempt whose answer was lost
         if waiter.version_id == ticket.version_id and is_running(waiter.execution_arn):
             return ("duplicate", f"version {ticket.version_id} is already queued by {waiter.execution_name}")
     return None

@@ -217,7 +217,9 @@ def finish(
     finished = clock.utcnow()
     record = build_record(state, result, settings=settings, finished=finished)
     key = deployment_sk(state.execution.started_at.isoformat(), state.execution.name)
-    store.put_deployment(key, record)
+    # A retried call whose first attempt ran (Step Functions retries Lambda service errors) finds its
+    # record there: it keeps it, and notifies and counts only what the first attempt did not.
+    earlier = store.add_deployment(key, record)
     if record["version_id"]:
         store.mark_version(
             record["version_id"],
@@ -227,11 +229,14 @@ def finish(
         )
     if result.outcome == "succeeded":
         _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())
-    notify(record, sns=sns, topic_arn=settings.require_topic_arn())
+    if earlier is None or not earlier.get("notified_at"):
+        notify(record, sns=sns, topic_arn=settings.require_topic_arn())
+        store.mark_notified(key, at_iso=clock.utcnow().isoformat())
     released = store.release_lock(state.execution.name)
     store.dequeue(state.execution.name)
-    count_deployment(result.outcome)
-    record_phase_durations(record["phase_seconds"])
+    if earlier is None:
+        count_deployment(result.outcome)
+        record_phase_durations(record["phase_seconds"])
     logger.info(
         "deployment finished",
         extra={"outcome": result.outcome, "summary": summary, "lock_released": released},

@@ -160,6 +160,18 @@ class RecordStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def _put_new(self, item: Mapping[str, Any]) -> bool:
+        """Put the item unless one with its key exists; whether it was written."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if not _conditional_check_failed(error):
+                raise
+            return False
+        return True
+
     def _query_prefix(
         self, prefix: str, *, newest_first: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
@@ -196,15 +208,9 @@ class RecordStore:
             "first_execution": ticket.execution_name,
             "status": "queued",
         }
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as error:
-            if not _conditional_check_failed(error):
-                raise
-            return self.version(ticket.version_id) or {"status": "unknown"}
-        return None
+        if self._put_new(item):
+            return None
+        return self.version(ticket.version_id) or {"status": "unknown"}
 
     def version(self, version_id: str) -> dict[str, Any] | None:
         return self._get(VERSION_PREFIX + version_id)
@@ -336,6 +342,21 @@ class RecordStore:
     def put_deployment(self, sk: str, record: Mapping[str, Any]) -> None:
         item = {**record, "pk": self._pk, "sk": sk, "kind": "deployment"}
         self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def add_deployment(self, sk: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Write the history item unless it exists; the item already there, if any (a retried call)."""
+        if self._put_new({**record, "pk": self._pk, "sk": sk, "kind": "deployment"}):
+            return None
+        return self._get(sk) or {}
+
+    def mark_notified(self, sk: str, *, at_iso: str) -> None:
+        """Note on the history item that its notification was published."""
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(sk),
+            UpdateExpression="SET notified_at = :at",
+            ExpressionAttributeValues=to_item({":at": at_iso}),
+        )
 
     def deployments(self, *, limit: int = 20) -> list[dict[str, Any]]:
         """The newest deployment records first."""

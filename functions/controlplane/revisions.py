@@ -107,10 +107,13 @@ def register_pinned(
 ) -> str:
     """Register a copy of `source_arn` pinned to `version_id` and tagged with it; the new revision's ARN."""
     described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
+    ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
+    again = _registered_already(str(described["taskDefinition"]["family"]), ours, ecs=ecs)
+    if again is not None:
+        return again
     input_shape = ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
     accepted = list(input_shape.members) if input_shape is not None else []
     spec = pin(described["taskDefinition"], bucket=bucket, key=key, version_id=version_id, accepted=accepted)
-    ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
     # Keep the stack's own tags; `aws:` tags are ECS's and cannot be set by anyone else.
     kept = [
         tag
@@ -120,6 +123,21 @@ def register_pinned(
     tags = kept + [{"key": name, "value": value} for name, value in ours.items()]
     registered = ecs.register_task_definition(**spec, tags=tags)
     return registered["taskDefinition"]["taskDefinitionArn"]
+
+
+def _registered_already(family: str, ours: Mapping[str, str], *, ecs: ECSClient) -> str | None:
+    """The family's newest revision when this execution registered it for this version already: a
+    retried call whose first attempt ran (Step Functions retries Lambda service errors) registers
+    nothing more. DescribeTaskDefinition of a family alone describes its latest ACTIVE revision."""
+    latest = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    tags = {str(tag.get("key")): str(tag.get("value")) for tag in latest.get("tags", [])}
+    definition = latest["taskDefinition"]
+    if (
+        all(tags.get(name) == value for name, value in ours.items())
+        and pinned_version(definition) == ours[TAG_VERSION]
+    ):
+        return str(definition["taskDefinitionArn"])
+    return None
 
 
 def register_revision(

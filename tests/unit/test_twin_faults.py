@@ -80,7 +80,10 @@ class _Recorder:
         self.calls.append(("fargate", fault, version_id))
 
     def arm_transient_failures(self) -> None:
-        self.calls.append(("lambdas",))
+        self.calls.append(("lambdas", "transient"))
+
+    def arm_lost_results(self) -> None:
+        self.calls.append(("lambdas", "lost"))
 
 
 def test_the_twin_dispatches_every_deploy_fault_to_the_part_that_acts_it_out() -> None:
