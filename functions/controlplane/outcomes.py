@@ -89,6 +89,13 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
     if rollback is not None and rollback.status == "not_needed":
         cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {rollback.failure.describe()}"
         return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+    if state.validation is not None and state.validation.unchanged:
+        cause = (
+            f"Version {version} has the same content (sha256 {state.config.sha256 if state.config else '?'}) "
+            f"as the config {state.validation.running_task_definition_arn} runs: recorded, the control "
+            "plane was not restarted. To restart it anyway, start a manual redeploy."
+        )
+        return _result("unchanged", None, cause), "unchanged"
     if state.validation is not None and not state.validation.valid:
         errors = [format_finding(finding) for finding in state.validation.errors]
         if state.validation.omitted_findings:

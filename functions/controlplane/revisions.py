@@ -161,6 +161,25 @@ def register_revision(
     )
 
 
+def running_revision_with(sha256: str, *, ecs: ECSClient, settings: Settings) -> str | None:
+    """The revision the service runs steadily (PRIMARY deployment COMPLETED, its tasks running) when it
+    pins a config of this sha256; None otherwise, so a control plane that is down is restarted."""
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    if not services or services[0].get("status") != "ACTIVE":
+        return None
+    service = services[0]
+    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    if (
+        primary is None
+        or primary.get("rolloutState") != "COMPLETED"
+        or not service.get("runningCount")
+        or primary.get("taskDefinition") != service.get("taskDefinition")
+    ):
+        return None
+    arn = str(service["taskDefinition"])
+    return arn if revision_tags(arn, ecs=ecs).get(TAG_SHA256) == sha256 else None
+
+
 def revision_tags(task_definition_arn: str, *, ecs: ECSClient) -> dict[str, str]:
     """The tags of a revision (`config-version-id`, `config-sha256`, `execution` for pinned ones)."""
     tags = ecs.list_tags_for_resource(resourceArn=task_definition_arn).get("tags", [])
