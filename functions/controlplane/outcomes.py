@@ -233,6 +233,7 @@ def finish(
             status=result.outcome,
             execution_name=state.execution.name,
             sha256=record["sha256"],
+            decision=result.cause.splitlines()[0],
         )
     if result.outcome == "succeeded":
         _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())

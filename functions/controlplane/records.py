@@ -39,8 +39,10 @@ def deployment_sk(finished_at_iso: str, execution_name: str) -> str:
 
 
 def normalise_sequencer(sequencer: str | None) -> str | None:
-    """S3 sequencers compare as hex strings of equal length: left-pad to 64, upper case."""
-    return None if sequencer is None else sequencer.upper().rjust(64, "0")
+    """S3 sequencers of different lengths compare after right-padding the shorter with zeros (S3 User
+    Guide, "Event message structure", `sequencer`): right-pad to 64, upper case. Only a tie-breaker
+    between queued uploads: which upload is newest is the bucket's own version order."""
+    return None if sequencer is None else sequencer.upper().ljust(64, "0")
 
 
 @dataclass(frozen=True)
@@ -220,15 +222,23 @@ class RecordStore:
         return bool(self._query_prefix(VERSION_PREFIX, limit=1)) or self.last_good() is not None
 
     def mark_version(
-        self, version_id: str, *, status: str, execution_name: str, sha256: str | None = None
+        self,
+        version_id: str,
+        *,
+        status: str,
+        execution_name: str,
+        sha256: str | None = None,
+        decision: str | None = None,
     ) -> None:
-        """Upsert the version's latest status (a manual deploy creates the item too)."""
+        """Upsert the version's latest status and, in words, why (a manual deploy creates the item too)."""
         updates = {
             "kind": "version",
             "version_id": version_id,
             "status": status,
             "last_execution": execution_name,
         }
+        if decision is not None:
+            updates["decision"] = decision
         if sha256 is not None:
             updates["sha256"] = sha256
         self._dynamodb.update_item(

@@ -116,3 +116,34 @@ def test_a_reupload_of_the_running_content_is_recorded_and_restarts_nothing(twin
     redeploy = twin.wait_for_execution(manual, wall_timeout=WALL_TIMEOUT)
     assert redeploy.status == "SUCCEEDED" and states_entered(redeploy)[-1] == "Deployment succeeded"
     assert twin.service().task_definition != running.task_definition
+
+
+def test_a_late_older_event_never_deploys_over_a_newer_rejected_upload(twin: LocalTwin) -> None:
+    assert twin.eventbridge is not None
+    running = twin.service()
+    with twin.eventbridge.hold() as late:
+        older = twin.upload_config(config_with_location("prl_older"))
+    newer = twin.upload_config(b"control-plane { locations = [ { id = BAD } ] }\n")  # invalid
+    rejected = twin.wait_for_execution(twin.execution_for_version(newer), wall_timeout=WALL_TIMEOUT)
+    assert rejected.status == "FAILED" and rejected.error == "ConfigRejected"
+
+    twin.eventbridge.publish(event_of(twin, older, late))  # the older upload's event arrives now
+    reports = twin.wait_until_idle(wall_timeout=WALL_TIMEOUT)
+
+    stale = next(r for r in reports if older in str(r.input))
+    assert states_entered(stale)[-1] == "Nothing to deploy"
+    assert executions_deploying(twin, older) == []
+    assert twin.service().task_definition == running.task_definition
+    record = version_record(twin, older)
+    assert record["status"] == "stale" and newer in record["decision"], record
+    assert "rejected" in version_record(twin, newer)["status"]
+    assert version_record(twin, newer)["decision"]
+
+
+def test_sequencers_vary_in_length_as_s3_sends_them(twin: LocalTwin) -> None:
+    assert twin.eventbridge is not None
+    first, second = twin.upload_config(changed_config()), twin.upload_config(changed_config() + b"\n")
+    sequencers = [event_of(twin, v)["detail"]["object"]["sequencer"] for v in (first, second)]
+    assert len({len(s) for s in sequencers}) == 2, sequencers
+    twin.wait_until_idle(wall_timeout=WALL_TIMEOUT)
+    assert twin.service().config_version_id == second
