@@ -254,9 +254,8 @@ def test_the_deadline_is_counted_from_the_execution_start(world: World) -> None:
 
 
 def test_a_manual_rollback_to_an_old_version_waits_for_a_newer_upload_and_then_goes(world: World) -> None:
-    old = world.admit(upload(world.versions[0], "01", "old-upload"))  # the old version was seen as an upload
-    assert decision(old) == "admitted"
-    world.store.release_lock("old-upload")
+    seen = Ticket("old-upload", fakes.execution("old-upload")["id"], world.versions[0], "upload", "01", 0)
+    assert world.store.claim_version(seen, now_iso="t") is None  # the old version was seen as an upload
     world.hold_lock("new-upload", version=world.versions[1], sequencer="02")
     later = fakes.execution("rollback", started=fakes.START + timedelta(minutes=5))
     state = world.admit(
