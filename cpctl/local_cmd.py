@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from cpctl import exit_codes
 from cpctl.local_health_cmd import register_local
 from cpctl.terminal import add_output_argument, wants_json
+from cpctl.twin import faults
 from cpctl.twin.deployments import DEFAULT_WALL_TIMEOUT, DeployResult, deploy_file, deploy_initial
 from cpctl.twin.twin import (
-    FAULTS,
     LocalTwin,
     TwinError,
     TwinOptions,
@@ -76,9 +76,9 @@ def register(subparsers: Any) -> None:
         "--fault",
         action="append",
         default=[],
-        choices=FAULTS,
+        choices=faults.names("deploy"),
         metavar="NAME",
-        help=f"inject a fault: {', '.join(FAULTS)}",
+        help=faults.help_text("deploy", repeatable=True),
     )
     add_output_argument(deploy)
     deploy.add_argument(

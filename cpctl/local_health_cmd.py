@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from cpctl.terminal import add_output_argument, wants_json
-from cpctl.twin.health_faults import HEALTH_FAULTS
+from cpctl.twin import faults
 from cpctl.twin.health_scenario import DEFAULT_MAX_RUNS, ScenarioResult, run_scenario
 from cpctl.twin.twin import TwinError
 
@@ -25,7 +25,7 @@ def register_local(local_subparsers: Any) -> None:
         help="run the scheduled health checks (and self-heal) on a fresh twin, with a fault if asked",
     )
     parser.add_argument(
-        "--fault", choices=HEALTH_FAULTS, metavar="NAME", help=f"inject a fault: {', '.join(HEALTH_FAULTS)}"
+        "--fault", choices=faults.names("health"), metavar="NAME", help=faults.help_text("health")
     )
     add_output_argument(parser)
     parser.add_argument(

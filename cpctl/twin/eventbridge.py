@@ -5,7 +5,8 @@ Lambda (the error is swallowed), sends every event with the same `sequencer`, an
 schedule. `EventBridge.install()` takes over both paths:
 
 - S3 events are built the way S3 sends them (unique `id`, ISO `time` on the simulated clock,
-  `etag`, `version-id`, a `sequencer` that grows with every write of the bucket, `reason`);
+  `etag`, `version-id`, a `sequencer` that grows with every write of the bucket and varies in
+  length, `reason`);
 - every rule of every bus whose pattern matches gets the event (also events from PutEvents), and
   each target receives what its `Input`, `InputPath` or `InputTransformer` makes of it;
 - a state machine target starts an execution with a unique name (AWS never lets a rule choose it),
@@ -125,7 +126,11 @@ class EventBridge:
 
         with self._lock:
             self._sequencer += 1
-            sequencer = f"{self._sequencer:016x}"
+            # S3's sequencers are hex strings of varying length, compared after right-padding the
+            # shorter with zeros (S3 User Guide, "Event message structure"): writes have 0, 2 or 4 more
+            # digits in turn, so a reader that left-pads (or compares lengths) orders them wrongly.
+            tail = f"{self._sequencer % 251:02X}" * ((self._sequencer * 7) % 3)
+            sequencer = f"{self._sequencer:016X}{tail}"
         obj: dict[str, Any] = {"key": key.name, "size": key.size, "etag": key.etag.replace('"', "")}
         if key.version_id and key.version_id != "null":
             obj["version-id"] = key.version_id

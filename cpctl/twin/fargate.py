@@ -54,6 +54,7 @@ from moto.secretsmanager.exceptions import SecretsManagerClientError
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.utilities.utils import get_partition
 
+from cpctl.twin import faults
 from cpctl.twin.control_plane import CONFIG_PATH, ContainerLog, FakeControlPlane
 from cpctl.twin.gatling import FakeGatlingCloud
 from cpctl.twin.iam_calls import role_policies
@@ -80,15 +81,9 @@ THROTTLED_RELAUNCH_SECONDS: Final = 300.0  # a launch that cannot even be attemp
 SLOW_ROLLOUT_SECONDS: Final = 20 * 60.0  # slow-rollout: launch until RUNNING, beyond the 15-min deadline
 STOPPED_TASK_RETENTION_SECONDS: Final = 3600.0  # ECS forgets stopped tasks after about an hour
 
-FAULTS: Final = (
-    "task-fails-to-start",
-    "config-download-denied",
-    "never-up",
-    "gatling-api-flaky",
-    "rollback-fails",
-    "slow-rollout",
-    "image-tag-moved",
-)
+# The deploy faults the simulated Fargate acts out (declared in cpctl/twin/faults.py), and the fake
+# Gatling's, which it can arm too.
+FAULTS: Final = faults.names("deploy", armed_by=("fargate", "gatling"))
 DENY_POLICY_NAME: Final = "twin-fault-config-download-denied"
 
 # moto drops `deploymentConfiguration` on CreateService; this is the stack's (template.yaml) and is

@@ -1,18 +1,9 @@
 """Faults for the health checks: what goes wrong with a control plane after its deployment succeeded.
 
-- `task-stopped`: the running task stops (StopTask). Real ECS starts a replacement at once; here the
-  replacement cannot be placed until a new deployment starts or an hour has passed, as when Fargate
-  has no capacity for it or its launches keep failing and ECS backs off its retries (a new
-  deployment, as the self-heal's forceNewDeployment, places the task at once). That keeps the fault
-  in place long enough for scheduled checks to see it, which a 90-second restart would not.
-- `never-up`: the running control plane stops answering `/info` (hung, its task still RUNNING) and
-  every task of the same config version hangs before answering too: heals keep failing.
-- `revision-drift`: the service is pointed at another revision by hand through ECS: the stack's
-  original task definition, as a stack update would do (it reads the latest config, unpinned).
-- `lost-upload`: a new config version is put into the bucket without its S3 event reaching the
-  workflow (the upload rule is disabled for the write).
-- `transient` (tests only, not offered by the CLI): the running task stops and ECS replaces it as
-  usual; a check in the next minute sees it, the next one does not.
+Each fault of scope `health` (and `test`) is declared in cpctl/twin/faults.py with what it does and the AWS behaviour it stands for. Why
+`task-stopped` keeps the replacement away: real ECS starts one at once, and a 90-second restart would
+be over before a scheduled check could see it; a new deployment (the self-heal's forceNewDeployment)
+places the task at once.
 
 Only `task-stopped` reaches inside the simulated Fargate (its per-service launch gate); everything
 else goes through the AWS API, `SimulatedFargate.arm` and the endpoint resolver.
@@ -25,13 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cpctl.twin import faults
 from cpctl.twin.twin import TwinError, builtin_config
 
 if TYPE_CHECKING:
     from cpctl.twin.twin import LocalTwin
 
-HEALTH_FAULTS = ("task-stopped", "never-up", "revision-drift", "lost-upload")
-TEST_FAULTS = ("transient",)
 # How long the replacement of a stopped task cannot be placed (unless a new deployment starts).
 TASK_STOPPED_OUTAGE_SECONDS = 3600.0
 
@@ -57,18 +47,20 @@ class HealthFaults:
     _listeners: list[Callable[[float], None]] = field(default_factory=list)
     _resolver_installed: bool = False
 
-    def inject(self, fault: str) -> InjectedFault:
-        handlers: dict[str, Callable[[], InjectedFault]] = {
+    def handlers(self) -> dict[str, Callable[[], InjectedFault]]:
+        """The fault of each name declared for the health checks (scopes `health` and `test`)."""
+        return {
             "task-stopped": self._task_stopped,
             "never-up": self._never_up,
             "revision-drift": self._revision_drift,
             "lost-upload": self._lost_upload,
             "transient": self._transient,
         }
-        if fault not in handlers:
-            raise TwinError(
-                f"unknown health fault {fault!r}; known: {', '.join(HEALTH_FAULTS + TEST_FAULTS)}"
-            )
+
+    def inject(self, fault: str) -> InjectedFault:
+        handlers = self.handlers()
+        if faults.find(fault, "health", "test") is None or fault not in handlers:
+            raise TwinError(faults.unknown(fault, "health", "test"))
         with self.twin.clock.worker():  # nothing moves while the fault is being set up
             injected = handlers[fault]()
         self.injected.append(injected)

@@ -145,6 +145,8 @@ class LambdaRouter:
         self._modules: dict[str, ModuleType] = {}
         self._mutex = clock.mutex()
         self._transient: set[str] | None = None  # functions still to fail once (lambda-transient)
+        self._lose_result: set[str] | None = None  # functions whose next result is lost (lambda-result-lost)
+        self.lost_results: list[str] = []  # the function of every result the fault lost
         self._transient_failures: list[str] = []
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
@@ -182,6 +184,12 @@ class LambdaRouter:
     def arm_transient_failures(self) -> None:
         """lambda-transient: the next invocation of every function fails with a Lambda service error."""
         self._transient = set(self._functions)
+
+    def arm_lost_results(self) -> None:
+        """lambda-result-lost: the next invocation of every function from outside a handler (Step
+        Functions' Task) runs to its end, then the caller gets a Lambda service error instead of
+        the result, so a Retry runs the handler again with its side effects already done."""
+        self._lose_result = set(self._functions)
 
     @property
     def transient_failures(self) -> list[str]:
@@ -257,9 +265,21 @@ class LambdaRouter:
             return self._invoke_locked(spec, payload, asynchronous=False, inline=True)
         self._mutex.acquire()
         try:
-            return self._invoke_locked(spec, payload, asynchronous=False)
+            answer = self._invoke_locked(spec, payload, asynchronous=False)
         finally:
             self._mutex.release()
+        with self._lock:
+            lose = self._lose_result is not None and spec.function_name in self._lose_result
+            if lose and self._lose_result is not None:
+                self._lose_result.discard(spec.function_name)
+                self.lost_results.append(spec.function_name)
+        if lose:
+            raise _ServiceError(
+                "ServiceException",
+                500,
+                "Lambda was unable to return the function's response (ServiceException).",
+            )
+        return answer
 
     def invoke_async(self, spec: FunctionSpec, payload: bytes) -> threading.Thread:
         """Queue an asynchronous invocation (EventBridge target): retried twice on error."""

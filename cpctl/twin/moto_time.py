@@ -172,6 +172,21 @@ def _patch_timestamps(patches: _Patches, clock: SimulatedClock) -> None:
             module, "utcnow", None
         ) is original_utcnow:
             patches.setattr(module, "utcnow", utcnow)
+    # S3 lists a key's versions newest first, in the order they were stored (ListObjectVersions);
+    # moto sorts them by LastModified alone, so writes at one simulated instant would list oldest
+    # first (and mark the oldest IsLatest). S3's timestamps therefore never repeat: a write in the
+    # same simulated millisecond as the last one is stamped one millisecond later.
+    import moto.s3.models as s3_models
+
+    last = [0.0]
+    stamp_lock = threading.Lock()
+
+    def s3_utcnow() -> _datetime.datetime:
+        with stamp_lock:
+            last[0] = max(round(clock.now(), 3), round(last[0] + 0.001, 3))
+            return _datetime.datetime.fromtimestamp(last[0], _datetime.UTC).replace(tzinfo=None)
+
+    patches.setattr(s3_models, "utcnow", s3_utcnow)
     sim_datetime = _sim_datetime_module(clock)
     for name in _DATETIME_MODULES:
         patches.setattr(sys.modules[name], "datetime", sim_datetime)

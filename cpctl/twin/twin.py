@@ -37,7 +37,7 @@ import botocore.session
 from botocore.exceptions import ClientError
 from moto.core.config import DefaultConfig
 
-from cpctl.twin import moto_time
+from cpctl.twin import faults, moto_time
 from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
 from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
@@ -60,28 +60,6 @@ VPC_CIDR = "10.42.0.0/16"
 # circuit breaker ends a failing first deployment well within this bound.
 SERVICE_STABILIZATION_SECONDS = 3 * 3600.0
 STABILIZATION_POLL_SECONDS = 15.0
-
-# Faults of `cpctl local deploy --fault` (FAULTS): the twin arms gatling-api-flaky, lambda-transient
-# and token-rejected (the fake Gatling refuses tokens written in a config) itself, simulated Fargate the rest (FARGATE_FAULTS).
-FARGATE_FAULTS = (
-    "task-fails-to-start",
-    "config-download-denied",
-    "never-up",
-    "rollback-fails",
-    "slow-rollout",
-    "image-tag-moved",
-)
-FAULTS = (
-    "task-fails-to-start",
-    "config-download-denied",
-    "never-up",
-    "gatling-api-flaky",
-    "lambda-transient",
-    "rollback-fails",
-    "slow-rollout",
-    "image-tag-moved",
-    "token-rejected",
-)
 
 _MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
@@ -582,17 +560,26 @@ class LocalTwin:
         return version_id
 
     def arm(self, fault: str, version_id: str) -> None:
+        """Arm a fault of `cpctl local deploy` (cpctl/twin/faults.py) for the upload of `version_id`."""
+        declared = faults.find(fault, "deploy")
+        if declared is None:
+            raise TwinError(faults.unknown(fault, "deploy"))
         if fault == "gatling-api-flaky":
             self.gatling.flaky = True
         elif fault == "token-rejected":
             self.gatling.file_tokens_rejected = True
-        elif fault == "lambda-transient":
+        elif declared.armed_by == "lambdas":
             assert self.lambdas is not None
-            self.lambdas.arm_transient_failures()
-        elif fault in FARGATE_FAULTS:
+            if fault == "lambda-result-lost":
+                self.lambdas.arm_lost_results()
+            else:
+                self.lambdas.arm_transient_failures()
+        elif declared.armed_by == "fargate":
             self.fargate.arm(fault, version_id)
         else:
-            raise TwinError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+            raise TwinError(
+                f"fault {fault!r} is armed by {declared.armed_by}, which the twin does not dispatch"
+            )
 
     def advance(self, seconds: float) -> None:
         """Let `seconds` of simulated time pass (executions run meanwhile)."""

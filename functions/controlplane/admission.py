@@ -2,9 +2,10 @@
 
 Rules, in the order they apply:
 1. An upload event of a version already seen (a redelivery) ends as `duplicate`; so does a manual
-   request for the version that is deploying or waiting right now.
-2. An upload older (by S3 `sequencer`) than the newest upload ever deployed ends as `stale`.
-   Manual requests are never stale.
+   request for the version that is deploying or waiting right now. What this execution itself
+   claimed, queued or locked (an attempt Step Functions retried after it had run) is its own.
+2. An upload of which the bucket holds a newer version (ListObjectVersions, S3's own order) ends as
+   `stale`. Manual requests are never stale.
 3. A request older than the running deployment or than another live waiter ends as `superseded`.
 4. Otherwise it waits (long-polling in this Lambda, looping through the ASL) until the lock is free,
    takes it and is `admitted`; after `QUEUE_WAIT_SECONDS` it ends as `timed_out`.
@@ -21,7 +22,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from controlplane import clock
-from controlplane.config_versions import DENIED_CODES, MISSING_OR_DENIED, error_code, no_config_uploaded
+from controlplane.config_versions import (
+    DENIED_CODES,
+    MISSING_OR_DENIED,
+    error_code,
+    newer_versions,
+    no_config_uploaded,
+)
 from controlplane.errors import ConfigVersionNotFound, InvalidRequest
 from controlplane.models import (
     Admission,
@@ -140,6 +147,12 @@ def admit(
         deadline = state.execution.started_at + timedelta(seconds=settings.queue_wait_seconds)
         ticket = ticket_for(state, target)
         early = _first_look(ticket, store=store, is_running=is_running, now=clock.now())
+        if early is None and ticket.source == "upload":
+            early = _newer_in_bucket(target, s3=s3)
+            if early is not None:
+                store.mark_version(
+                    ticket.version_id, status="stale", execution_name=ticket.execution_name, decision=early[1]
+                )
         if early is not None:
             return _decided(state, target, deadline, 1, early)
         store.enqueue(
@@ -185,7 +198,9 @@ def _first_look(
     """Duplicates, decided once when the request arrives."""
     if ticket.source == "upload":
         seen = store.claim_version(ticket, now_iso=clock.utcnow().isoformat())
-        if seen is not None:
+        # Step Functions retries a Lambda service error even when this function had run: a claim made
+        # by this very execution is its own, not a duplicate's.
+        if seen is not None and seen.get("first_execution") != ticket.execution_name:
             return (
                 "duplicate",
                 f"version {ticket.version_id} was already handled by execution "
@@ -196,13 +211,31 @@ def _first_look(
     if (
         lock is not None
         and lock.holder.version_id == ticket.version_id
+        and lock.holder.execution_name != ticket.execution_name
         and is_running(lock.holder.execution_arn)
     ):
         return ("duplicate", f"version {ticket.version_id} is being deployed by {lock.holder.execution_name}")
     for waiter in store.waiters(now=now):
+        if waiter.execution_name == ticket.execution_name:
+            continue  # this execution's own place, queued by an attempt whose answer was lost
         if waiter.version_id == ticket.version_id and is_running(waiter.execution_arn):
             return ("duplicate", f"version {ticket.version_id} is already queued by {waiter.execution_name}")
     return None
+
+
+def _newer_in_bucket(target: ConfigObject, *, s3: S3Client) -> tuple[AdmissionDecision, str] | None:
+    """`stale` when the bucket holds a newer version of the key than this upload (ListObjectVersions:
+    S3's own order, not sequencer arithmetic): a late event never deploys an older upload over a newer
+    one, whether that one was deployed, rejected or rolled back. Its own event (or the health check,
+    if that event was lost) decides the newer one."""
+    newer = newer_versions(target.bucket, target.key, target.version_id, s3=s3)
+    if not newer:
+        return None
+    return (
+        "stale",
+        f"version {target.version_id} is not the newest: the bucket holds {len(newer)} newer version(s) "
+        f"of {target.key} (the newest is {newer[0]}), so this late event deploys nothing",
+    )
 
 
 def _wait_for_turn(
@@ -215,7 +248,9 @@ def _wait_for_turn(
         if decision != "waiting":
             store.dequeue(ticket.execution_name)
             if decision in ("stale", "superseded") and ticket.source == "upload":
-                store.mark_version(ticket.version_id, status=decision, execution_name=ticket.execution_name)
+                store.mark_version(
+                    ticket.version_id, status=decision, execution_name=ticket.execution_name, decision=detail
+                )
             return decision, detail
         now = clock.now()
         if now >= deadline:
@@ -248,11 +283,6 @@ def _look(
                 f"a newer request, {waiter.execution_name} (version {waiter.version_id}), goes next",
             )
         store.dequeue(waiter.execution_name)  # a stopped execution's leftover
-    if ticket.source == "upload":
-        last_good = store.last_good()
-        newest = last_good.newest_sequencer if last_good else None
-        if newest is not None and ticket.sequencer is not None and ticket.sequencer < newest:
-            return "stale", f"an upload newer than version {ticket.version_id} is already deployed"
     if lock is not None and holder_alive:
         return "waiting", f"waiting for {lock.holder.execution_name} (version {lock.holder.version_id})"
     acquired = store.acquire_lock(

@@ -72,9 +72,14 @@ def validate_version(
     return report, config
 
 
-def version_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> str | None:
-    """The version of `key` written just before `version_id` (delete markers skipped), if any."""
-    # S3 lists the versions of a key newest first.
+def newer_versions(bucket: str, key: str, version_id: str, *, s3: S3Client) -> list[str]:
+    """The versions of `key` written after `version_id`, newest first (delete markers skipped): S3 is
+    strongly consistent and lists a key's versions newest first, so this is the bucket's own order."""
+    ordered = _versions_newest_first(bucket, key, s3=s3)
+    return ordered[: ordered.index(version_id)] if version_id in ordered else []
+
+
+def _versions_newest_first(bucket: str, key: str, *, s3: S3Client) -> list[str]:
     ordered: list[str] = []
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket, Prefix=key):
@@ -83,6 +88,12 @@ def version_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> s
             for entry in page.get("Versions", [])
             if entry.get("Key") == key and "VersionId" in entry
         )
+    return ordered
+
+
+def version_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> str | None:
+    """The version of `key` written just before `version_id` (delete markers skipped), if any."""
+    ordered = _versions_newest_first(bucket, key, s3=s3)
     if version_id not in ordered:
         return None
     older = ordered[ordered.index(version_id) + 1 :]

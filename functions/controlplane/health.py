@@ -60,7 +60,7 @@ CONTROL_PLANE_CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "l
 LOST_UPLOAD_GRACE_SECONDS = 120.0
 # Version statuses the workflow writes once it has decided about an upload (records.mark_version).
 _DECIDED = frozenset(
-    {"succeeded", "rejected", "failed", "rolled_back", "rollback_failed", "stale", "superseded"}
+    {"succeeded", "rejected", "failed", "rolled_back", "rollback_failed", "unchanged", "stale", "superseded"}
 )
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 

@@ -13,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed"]
+Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed", "unchanged"]
 AdmissionDecision = Literal["admitted", "waiting", "duplicate", "stale", "superseded", "timed_out"]
 WatchStatus = Literal["in_progress", "succeeded", "failed"]
 
@@ -116,6 +116,9 @@ class ValidationReport(Payload):
     warnings: list[Finding]
     omitted_findings: int = 0
     validated_at: datetime
+    # An upload whose sha256 is the running revision's: recorded, and the control plane not restarted.
+    unchanged: bool = False
+    running_task_definition_arn: str | None = None
 
 
 class ConfigRef(Payload):

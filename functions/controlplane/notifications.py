@@ -19,6 +19,7 @@ TITLES: dict[Outcome, str] = {
     "failed": "deployment failed",
     "rolled_back": "deployment failed, rolled back",
     "rollback_failed": "ROLLBACK FAILED, manual action needed",
+    "unchanged": "same content as the running config, not restarted",
 }
 MAX_MESSAGE_BYTES = 200_000
 

@@ -92,6 +92,13 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
     if rollback is not None and rollback.status == "not_needed":
         cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {rollback.failure.describe()}"
         return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+    if state.validation is not None and state.validation.unchanged:
+        cause = (
+            f"Version {version} has the same content (sha256 {state.config.sha256 if state.config else '?'}) "
+            f"as the config {state.validation.running_task_definition_arn} runs: recorded, the control "
+            "plane was not restarted. To restart it anyway, start a manual redeploy."
+        )
+        return _result("unchanged", None, cause), "unchanged"
     if state.validation is not None and not state.validation.valid:
         errors = [format_finding(finding) for finding in state.validation.errors]
         if state.validation.omitted_findings:
@@ -221,23 +228,29 @@ def finish(
     finished = clock.utcnow()
     record = build_record(state, result, settings=settings, finished=finished)
     key = deployment_sk(state.execution.started_at.isoformat(), state.execution.name)
-    store.put_deployment(key, record)
+    # A retried call whose first attempt ran (Step Functions retries Lambda service errors) finds its
+    # record there: it keeps it, and notifies and counts only what the first attempt did not.
+    earlier = store.add_deployment(key, record)
     if record["version_id"]:
         store.mark_version(
             record["version_id"],
             status=result.outcome,
             execution_name=state.execution.name,
             sha256=record["sha256"],
+            decision=result.cause.splitlines()[0],
         )
     if result.outcome == "succeeded":
         _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())
     elif result.outcome == "rolled_back":
         _adopt_restored_copy(state, store=store)
-    notify(record, sns=sns, topic_arn=settings.require_topic_arn())
+    if earlier is None or not earlier.get("notified_at"):
+        notify(record, sns=sns, topic_arn=settings.require_topic_arn())
+        store.mark_notified(key, at_iso=clock.utcnow().isoformat())
     released = store.release_lock(state.execution.name)
     store.dequeue(state.execution.name)
-    count_deployment(result.outcome)
-    record_phase_durations(record["phase_seconds"])
+    if earlier is None:
+        count_deployment(result.outcome)
+        record_phase_durations(record["phase_seconds"])
     logger.info(
         "deployment finished",
         extra={"outcome": result.outcome, "summary": summary, "lock_released": released},

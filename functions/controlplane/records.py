@@ -39,8 +39,10 @@ def deployment_sk(finished_at_iso: str, execution_name: str) -> str:
 
 
 def normalise_sequencer(sequencer: str | None) -> str | None:
-    """S3 sequencers compare as hex strings of equal length: left-pad to 64, upper case."""
-    return None if sequencer is None else sequencer.upper().rjust(64, "0")
+    """S3 sequencers of different lengths compare after right-padding the shorter with zeros (S3 User
+    Guide, "Event message structure", `sequencer`): right-pad to 64, upper case. Only a tie-breaker
+    between queued uploads: which upload is newest is the bucket's own version order."""
+    return None if sequencer is None else sequencer.upper().ljust(64, "0")
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,18 @@ class RecordStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def _put_new(self, item: Mapping[str, Any]) -> bool:
+        """Put the item unless one with its key exists; whether it was written."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if not _conditional_check_failed(error):
+                raise
+            return False
+        return True
+
     def _query_prefix(
         self, prefix: str, *, newest_first: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
@@ -196,15 +210,9 @@ class RecordStore:
             "first_execution": ticket.execution_name,
             "status": "queued",
         }
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as error:
-            if not _conditional_check_failed(error):
-                raise
-            return self.version(ticket.version_id) or {"status": "unknown"}
-        return None
+        if self._put_new(item):
+            return None
+        return self.version(ticket.version_id) or {"status": "unknown"}
 
     def version(self, version_id: str) -> dict[str, Any] | None:
         return self._get(VERSION_PREFIX + version_id)
@@ -214,15 +222,23 @@ class RecordStore:
         return bool(self._query_prefix(VERSION_PREFIX, limit=1)) or self.last_good() is not None
 
     def mark_version(
-        self, version_id: str, *, status: str, execution_name: str, sha256: str | None = None
+        self,
+        version_id: str,
+        *,
+        status: str,
+        execution_name: str,
+        sha256: str | None = None,
+        decision: str | None = None,
     ) -> None:
-        """Upsert the version's latest status (a manual deploy creates the item too)."""
+        """Upsert the version's latest status and, in words, why (a manual deploy creates the item too)."""
         updates = {
             "kind": "version",
             "version_id": version_id,
             "status": status,
             "last_execution": execution_name,
         }
+        if decision is not None:
+            updates["decision"] = decision
         if sha256 is not None:
             updates["sha256"] = sha256
         self._dynamodb.update_item(
@@ -336,6 +352,21 @@ class RecordStore:
     def put_deployment(self, sk: str, record: Mapping[str, Any]) -> None:
         item = {**record, "pk": self._pk, "sk": sk, "kind": "deployment"}
         self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def add_deployment(self, sk: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Write the history item unless it exists; the item already there, if any (a retried call)."""
+        if self._put_new({**record, "pk": self._pk, "sk": sk, "kind": "deployment"}):
+            return None
+        return self._get(sk) or {}
+
+    def mark_notified(self, sk: str, *, at_iso: str) -> None:
+        """Note on the history item that its notification was published."""
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(sk),
+            UpdateExpression="SET notified_at = :at",
+            ExpressionAttributeValues=to_item({":at": at_iso}),
+        )
 
     def deployments(self, *, limit: int = 20) -> list[dict[str, Any]]:
         """The newest deployment records first."""

@@ -137,10 +137,13 @@ def register_pinned(
 ) -> str:
     """Register a copy of `source_arn` pinned to `version_id` and tagged with it; the new revision's ARN."""
     described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
+    ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
+    again = _registered_already(str(described["taskDefinition"]["family"]), ours, ecs=ecs)
+    if again is not None:
+        return again
     spec = pin(
         described["taskDefinition"], bucket=bucket, key=key, version_id=version_id, accepted=_accepted(ecs)
     )
-    ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
     return _register(spec, _tags(described.get("tags", []), ours), ecs=ecs)
 
 
@@ -148,18 +151,25 @@ def register_with_images(
     source_arn: str, digests: Mapping[str, str], *, execution_name: str, ecs: ECSClient
 ) -> str:
     """`source_arn` itself when its images are already pinned to `digests`, else the ARN of a copy
-    whose images are (same config, same tags, plus `restores-revision`)."""
+    whose images are (same config, same tags, plus `restores-revision`); a retried call finds the
+    copy its first attempt registered."""
     described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
     definition = described["taskDefinition"]
     if images_pinned(definition, digests):
         return source_arn
     _config_loader(definition)
+    ours = {TAG_EXECUTION: execution_name, TAG_RESTORES: source_arn.rsplit("/", 1)[-1]}
+    latest = ecs.describe_task_definition(taskDefinition=str(definition["family"]), include=["TAGS"])
+    latest_tags = {str(tag.get("key")): str(tag.get("value")) for tag in latest.get("tags", [])}
+    if all(latest_tags.get(name) == value for name, value in ours.items()) and images_pinned(
+        latest["taskDefinition"], digests
+    ):
+        return str(latest["taskDefinition"]["taskDefinitionArn"])
     accepted = _accepted(ecs)
     spec = {
         name: value for name, value in definition.items() if name not in READ_ONLY_FIELDS and name in accepted
     }
     spec["containerDefinitions"] = pin_images(definition, digests)
-    ours = {TAG_EXECUTION: execution_name, TAG_RESTORES: source_arn.rsplit("/", 1)[-1]}
     return _register(spec, _tags(described.get("tags", []), ours), ecs=ecs)
 
 
@@ -183,6 +193,21 @@ def _register(spec: Mapping[str, Any], tags: list[dict[str, str]], *, ecs: ECSCl
     return registered["taskDefinition"]["taskDefinitionArn"]
 
 
+def _registered_already(family: str, ours: Mapping[str, str], *, ecs: ECSClient) -> str | None:
+    """The family's newest revision when this execution registered it for this version already: a
+    retried call whose first attempt ran (Step Functions retries Lambda service errors) registers
+    nothing more. DescribeTaskDefinition of a family alone describes its latest ACTIVE revision."""
+    latest = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    tags = {str(tag.get("key")): str(tag.get("value")) for tag in latest.get("tags", [])}
+    definition = latest["taskDefinition"]
+    if (
+        all(tags.get(name) == value for name, value in ours.items())
+        and pinned_version(definition) == ours[TAG_VERSION]
+    ):
+        return str(definition["taskDefinitionArn"])
+    return None
+
+
 def register_revision(
     config: ConfigRef, execution_name: str, *, ecs: ECSClient, settings: Settings
 ) -> RevisionRef:
@@ -202,6 +227,25 @@ def register_revision(
     return RevisionRef(
         task_definition_arn=arn, previous_task_definition_arn=previous, registered_at=clock.utcnow()
     )
+
+
+def running_revision_with(sha256: str, *, ecs: ECSClient, settings: Settings) -> str | None:
+    """The revision the service runs steadily (PRIMARY deployment COMPLETED, its tasks running) when it
+    pins a config of this sha256; None otherwise, so a control plane that is down is restarted."""
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    if not services or services[0].get("status") != "ACTIVE":
+        return None
+    service = services[0]
+    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    if (
+        primary is None
+        or primary.get("rolloutState") != "COMPLETED"
+        or not service.get("runningCount")
+        or primary.get("taskDefinition") != service.get("taskDefinition")
+    ):
+        return None
+    arn = str(service["taskDefinition"])
+    return arn if revision_tags(arn, ecs=ecs).get(TAG_SHA256) == sha256 else None
 
 
 def revision_tags(task_definition_arn: str, *, ecs: ECSClient) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -40,6 +40,15 @@ class Observation:
     task: Mapping[str, Any] | None = None
 
 
+def start_or_adopt_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch:
+    """`start_rollout`, unless the service's PRIMARY deployment already runs this revision, live: a
+    retried call whose first attempt ran (Step Functions retries Lambda service errors) adopts that
+    deployment instead of forcing a second restart. A pinned revision belongs to one execution, so
+    nobody else starts deployments of it."""
+    adopted = _deployment_of(task_definition_arn, ecs=ecs, settings=settings)
+    return adopted if adopted is not None else start_rollout(task_definition_arn, ecs=ecs, settings=settings)
+
+
 def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch:
     """UpdateService onto the revision with forceNewDeployment; the new PRIMARY deployment to watch."""
     service = ecs.update_service(
@@ -59,6 +68,40 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
     )
     return Watch(
         deployment_id=primary[0]["id"],
+        task_definition_arn=task_definition_arn,
+        started_at=started,
+        deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
+    )
+
+
+def _deployment_of(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch | None:
+    """The service's live PRIMARY deployment of the revision with our desired count, to watch; else None."""
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    if not services or services[0].get("status") != "ACTIVE":
+        return None
+    primary = next((d for d in services[0].get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    if (
+        primary is None
+        or primary.get("taskDefinition") != task_definition_arn
+        or primary.get("desiredCount") != CONTROL_PLANE_TASKS
+        or primary.get("rolloutState") not in ("IN_PROGRESS", "COMPLETED")
+    ):
+        return None
+    created = primary.get("createdAt")
+    logger.info("rollout already started: adopting it", extra={"deployment_id": primary["id"]})
+    return _watching(
+        str(primary["id"]),
+        task_definition_arn,
+        started=created if isinstance(created, datetime) else clock.utcnow(),
+        settings=settings,
+    )
+
+
+def _watching(
+    deployment_id: str, task_definition_arn: str, *, started: datetime, settings: Settings
+) -> Watch:
+    return Watch(
+        deployment_id=deployment_id,
         task_definition_arn=task_definition_arn,
         started_at=started,
         deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),

@@ -1,4 +1,5 @@
-"""Step 4: point the service at the pinned revision with forceNewDeployment; keep the deployment id."""
+"""Step 4: point the service at the pinned revision with forceNewDeployment (or adopt the deployment a
+retried call's first attempt started); keep the deployment id."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from controlplane.aws_clients import ecs_client
 from controlplane.handler import parse_event
 from controlplane.models import StartRolloutInput
-from controlplane.rollout import start_rollout
+from controlplane.rollout import start_or_adopt_rollout
 from controlplane.settings import get_settings
 from controlplane.telemetry import correlate, logger
 
@@ -19,5 +20,7 @@ if TYPE_CHECKING:
 @parse_event(StartRolloutInput)
 def lambda_handler(event: StartRolloutInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)
-    watch = start_rollout(event.revision.task_definition_arn, ecs=ecs_client(), settings=get_settings())
+    watch = start_or_adopt_rollout(
+        event.revision.task_definition_arn, ecs=ecs_client(), settings=get_settings()
+    )
     return event.model_copy(update={"rollout": watch}).model_dump(mode="json")

@@ -93,6 +93,22 @@ def test_a_redelivered_upload_event_is_a_duplicate(world: World) -> None:
     assert lock is not None and lock.holder.execution_name == "e1"
 
 
+def test_a_retried_admission_whose_first_attempt_ran_is_its_own_not_a_duplicate(world: World) -> None:
+    # Step Functions retries a Lambda service error after the function ran: same input, same execution.
+    first = world.admit(upload("v2", "0A", "e1"))
+    world.running.add(fakes.execution("e1")["id"])
+    again = world.admit(upload("v2", "0A", "e1"))
+    assert decision(first) == decision(again) == "admitted"
+    lock = world.store.lock()
+    assert lock is not None and lock.holder.execution_name == "e1"
+
+
+def test_a_retried_manual_request_is_not_a_duplicate_of_itself(world: World) -> None:
+    world.admit(manual("m1", world.versions[0]))
+    world.running.add(fakes.execution("m1")["id"])
+    assert decision(world.admit(manual("m1", world.versions[0]))) == "admitted"
+
+
 def test_an_upload_for_another_object_is_refused(world: World) -> None:
     request = upload("v2", "0A", "e1")
     request["request"]["key"] = "other.conf"
@@ -238,9 +254,8 @@ def test_the_deadline_is_counted_from_the_execution_start(world: World) -> None:
 
 
 def test_a_manual_rollback_to_an_old_version_waits_for_a_newer_upload_and_then_goes(world: World) -> None:
-    old = world.admit(upload(world.versions[0], "01", "old-upload"))  # the old version was seen as an upload
-    assert decision(old) == "admitted"
-    world.store.release_lock("old-upload")
+    seen = Ticket("old-upload", fakes.execution("old-upload")["id"], world.versions[0], "upload", "01", 0)
+    assert world.store.claim_version(seen, now_iso="t") is None  # the old version was seen as an upload
     world.hold_lock("new-upload", version=world.versions[1], sequencer="02")
     later = fakes.execution("rollback", started=fakes.START + timedelta(minutes=5))
     state = world.admit(

@@ -354,8 +354,13 @@ def _slug(name: str) -> str:
 
 
 def _label(rule: dict[str, Any]) -> str:
-    values = [r.get("StringEquals", r.get("BooleanEquals")) for r in choice_rules([rule])]
-    words = [("valid" if v is True else str(v)) for v in values if v not in (None, "")]
+    words = []
+    for r in choice_rules([rule]):
+        value = r.get("StringEquals", r.get("BooleanEquals"))
+        if value is True:  # a flag: its name (`$.validation.valid` -> valid)
+            words.append(str(r["Variable"]).rsplit(".", 1)[-1])
+        elif value not in (None, ""):
+            words.append(str(value))
     if not words:  # presence tests: name what must be there
         fields = {r["Variable"].rsplit(".", 1)[-1].lower() for r in choice_rules([rule]) if "Variable" in r}
         words = [" / ".join(sorted(fields)) + " given"]

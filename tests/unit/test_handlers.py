@@ -159,6 +159,10 @@ def test_record_outcome_emits_the_deployment_and_phase_metrics(
 def test_admission_counts_quiet_endings(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     module = handler("admit_deployment")
     sample = fakes.event("admit_deployment.json")
+    boto3.client("s3", region_name=fakes.REGION).create_bucket(  # admission lists the key's versions
+        Bucket=sample["request"]["bucket"],
+        CreateBucketConfiguration={"LocationConstraint": fakes.REGION},  # type: ignore[typeddict-item]
+    )
     first = module.lambda_handler(sample, fakes.FakeLambdaContext())
     assert first["admission"]["decision"] == "admitted"
     again = {**sample, "execution": fakes.execution("redelivered")}

@@ -294,6 +294,14 @@ def test_recording_twice_does_not_duplicate_the_history(world: World) -> None:
     assert len(world.store.deployments()) == 1
 
 
+def test_a_retried_recording_whose_first_attempt_ran_notifies_once(world: World) -> None:
+    world.finish(SUCCESS)
+    world.finish(SUCCESS)  # Step Functions retried a Lambda service error after the function ran
+    assert len(world.store.deployments()) == 1
+    assert len(world.notifications()) == 1
+    assert world.store.lock() is None
+
+
 def test_a_notification_lists_every_error_even_when_the_cause_is_cut(world: World) -> None:
     many = [
         Finding(line=n, column=1, path=None, message=f"error number {n} " + "x" * 60) for n in range(1, 151)

@@ -82,10 +82,11 @@ def test_last_good_and_history(store: RecordStore) -> None:
     assert all(item["kind"] == "deployment" for item in history)
 
 
-def test_sequencers_compare_by_value_whatever_their_length() -> None:
-    older, newer = normalise_sequencer("0062A1B2C3D4E5F600"), normalise_sequencer("62A1B2C3D4E5F601")
+def test_sequencers_of_different_lengths_compare_after_right_padding() -> None:
+    # S3 User Guide, "Event message structure": pad the shorter on the right with zeros.
+    older, newer = normalise_sequencer("62A1B2C3D4E5F600A1"), normalise_sequencer("62A1B2C3D4E5F601")
     assert older is not None and newer is not None and older < newer
-    assert normalise_sequencer("ff") == normalise_sequencer("00FF")
+    assert normalise_sequencer("ff") == normalise_sequencer("FF00")
 
 
 def test_two_uploads_compare_by_sequencer_anything_else_by_time() -> None:

@@ -120,6 +120,16 @@ def test_a_revision_is_registered_pinned_and_tagged_without_touching_the_service
     assert after["taskDefinition"] == before["taskDefinition"]
 
 
+def test_a_retried_registration_whose_first_attempt_ran_registers_nothing_more(ecs: Any) -> None:
+    first = register_revision(CONFIG, "exec-7", ecs=ecs, settings=fakes.settings())
+    registered = ecs.list_task_definitions(familyPrefix=fakes.FAMILY)["taskDefinitionArns"]
+    again = register_revision(CONFIG, "exec-7", ecs=ecs, settings=fakes.settings())
+    assert again.task_definition_arn == first.task_definition_arn
+    assert ecs.list_task_definitions(familyPrefix=fakes.FAMILY)["taskDefinitionArns"] == registered
+    other = register_revision(CONFIG, "exec-8", ecs=ecs, settings=fakes.settings())
+    assert other.task_definition_arn != first.task_definition_arn, "another execution pins its own"
+
+
 def test_registering_needs_the_service(ecs: Any) -> None:
     with pytest.raises(ServiceNotFound):
         register_revision(CONFIG, "exec-7", ecs=ecs, settings=fakes.settings(SERVICE_NAME="missing"))

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from controlplane.models import Watch
-from controlplane.rollout import await_deployment, start_rollout
+from controlplane.rollout import await_deployment, start_or_adopt_rollout
 from moto import mock_aws
 
 from tests.unit import workflow_fakes as fakes
@@ -30,7 +30,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, fakes.FakeClock]
 
 def started(ecs: fakes.FakeEcs) -> Watch:
     ecs.task_definitions[NEW["taskDefinitionArn"]] = NEW
-    return start_rollout(NEW["taskDefinitionArn"], ecs=ecs, settings=fakes.settings())  # type: ignore[arg-type]
+    return start_or_adopt_rollout(NEW["taskDefinitionArn"], ecs=ecs, settings=fakes.settings())  # type: ignore[arg-type]
 
 
 def wait(watch: Watch, ecs: fakes.FakeEcs, logs: Any, **overrides: str) -> Watch:
@@ -44,10 +44,22 @@ def idle(polls: int) -> list[Any]:
 def test_start_forces_a_new_deployment_and_keeps_its_id(env: Any) -> None:
     ecs = fakes.FakeEcs()
     watch = started(ecs)
-    assert ecs.calls == ["update_service"]
+    assert ecs.calls == ["describe_services", "update_service"]
     assert watch.deployment_id == ecs.primary["id"] != "ecs-svc/0000000000000000000"
     assert watch.task_definition_arn == NEW["taskDefinitionArn"]
     assert watch.deadline - watch.started_at == timedelta(minutes=15)
+
+
+def test_a_retried_start_adopts_the_deployment_its_first_attempt_started(env: Any) -> None:
+    ecs = fakes.FakeEcs()
+    first = started(ecs)
+    ecs.calls.clear()
+
+    again = started(ecs)  # Step Functions retried: the first attempt's answer was lost
+
+    assert ecs.calls == ["describe_services"], "the retry restarted the control plane again"
+    assert again.deployment_id == first.deployment_id
+    assert again.task_definition_arn == first.task_definition_arn
 
 
 def test_success_needs_completed_our_revision_and_a_running_task_with_a_good_side_car(env: Any) -> None:

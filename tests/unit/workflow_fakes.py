@@ -313,6 +313,11 @@ class FakeEcs:
     def describe_task_definition(
         self, taskDefinition: str, include: list[str] | None = None
     ) -> dict[str, Any]:
+        if taskDefinition not in self.task_definitions:  # a family alone: its latest ACTIVE revision
+            taskDefinition = max(
+                (td for td in self.task_definitions.values() if td["family"] == taskDefinition),
+                key=lambda td: td["revision"] if td["status"] == "ACTIVE" else -1,
+            )["taskDefinitionArn"]
         answer: dict[str, Any] = {"taskDefinition": copy.deepcopy(self.task_definitions[taskDefinition])}
         if include:
             answer["tags"] = copy.deepcopy(self.tags.get(taskDefinition, []))
