@@ -121,6 +121,14 @@ _REQUESTS: dict[str, Callable[[Params, Where], list[Check]]] = {
     # version id; ListObjectVersions as s3:ListBucketVersions on the bucket (S3 API reference).
     "s3:GetObject": lambda params, where: [_s3_object(params, where)],
     "s3:HeadObject": lambda params, where: [_s3_object(params, where)],
+    # PutObjectTagging of a version is s3:PutObjectVersionTagging (Service Authorization Reference, S3).
+    "s3:PutObjectTagging": lambda params, where: [
+        (
+            "s3:PutObjectVersionTagging" if params.get("VersionId") else "s3:PutObjectTagging",
+            f"arn:{where.partition}:s3:::{params['Bucket']}/{params['Key']}",
+            {"s3:VersionId": str(params["VersionId"])} if params.get("VersionId") else {},
+        )
+    ],
     "s3:ListObjectVersions": lambda params, where: [
         (
             "s3:ListBucketVersions",

@@ -843,8 +843,18 @@ def _lifecycle_rule(props: Properties, rule: Mapping[str, Any]) -> dict[str, Any
         "Status": rule["Status"],
         "Filter": {"Prefix": rule.get("Prefix", "")},
     }
+    tags = [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in rule.get("TagFilters", [])]
+    if tags and "AbortIncompleteMultipartUpload" in rule:
+        # S3 refuses a rule that aborts multipart uploads and filters by tags (S3 User Guide,
+        # "Lifecycle configuration elements": uploads in progress have no tags).
+        raise props.error("a lifecycle rule with TagFilters cannot have AbortIncompleteMultipartUpload")
+    if tags:
+        prefix = rule.get("Prefix", "")
+        converted["Filter"] = (
+            {"Tag": tags[0]} if len(tags) == 1 and not prefix else {"And": {"Prefix": prefix, "Tags": tags}}
+        )
     for key, value in rule.items():
-        if key in ("Id", "Status", "Prefix"):
+        if key in ("Id", "Status", "Prefix", "TagFilters"):
             continue
         if key == "NoncurrentVersionExpiration":
             converted[key] = {"NoncurrentDays": int(value["NoncurrentDays"])}

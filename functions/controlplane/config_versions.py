@@ -98,3 +98,29 @@ def version_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> s
         return None
     older = ordered[ordered.index(version_id) + 1 :]
     return older[0] if older else None
+
+
+# The bucket's lifecycle rule expires only noncurrent versions tagged RETENTION_TAG=EXPENDABLE
+# (template.yaml, ConfigBucket): S3 applies a rule with a tag filter only to objects that carry the
+# tag (S3 User Guide, "Lifecycle configuration elements", Filter). The version the last good revision
+# pins is tagged KEEP, so no expiration can delete what a replacement task would fetch.
+RETENTION_TAG = "retention"
+KEEP = "keep"
+EXPENDABLE = "expendable"
+
+
+def mark_retention(bucket: str, key: str, *, keep: str | None, expendable: list[str], s3: S3Client) -> None:
+    """Tag `keep` as the version to keep and each of `expendable` (other than it) as free to expire.
+
+    A version left untagged (its tagging failed, or no deployment ever decided it) never expires: the
+    safe side. PutObjectTagging of a version replaces that version's tag set and creates no version.
+    """
+    marks = [(keep, KEEP)] if keep else []
+    marks += [(version, EXPENDABLE) for version in dict.fromkeys(expendable) if version and version != keep]
+    for version_id, value in marks:
+        s3.put_object_tagging(
+            Bucket=bucket,
+            Key=key,
+            VersionId=version_id,
+            Tagging={"TagSet": [{"Key": RETENTION_TAG, "Value": value}]},
+        )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from controlplane import clock
+from controlplane.config_versions import mark_retention
 from controlplane.errors import (
     ConfigRejected,
     DeploymentFailed,
@@ -28,6 +29,7 @@ from controlplane.telemetry import count_deployment, logger, record_phase_durati
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
 
 MAX_CAUSE_CHARS = 4000
@@ -221,7 +223,13 @@ def build_record(
 
 
 def finish(
-    state: RecordOutcomeInput, *, store: RecordStore, ecs: ECSClient, sns: SNSClient, settings: Settings
+    state: RecordOutcomeInput,
+    *,
+    store: RecordStore,
+    ecs: ECSClient,
+    sns: SNSClient,
+    s3: S3Client,
+    settings: Settings,
 ) -> WorkflowState:
     """Record, move the last-good pointer, prune, notify, release the lock; the state with `result` set."""
     result, summary = decide(state)
@@ -239,10 +247,12 @@ def finish(
             sha256=record["sha256"],
             decision=result.cause.splitlines()[0],
         )
+    before = store.last_good()
     if result.outcome == "succeeded":
         _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())
     elif result.outcome == "rolled_back":
         _adopt_restored_copy(state, store=store)
+    _mark_retention(state, record["version_id"], before=before, store=store, s3=s3)
     if earlier is None or not earlier.get("notified_at"):
         notify(record, sns=sns, topic_arn=settings.require_topic_arn())
         store.mark_notified(key, at_iso=clock.utcnow().isoformat())
@@ -256,6 +266,25 @@ def finish(
         extra={"outcome": result.outcome, "summary": summary, "lock_released": released},
     )
     return state.model_copy(update={"result": result.model_copy(update={"record_key": key})})
+
+
+def _mark_retention(
+    state: WorkflowState, version_id: str | None, *, before: LastGood | None, store: RecordStore, s3: S3Client
+) -> None:
+    """The last good version is kept from the lifecycle rule; this execution's version, once decided
+    otherwise, and a last good version it replaced may expire (config_versions.mark_retention)."""
+    target = state.admission.target if state.admission else None
+    if target is None or not version_id:
+        return
+    good = store.last_good()
+    expendable = [version_id] + ([before.version_id] if before is not None else [])
+    try:
+        mark_retention(
+            target.bucket, target.key, keep=good.version_id if good else None, expendable=expendable, s3=s3
+        )
+    except ClientError as error:
+        # An untagged version never expires: the safe side. Say so and go on.
+        logger.warning("could not tag config versions for the lifecycle rule", extra={"error": str(error)})
 
 
 def _adopt_restored_copy(state: WorkflowState, *, store: RecordStore) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controlplane.aws_clients import dynamodb_client, ecs_client, sns_client
+from controlplane.aws_clients import dynamodb_client, ecs_client, s3_client, sns_client
 from controlplane.handler import parse_event
 from controlplane.models import RecordOutcomeInput
 from controlplane.outcomes import finish
@@ -27,6 +27,7 @@ def lambda_handler(event: RecordOutcomeInput, context: LambdaContext) -> dict[st
         store=RecordStore.of(settings, dynamodb=dynamodb_client()),
         ecs=ecs_client(),
         sns=sns_client(),
+        s3=s3_client(),
         settings=settings,
     )
     return state.model_dump(mode="json")

@@ -8,7 +8,14 @@ from typing import Any
 
 import boto3
 import pytest
-from controlplane.config_versions import validate_version, version_before
+from controlplane.config_versions import (
+    EXPENDABLE,
+    KEEP,
+    RETENTION_TAG,
+    mark_retention,
+    validate_version,
+    version_before,
+)
 from controlplane.models import ConfigObject
 from controlplane.validation import MAX_CONFIG_BYTES
 from moto import mock_aws
@@ -74,3 +81,23 @@ def test_the_version_before_another(s3: Any) -> None:
     assert version_before(fakes.BUCKET, fakes.KEY, second, s3=s3) == first
     assert version_before(fakes.BUCKET, fakes.KEY, first, s3=s3) is None
     assert version_before(fakes.BUCKET, fakes.KEY, "unknown", s3=s3) is None
+
+
+def test_retention_tags_keep_the_last_good_version_and_free_the_others() -> None:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="cfg-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_bucket_versioning(Bucket="cfg-bucket", VersioningConfiguration={"Status": "Enabled"})
+        ids = [
+            s3.put_object(Bucket="cfg-bucket", Key="k", Body=str(n).encode())["VersionId"] for n in range(3)
+        ]
+        mark_retention("cfg-bucket", "k", keep=ids[1], expendable=[ids[0], ids[1], ids[2]], s3=s3)
+        tags = [
+            s3.get_object_tagging(Bucket="cfg-bucket", Key="k", VersionId=version)["TagSet"]
+            for version in ids
+        ]
+    assert tags == [
+        [{"Key": RETENTION_TAG, "Value": EXPENDABLE}],
+        [{"Key": RETENTION_TAG, "Value": KEEP}],
+        [{"Key": RETENTION_TAG, "Value": EXPENDABLE}],
+    ]

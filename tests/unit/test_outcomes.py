@@ -149,6 +149,7 @@ class World:
     ecs: fakes.FakeEcs
     sns: Any
     topic: str
+    s3: Any
 
     def finish(self, state: WorkflowState) -> WorkflowState:
         settings = fakes.settings(NOTIFICATION_TOPIC_ARN=self.topic)
@@ -157,6 +158,7 @@ class World:
             store=self.store,
             ecs=self.ecs,  # type: ignore[arg-type]
             sns=self.sns,
+            s3=self.s3,
             settings=settings,
         )
 
@@ -182,7 +184,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             acquired_at_iso="t",
             replacing=None,
         )
-        yield World(store, fakes.FakeEcs(), sns, topic)
+        s3 = boto3.client("s3", region_name=fakes.REGION)
+        yield World(store, fakes.FakeEcs(), sns, topic, s3)
 
 
 def test_a_success_is_recorded_becomes_last_good_prunes_notifies_and_unlocks(world: World) -> None:
