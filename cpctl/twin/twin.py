@@ -68,7 +68,12 @@ FARGATE_FAULTS = (
     "never-up",
     "rollback-fails",
     "slow-rollout",
+    "crash-after-up",
 )
+# A load test run starts on a location of the running config just before the upload, and ends
+# after RUN_IN_PROGRESS_SECONDS of simulated time, or never.
+GATLING_RUN_FAULTS = ("run-in-progress", "run-never-ends")
+RUN_IN_PROGRESS_SECONDS = 12 * 60.0
 FAULTS = (
     "task-fails-to-start",
     "config-download-denied",
@@ -77,6 +82,8 @@ FAULTS = (
     "lambda-transient",
     "rollback-fails",
     "slow-rollout",
+    "crash-after-up",
+    *GATLING_RUN_FAULTS,
 )
 
 _MOTO_CONFIG: DefaultConfig = {
@@ -259,6 +266,7 @@ class LocalTwin:
         self.gatling = FakeGatlingCloud(
             api_token=self.api_token, control_plane_token=self.control_plane_token
         )
+        self.gatling.now = self.clock.now  # runs start and end on simulated time
         self.gatling.start()
         undo.callback(self.gatling.stop)
         # Every https client of the twin's process (the handlers' urllib) trusts the fake's CA.
@@ -530,11 +538,23 @@ class LocalTwin:
         already meets them.
         """
         with self.clock.worker():
+            for fault in faults:
+                if fault in GATLING_RUN_FAULTS:
+                    self.start_run(never_ends=fault == "run-never-ends")
             response = self.client("s3").put_object(Bucket=self.bucket, Key=self.config_key, Body=data)
             version_id = str(response.get("VersionId") or "null")
             for fault in faults:
-                self.arm(fault, version_id)
+                if fault not in GATLING_RUN_FAULTS:
+                    self.arm(fault, version_id)
         return version_id
+
+    def start_run(self, *, never_ends: bool = False) -> str:
+        """A load test run on the first location the running control plane registered; its id."""
+        locations = self.gatling.location_ids()
+        if not locations:
+            raise TwinError("no location is registered with Gatling: no run can start")
+        duration = None if never_ends else RUN_IN_PROGRESS_SECONDS
+        return str(self.gatling.start_run(locations[:1], duration=duration))
 
     def arm(self, fault: str, version_id: str) -> None:
         if fault == "gatling-api-flaky":
@@ -544,6 +564,8 @@ class LocalTwin:
             self.lambdas.arm_transient_failures()
         elif fault in FARGATE_FAULTS:
             self.fargate.arm(fault, version_id)
+        elif fault in GATLING_RUN_FAULTS:
+            self.start_run(never_ends=fault == "run-never-ends")
         else:
             raise TwinError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
 
