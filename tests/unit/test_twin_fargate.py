@@ -301,4 +301,5 @@ def test_every_fault_of_the_issue_is_known() -> None:
         "gatling-api-flaky",
         "rollback-fails",
         "slow-rollout",
+        "crash-after-up",
     }
