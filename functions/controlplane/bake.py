@@ -30,6 +30,8 @@ from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
 FAILING_CHECKS_BEFORE_FAILING = 2
+# The state keeps times to the microsecond: a bake whose end is this close has ended.
+_END_TOLERANCE_SECONDS = 0.001
 
 DescribeTask = Callable[[str], Mapping[str, Any] | None]
 """The task as DescribeTasks shows it; None when ECS does not know it (any more)."""
@@ -94,7 +96,7 @@ def watch(
             "failing_checks": failing,
             "last_problem": problem,
         }
-        if now >= deadline:
+        if now >= deadline - _END_TOLERANCE_SECONDS:
             logger.info("bake passed", extra={"checks": checks})
             return bake.model_copy(update={**update, "status": "passed", "finished_at": clock.utcnow()})
         if now + settings.bake_check_interval_seconds > budget_end:
