@@ -79,6 +79,7 @@ STEADY_STATE_SECONDS: Final = 30.0  # RUNNING this long (and nothing old left) -
 RELAUNCH_SECONDS: Final = 10.0  # a failed task STOPPED until the scheduler launches its replacement
 THROTTLED_RELAUNCH_SECONDS: Final = 300.0  # a launch that cannot even be attempted (the revision is missing)
 SLOW_ROLLOUT_SECONDS: Final = 20 * 60.0  # slow-rollout: launch until RUNNING, beyond the 15-min deadline
+CRASH_AFTER_UP_SECONDS: Final = 120.0  # crash-after-up: the control plane exits 1 this long after "up"
 STOPPED_TASK_RETENTION_SECONDS: Final = 3600.0  # ECS forgets stopped tasks after about an hour
 
 # The deploy faults the simulated Fargate acts out (declared in cpctl/twin/faults.py), and the fake
@@ -930,6 +931,21 @@ class SimulatedFargate:
             at,
             f"{state.name}: control plane of task {run.task.id} up on {where} with locations {control_plane.registered}",
         )
+        if "crash-after-up" in run.faults:
+            self._schedule(state, at + CRASH_AFTER_UP_SECONDS, lambda when: self._crash(state, run, when))
+
+    def _crash(self, state: _ServiceState, run: _Run, at: float) -> None:
+        control_plane = run.control_plane
+        if run.stopping or control_plane is None:
+            return
+        control_plane.crash(
+            at,
+            f"Control plane '{state.name}' crashed: java.lang.OutOfMemoryError: Java heap space (twin fault)",
+        )
+        self._event(
+            at, f"{state.name}: control plane of task {run.task.id} crashed, exit 1 (fault crash-after-up)"
+        )
+        self._main_exited(state, run, at, 1)
 
     def _main_exited(self, state: _ServiceState, run: _Run, at: float, code: int) -> None:
         main = run.task.container(run.main)
@@ -1302,7 +1318,7 @@ class SimulatedFargate:
         def armed(fault: str) -> bool:
             return version is not None and version in self._faults.get(fault, set())
 
-        faults = {fault for fault in ("never-up", "slow-rollout") if armed(fault)}
+        faults = {fault for fault in ("never-up", "slow-rollout", "crash-after-up") if armed(fault)}
         if armed("task-fails-to-start") or armed("rollback-fails") or self._rollback_fails_active:
             faults.add("fails-to-start")
         if armed("rollback-fails"):

@@ -113,6 +113,31 @@ FAULTS: Final[tuple[Fault, ...]] = (
         "a control plane token Gatling revoked or never issued: the control plane is refused at start",
     ),
     Fault(
+        "crash-after-up",
+        "deploy",
+        "fargate",
+        "the new control plane comes up, then exits 1 (`OutOfMemoryError` in its log) 2 simulated "
+        "minutes later, inside the bake",
+        "an application that fails after it started serving; ECS replaces the task and its circuit "
+        "breaker does not count it (Deployment.failedTasks)",
+    ),
+    Fault(
+        "run-in-progress",
+        "deploy",
+        "gatling",
+        "just before the upload, a load test run starts on the first location the running control plane "
+        "registered; it ends 12 simulated minutes later",
+        "a Gatling Enterprise run using the control plane's locations (`GET /v2/runs`, "
+        "`GET /v2/runs/{runId}` of Gatling's public API)",
+    ),
+    Fault(
+        "run-never-ends",
+        "deploy",
+        "gatling",
+        "the same run, which never ends: the deployment reaches `RunWaitMinutes` and follows `RunWaitExpiry`",
+        "a run left running (or a status the workflow cannot tell ended), which it counts as running",
+    ),
+    Fault(
         "task-stopped",
         "health",
         "health",

@@ -1,8 +1,11 @@
-"""A fake Gatling Enterprise Cloud: the two public API operations the workflow reads, on loopback.
+"""A fake Gatling Enterprise Cloud: the public API operations the workflow reads, on loopback.
 
-`GET /api/public/v2/locations` and `GET /api/public/v2/info` answer as Gatling's OpenAPI spec
-defines them (`LocationReadAll`, `InfoRead`). Locations appear when a fake control plane registers
-them with its control plane token, and stay listed after it stops, as on the real service.
+`GET /api/public/v2/locations`, `GET /api/public/v2/info`, `GET /api/public/v2/runs` and
+`GET /api/public/v2/runs/{runId}` answer as Gatling's OpenAPI spec defines them (`LocationReadAll`,
+`InfoRead`, `RunReadAll`, `RunReadOne`). Locations appear when a fake control plane registers them
+with its control plane token, and stay listed after it stops, as on the real service. Runs are
+started by the twin (`start_run`, the `run-in-progress` and `run-never-ends` faults) on locations,
+and end after their duration (or never), on the twin's clock (`now`).
 
 The API token goes raw in the `Authorization` header (no `Bearer`); anything else is a 401 with the
 spec's error body. `/v2/info` needs no authentication. With `flaky` set, every other request (the
@@ -15,8 +18,10 @@ import json
 import ssl
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -99,6 +104,97 @@ class _Location:
         return item
 
 
+# A run's status while it starts, then while it injects, then when it ends by itself. The spec does
+# not enumerate `_status`; these are values a public Gatling client knows (docs/workflow.md).
+RUN_STARTING_STATUS = "deploying"
+RUN_RUNNING_STATUS = "injecting"
+RUN_ENDED_STATUS = "successful"
+RUN_STARTING_SECONDS = 60.0
+# GET /v2/runs without updated-at_gt: "the Runs updated since the provided timestamp (default: 24h)".
+RUNS_DEFAULT_WINDOW = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class _FakeRun:
+    id: str
+    test_id: str
+    incremental_id: int
+    title: str
+    location_ids: tuple[str, ...]
+    started_at: float
+    ends_at: float | None  # None: never ends by itself
+    ended_status: str = RUN_ENDED_STATUS
+
+    def status(self, now: float) -> str:
+        if self.ends_at is not None and now >= self.ends_at:
+            return self.ended_status
+        return RUN_STARTING_STATUS if now < self.started_at + RUN_STARTING_SECONDS else RUN_RUNNING_STATUS
+
+    def updated_at(self, now: float) -> float:
+        if self.ends_at is not None and now >= self.ends_at:
+            return self.ends_at
+        return (
+            self.started_at
+            if now < self.started_at + RUN_STARTING_SECONDS
+            else self.started_at + RUN_STARTING_SECONDS
+        )
+
+    def item(self, now: float) -> dict[str, Any]:
+        return {
+            "_type": "run",
+            "_id": self.id,
+            "title": self.title,
+            "_status": self.status(now),
+            "_updatedAt": _iso(self.updated_at(now)),
+            "_configuration": {"testId": self.test_id, "incrementalId": self.incremental_id},
+        }
+
+    def details(self, now: float) -> dict[str, Any]:
+        ended = self.ends_at is not None and now >= self.ends_at
+        share = 100 // max(len(self.location_ids), 1)
+        return {
+            **{key: value for key, value in self.item(now).items() if key != "_configuration"},
+            "_creditsUsed": 0,
+            "_result": {"assertions": []},
+            "_runtime": {
+                "timeline": {
+                    "inject": {
+                        "startedAt": _iso(self.started_at + RUN_STARTING_SECONDS),
+                        "endedAt": _iso(self.ends_at) if ended and self.ends_at is not None else None,
+                    }
+                }
+            },
+            "_configuration": {
+                "testId": self.test_id,
+                "incrementalId": self.incremental_id,
+                "simulation": "twin.LoadSimulation",
+                "systemProperties": {},
+                "environmentVariables": {},
+                "meaningfulTimeWindow": {"rampUpSeconds": 0, "rampDownSeconds": 0},
+                "stopCriteria": [],
+                "source": {"type": "packaged"},
+                "distribution": {
+                    "loadGenerators": [
+                        {"locationId": location, "instance": {"count": 1}, "loadPercentage": share}
+                        for location in self.location_ids
+                    ]
+                },
+            },
+        }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
 class FakeGatlingCloud:
     """Gatling's public API on 127.0.0.1, fed in-process by fake control planes."""
 
@@ -114,6 +210,8 @@ class FakeGatlingCloud:
         # organisation, which the twin cannot check: the fake takes it, unless the `token-rejected`
         # fault makes it a revoked or wrong one.
         self.file_tokens_rejected = False
+        self._runs: dict[str, _FakeRun] = {}
+        self.now: Callable[[], float] = time.time  # the twin sets its simulated clock
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._ca_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -195,6 +293,30 @@ class FakeGatlingCloud:
         with self._lock:
             return list(self._locations)
 
+    def start_run(
+        self, location_ids: Sequence[str], *, duration: float | None, title: str = "twin load test"
+    ) -> str:
+        """Start a run on `location_ids` now, ending after `duration` seconds (None: never); its id."""
+        with self._lock:
+            number = len(self._runs) + 1
+            run = _FakeRun(
+                id=f"run_twin_{number:04d}",
+                test_id="tst_twin_load",
+                incremental_id=number,
+                title=title,
+                location_ids=tuple(location_ids),
+                started_at=self.now(),
+                ends_at=None if duration is None else self.now() + duration,
+            )
+            self._runs[run.id] = run
+        return run.id
+
+    def end_run(self, run_id: str, status: str = "manually_stopped") -> None:
+        """End a run now (as the API's stop action would), with `status`."""
+        with self._lock:
+            run = self._runs[run_id]
+            run.ends_at, run.ended_status = self.now(), status
+
     @property
     def requests(self) -> list[RequestRecord]:
         with self._lock:
@@ -219,7 +341,12 @@ class FakeGatlingCloud:
                 self._flaky_count += 1
             if turn % 2 == 0:
                 return 503, _error("ServiceUnavailable", "Service temporarily unavailable, retry later")
-        if path not in (f"{API_PREFIX}/v2/locations", f"{API_PREFIX}/v2/info"):
+        run_prefix = f"{API_PREFIX}/v2/runs/"
+        is_run = path.startswith(run_prefix) and "/" not in path[len(run_prefix) :] and path != run_prefix
+        if (
+            path not in (f"{API_PREFIX}/v2/locations", f"{API_PREFIX}/v2/info", f"{API_PREFIX}/v2/runs")
+            and not is_run
+        ):
             return 404, _error("NotFound", f"No route for {path}")
         if method != "GET":
             return 405, _error("MethodNotAllowed", f"{method} is not allowed on {path}")
@@ -227,7 +354,44 @@ class FakeGatlingCloud:
             return 200, INFO_BODY
         if authorization != self._api_token:
             return 401, _error("Unauthorized", "Invalid or missing API token")
+        if is_run:
+            return self._read_run(path[len(run_prefix) :])
+        if path.endswith("/v2/runs"):
+            return self._list_runs(query)
         return self._list_locations(query)
+
+    def _list_runs(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        now = self.now()
+        since_text = _single(query, "updated-at_gt")
+        since = now - RUNS_DEFAULT_WINDOW.total_seconds() if since_text is None else _parse_time(since_text)
+        if since is None:
+            return 400, _error(
+                "BadRequest", f"Invalid value for query parameter 'updated-at_gt': {since_text}"
+            )
+        limit_text = _single(query, "limit")
+        if limit_text is not None and (not limit_text.isdigit() or int(limit_text) < 1):
+            return 400, _error("BadRequest", f"Invalid value for query parameter 'limit': {limit_text}")
+        test_ids = query.get("test-id")
+        with self._lock:
+            runs = [run for run in self._runs.values() if run.updated_at(now) > since]
+        if test_ids:
+            runs = [run for run in runs if run.test_id in test_ids]
+        runs.sort(key=lambda run: run.updated_at(now), reverse=True)
+        if limit_text is not None:
+            runs = runs[: int(limit_text)]
+        echoed = {name: values[-1] for name, values in query.items() if values}
+        return 200, {
+            "data": [run.item(now) for run in runs],
+            "metadata": {"requestTime": _iso(now), "query": echoed},
+            "relatedResources": {},
+        }
+
+    def _read_run(self, run_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None:
+            return 404, _error("NotFound", f"Run {run_id} not found")
+        return 200, {"data": run.details(self.now()), "relatedResources": {}}
 
     def _list_locations(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         kind = _single(query, "type")

@@ -65,13 +65,24 @@ class EmfCollector:
         kwargs: dict[str, Any] = {"logGroupName": group}
         try:
             while True:
-                page = self.logs.describe_log_streams(**kwargs)
+                page = self._page(kwargs)
                 names += [stream["logStreamName"] for stream in page.get("logStreams", [])]
                 if not page.get("nextToken"):
                     return names
                 kwargs["nextToken"] = page["nextToken"]
         except self.logs.exceptions.ResourceNotFoundException:
             return []
+
+    def _page(self, kwargs: dict[str, Any]) -> Any:
+        # moto's in-process logs backend iterates its streams without a lock: a Lambda of a running
+        # execution creating a stream meanwhile makes it raise RuntimeError. A twin artefact (AWS
+        # answers), so the page is asked for again.
+        for _ in range(4):
+            try:
+                return self.logs.describe_log_streams(**kwargs)
+            except RuntimeError:
+                continue
+        return self.logs.describe_log_streams(**kwargs)
 
     def _events(self, group: str, stream: str) -> list[dict[str, Any]]:
         return list(

@@ -61,6 +61,11 @@ VPC_CIDR = "10.42.0.0/16"
 SERVICE_STABILIZATION_SECONDS = 3 * 3600.0
 STABILIZATION_POLL_SECONDS = 15.0
 
+# A load test run starts on a location of the running config just before the upload, and ends
+# after RUN_IN_PROGRESS_SECONDS of simulated time, or never (faults run-in-progress, run-never-ends).
+GATLING_RUN_FAULTS = ("run-in-progress", "run-never-ends")
+RUN_IN_PROGRESS_SECONDS = 12 * 60.0
+
 _MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
@@ -242,6 +247,7 @@ class LocalTwin:
         self.gatling = FakeGatlingCloud(
             api_token=self.api_token, control_plane_token=self.control_plane_token
         )
+        self.gatling.now = self.clock.now  # runs start and end on simulated time
         self.gatling.start()
         undo.callback(self.gatling.stop)
         # Every https client of the twin's process (the handlers' urllib) trusts the fake's CA.
@@ -553,11 +559,23 @@ class LocalTwin:
         already meets them.
         """
         with self.clock.worker():
+            for fault in faults:
+                if fault in GATLING_RUN_FAULTS:
+                    self.start_run(never_ends=fault == "run-never-ends")
             response = self.client("s3").put_object(Bucket=self.bucket, Key=self.config_key, Body=data)
             version_id = str(response.get("VersionId") or "null")
             for fault in faults:
-                self.arm(fault, version_id)
+                if fault not in GATLING_RUN_FAULTS:
+                    self.arm(fault, version_id)
         return version_id
+
+    def start_run(self, *, never_ends: bool = False) -> str:
+        """A load test run on the first location the running control plane registered; its id."""
+        locations = self.gatling.location_ids()
+        if not locations:
+            raise TwinError("no location is registered with Gatling: no run can start")
+        duration = None if never_ends else RUN_IN_PROGRESS_SECONDS
+        return str(self.gatling.start_run(locations[:1], duration=duration))
 
     def arm(self, fault: str, version_id: str) -> None:
         """Arm a fault of `cpctl local deploy` (cpctl/twin/faults.py) for the upload of `version_id`."""
@@ -576,6 +594,8 @@ class LocalTwin:
                 self.lambdas.arm_transient_failures()
         elif declared.armed_by == "fargate":
             self.fargate.arm(fault, version_id)
+        elif fault in GATLING_RUN_FAULTS:
+            self.start_run(never_ends=fault == "run-never-ends")
         else:
             raise TwinError(
                 f"fault {fault!r} is armed by {declared.armed_by}, which the twin does not dispatch"

@@ -6,7 +6,9 @@ Rules (docs/health.md):
   lock, a waiting execution, or an ECS rollout within its deadline) the count stays as it is.
 - After `SELF_HEAL_AFTER_FAILURES` consecutive failures the workflow is started for the last good
   config version with reason `self-heal`: never while a deployment runs, never without a last good
-  version, and at most once per `SELF_HEAL_MIN_INTERVAL_MINUTES`. The interval is claimed with a
+  version, and at most once per `SELF_HEAL_MIN_INTERVAL_MINUTES`. When the control plane is down
+  (the `service` or `info` check failed) the request says `force`: no load test run can be using
+  it, so the workflow does not wait for runs before the restart. The interval is claimed with a
   conditional write before the execution starts, so two overlapping runs cannot both heal, and a
   heal that keeps failing (the control plane never comes up) is retried once per interval, no more.
 - A lost upload (the `config` check) starts the workflow for that version at once, unless a
@@ -414,6 +416,7 @@ def _heal(
         "self-heal",
         report.last_good_version_id,
         reason=SELF_HEAL_REASON,
+        force=bool({"service", "info"} & set(failed)),
         trigger=f"{consecutive} consecutive failed runs: {', '.join(failed)}",
         store=store,
         sfn=sfn,
@@ -436,12 +439,15 @@ def _start(
     settings: Settings,
     now: float,
     name: str | None = None,
+    force: bool = False,
 ) -> HealAction:
     """Start the deployment workflow for `version_id` (the manual request shape) and record the action."""
     name = name or execution_name("lost-upload" if kind == "deploy-lost-upload" else kind, now)
     at = clock.utcnow()
     record_key = f"{HEAL_PREFIX}{at.isoformat()}#{name}"
-    request = {"version_id": version_id, "reason": reason}
+    request: dict[str, Any] = {"version_id": version_id, "reason": reason}
+    if force:
+        request["force"] = True
     try:
         arn: str | None = sfn.start_execution(
             stateMachineArn=settings.require_state_machine_arn(), name=name, input=json.dumps(request)

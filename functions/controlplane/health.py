@@ -226,8 +226,13 @@ def check_revision(
     last_good: LastGood | None,
     *,
     ecs: ECSClient,
+    deploying: str | None = None,
 ) -> CheckResult:
-    """The running task and the service are on the last good revision; otherwise name what runs and who changed it."""
+    """The running task and the service are on the last good revision; otherwise name what runs and who changed it.
+
+    `deploying` is the workflow execution that holds the lock: a revision it registered is not drift
+    while it rolls out, checks and bakes it (the last good pointer moves only when it is recorded).
+    """
     if last_good is None:
         return CheckResult(status="skipped", detail="no deployment recorded yet: nothing to compare with")
     expected = last_good.task_definition_arn
@@ -244,12 +249,29 @@ def check_revision(
         )
     drifted = others[0]
     verb = "runs" if drifted in running else "is set to"
+    if deploying is not None and len(others) == 1 and _registered_by(drifted, ecs=ecs) == deploying:
+        return CheckResult(
+            status="pass",
+            detail=f"the service {verb} {short(drifted)}, which execution {deploying} is deploying "
+            f"(the last good revision stays {short(expected)} until that deployment is recorded)",
+        )
     text = (
         f"the service {verb} {short(drifted)}, not the last good revision {short(expected)} "
         f"(config version {last_good.version_id})"
     )
     text += _who_changed(drifted, service, tasks, ecs=ecs)
     return CheckResult(status="fail", detail=text)
+
+
+def _registered_by(arn: str, *, ecs: ECSClient) -> str | None:
+    """The workflow execution that registered a revision (its `execution` tag), when ECS tells."""
+    try:
+        described = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+    except ClientError:
+        return None
+    return next(
+        (str(t.get("value")) for t in described.get("tags", []) if t.get("key") == TAG_EXECUTION), None
+    )
 
 
 def _who_changed(
@@ -478,7 +500,11 @@ def run_checks(
         deadline_seconds=settings.deployment_deadline_seconds,
         last_stopped=last_stopped() if len(tasks) != 1 else None,
     )
-    checks["revision"] = check_revision(service, tasks, last_good, ecs=ecs)
+    lock = store.lock()
+    deploying = (
+        lock.holder.execution_name if lock is not None and is_running(lock.holder.execution_arn) else None
+    )
+    checks["revision"] = check_revision(service, tasks, last_good, ecs=ecs, deploying=deploying)
     checks["info"] = check_info(tasks, settings=settings, probe=probe)
     running_arn = str(tasks[0].get("taskDefinitionArn")) if tasks else None
     running_version = _pinned_version_of(running_arn, ecs=ecs) if running_arn else None

@@ -46,12 +46,14 @@ class DeploymentRequest(Payload):
     """What started the execution: the rule's clean S3 event (`source: upload`) or an operator's request.
 
     An operator sends `{"version_id": "...", "reason": "..."}` to deploy that exact config version (a
-    rollback to an older config) or `{"reason": "..."}` to redeploy the latest version.
+    rollback to an older config) or `{"reason": "..."}` to redeploy the latest version; `"force": true`
+    deploys without waiting for the load test runs on the control plane's locations.
     """
 
     source: Literal["upload", "manual"] = "manual"
     version_id: str | None = Field(default=None, min_length=1, max_length=1024)
     reason: str | None = Field(default=None, max_length=1000)
+    force: bool = False
     bucket: str | None = None
     key: str | None = None
     etag: str | None = None
@@ -66,10 +68,14 @@ class DeploymentRequest(Payload):
             missing = [name for name in _UPLOAD_FIELDS if getattr(self, name) is None]
             if missing:
                 raise ValueError(f"an upload event needs {', '.join(missing)}")
+            if self.force:
+                raise ValueError("an upload event cannot force a deployment: start one by hand")
             return self
         extra = [name for name in _EVENT_ONLY_FIELDS if getattr(self, name) is not None]
         if extra:
-            raise ValueError(f"a manual request takes only version_id and reason, not {', '.join(extra)}")
+            raise ValueError(
+                f"a manual request takes only version_id, reason and force, not {', '.join(extra)}"
+            )
         if self.reason is None or not self.reason.strip():
             raise ValueError("a manual request needs a reason: it is recorded and notified")
         return self
@@ -193,7 +199,7 @@ class TaskFailure(Payload):
 class FailureReport(Payload):
     """Why a deployment failed: one sentence, the stopped tasks and the control plane's error lines."""
 
-    phase: Literal["rollout", "control_plane_up", "workflow"]
+    phase: Literal["rollout", "control_plane_up", "bake", "workflow"]
     reason: str
     tasks: list[TaskFailure] = Field(default_factory=list)
     log_lines: list[str] = Field(default_factory=list)
@@ -259,6 +265,39 @@ class Rollback(Payload):
     restores_task_definition_arn: str | None = None
 
 
+class LoadTestWait(Payload):
+    """Waiting until no load test run uses a location of the running config (before any restart)."""
+
+    # waiting: a run uses a location (or Gatling cannot tell); clear: none does; not_needed: nothing to
+    # wait for (off, forced, a heal of a control plane that is down, nothing deployed yet); expired:
+    # RunWaitMinutes passed and RunWaitExpiry is deploy; gave_up: passed, and it is skip.
+    status: Literal["waiting", "clear", "not_needed", "expired", "gave_up"]
+    detail: str
+    started_at: datetime
+    deadline: datetime
+    invocations: int = 0
+    location_ids: list[str] = Field(default_factory=list)  # of the running config
+    runs: list[str] = Field(default_factory=list)  # the runs in the way, described
+    waited_seconds: float = 0.0
+    notified: bool = False  # the "waiting" notification went out
+    finished_at: datetime | None = None
+
+
+class Bake(Payload):
+    """Watching the new control plane for `BakeMinutes` after "up", before it becomes the last good."""
+
+    status: Literal["baking", "passed", "failed", "off"]
+    started_at: datetime
+    deadline: datetime
+    invocations: int = 0
+    checks: int = 0
+    task_arn: str | None = None
+    failing_checks: int = 0  # consecutive checks whose /info or locations check failed
+    last_problem: str | None = None
+    finished_at: datetime | None = None
+    failure: FailureReport | None = None
+
+
 class CaughtError(Payload):
     """What a Step Functions `Catch` puts at its `ResultPath`."""
 
@@ -286,9 +325,11 @@ class WorkflowState(Payload):
     admission: Admission | None = None
     validation: ValidationReport | None = None
     config: ConfigRef | None = None
+    load_tests: LoadTestWait | None = None
     revision: RevisionRef | None = None
     rollout: Watch | None = None
     up: UpCheck | None = None
+    bake: Bake | None = None
     rollback: Rollback | None = None
     error: CaughtError | None = None
     rollback_error: CaughtError | None = None
@@ -301,6 +342,11 @@ class AdmitDeploymentInput(WorkflowState):
 
 class ValidateConfigInput(WorkflowState):
     admission: Admission
+
+
+class AwaitLoadTestsInput(WorkflowState):
+    admission: Admission
+    config: ConfigRef
 
 
 class RegisterRevisionInput(WorkflowState):
@@ -318,6 +364,10 @@ class AwaitRolloutInput(StartRolloutInput):
 
 class AwaitControlPlaneUpInput(AwaitRolloutInput):
     pass
+
+
+class BakeInput(AwaitRolloutInput):
+    up: UpCheck
 
 
 class RollBackInput(StartRolloutInput):

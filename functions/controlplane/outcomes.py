@@ -117,9 +117,19 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
     if state.admission is not None and state.admission.decision != "admitted":
         cause = f"Version {version} was not deployed: {state.admission.detail}"
         return _result("failed", DeploymentFailed, cause), "gave up waiting"
-    if state.up is not None and state.up.status == "up" and state.revision is not None:
-        cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up."
-        return _result("succeeded", None, cause), "succeeded"
+    if state.load_tests is not None and state.load_tests.status in ("gave_up", "waiting"):
+        cause = (
+            f"Version {version} was not deployed, so as not to restart the control plane under a load test; "
+            f"the service was not changed: {state.load_tests.detail}. "
+            'Upload it again when the run has ended, or start a manual request with "force": true.'
+        )
+        return _result("failed", DeploymentFailed, cause), "gave up waiting for load tests"
+    baked = state.bake is None or state.bake.status in ("passed", "off")
+    if state.up is not None and state.up.status == "up" and state.revision is not None and baked:
+        cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up"
+        if state.bake is not None and state.bake.status == "passed":
+            cause += f", and stayed up through a {(state.bake.deadline - state.bake.started_at).total_seconds():.0f} s bake"
+        return _result("succeeded", None, cause + "."), "succeeded"
     raise InconsistentState("the workflow state names no outcome: no success, failure or rollback")
 
 
@@ -154,11 +164,16 @@ def phase_seconds(state: WorkflowState, finished: datetime) -> dict[str, float]:
     validated = state.validation.validated_at if state.validation else None
     marks.append(("validation", admitted, validated))
     registered = state.revision.registered_at if state.revision else None
-    marks.append(("registration", validated, registered))
+    waited = state.load_tests.finished_at if state.load_tests else None
+    marks.append(("registration", waited or validated, registered))
     if state.rollout is not None:
         marks.append(("rollout", state.rollout.started_at, state.rollout.finished_at))
+    if state.load_tests is not None:
+        marks.append(("load_test_wait", state.load_tests.started_at, state.load_tests.finished_at))
     if state.up is not None:
         marks.append(("control_plane_up", state.up.started_at, state.up.finished_at))
+    if state.bake is not None:
+        marks.append(("bake", state.bake.started_at, state.bake.finished_at))
     if state.rollback is not None and state.rollback.watch is not None:
         marks.append(("rollback", state.rollback.watch.started_at, state.rollback.watch.finished_at))
     durations = {name: (end - start).total_seconds() for name, start, end in marks if start and end}
@@ -209,6 +224,23 @@ def build_record(
         else None,
         "validation_warnings": validation_warnings(state) or None,
         "failure": failure,
+        "load_tests": {
+            "status": state.load_tests.status,
+            "detail": state.load_tests.detail,
+            "waited_seconds": state.load_tests.waited_seconds,
+            "runs": state.load_tests.runs or None,
+            "forced": state.request.force,
+        }
+        if state.load_tests
+        else None,
+        "bake": {
+            "status": state.bake.status,
+            "checks": state.bake.checks,
+            "seconds": (state.bake.deadline - state.bake.started_at).total_seconds(),
+            "problem": state.bake.last_problem,
+        }
+        if state.bake
+        else None,
         "rollback": {
             "target_task_definition_arn": rollback.target_task_definition_arn,
             "status": rollback.status,

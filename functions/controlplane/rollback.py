@@ -57,6 +57,8 @@ def error_message(caught: CaughtError) -> str:
 
 def failure_of(state: WorkflowState) -> FailureReport:
     """Why the deployment failed, from whichever step noticed."""
+    if state.bake is not None and state.bake.failure is not None:
+        return state.bake.failure
     if state.up is not None and state.up.failure is not None:
         return state.up.failure
     if state.rollout is not None and state.rollout.failure is not None:
@@ -68,6 +70,8 @@ def failure_of(state: WorkflowState) -> FailureReport:
             phase="control_plane_up",
             reason=f"gave up after {state.up.invocations} checks of the control plane: {state.up.last_problem}",
         )
+    if state.bake is not None and state.bake.status == "baking":
+        return FailureReport(phase="bake", reason=f"gave up after {state.bake.invocations} bake checks")
     if state.rollout is not None and state.rollout.status == "in_progress":
         return FailureReport(
             phase="rollout", reason=f"gave up after {state.rollout.invocations} rollout checks"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -59,6 +60,14 @@ class Settings(BaseModel):
         default=False, alias="CONTEXT_PRIVATE_PACKAGES_BUCKET_CONFIGURED"
     )
 
+    # Load test runs and the bake (docs/workflow.md, "Load test runs" and "Bake").
+    run_wait_minutes: float = Field(default=60, alias="RUN_WAIT_MINUTES", ge=0)
+    run_wait_expiry: Literal["deploy", "skip"] = Field(default="skip", alias="RUN_WAIT_EXPIRY")
+    # Each look at Gatling's runs lists them and reads each unfinished one: not every few seconds.
+    run_check_interval_seconds: float = Field(default=60.0, alias="RUN_CHECK_INTERVAL_SECONDS", gt=0)
+    bake_minutes: float = Field(default=5, alias="BAKE_MINUTES", ge=0)
+    bake_check_interval_seconds: float = Field(default=30.0, alias="BAKE_CHECK_INTERVAL_SECONDS", gt=0)
+
     # Health checks and self-heal (docs/health.md).
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
     self_heal_after_failures: int = Field(default=3, alias="SELF_HEAL_AFTER_FAILURES", ge=1)
@@ -94,6 +103,14 @@ class Settings(BaseModel):
     @property
     def queue_wait_seconds(self) -> float:
         return self.queue_wait_minutes * 60
+
+    @property
+    def run_wait_seconds(self) -> float:
+        return self.run_wait_minutes * 60
+
+    @property
+    def bake_seconds(self) -> float:
+        return self.bake_minutes * 60
 
     def deployment_context(self) -> DeploymentContext:
         """The container's situation as the validator needs it."""

@@ -2,7 +2,8 @@
 
 The twin decides every AWS call of every function under that function's role (cpctl/twin/iam_calls.py).
 Here the workflow and the health check live through what they are for (deploys, a rejected config, a
-failing rollout and its rollback, a manual rollback, pruning, a stack update and its drift heal);
+failing rollout and its rollback, a crash in the bake and its rollback, a wait for a load test run,
+a manual rollback, pruning, a stack update and its drift heal);
 then each function's granted actions are compared with the actions its calls were authorized for.
 """
 
@@ -70,6 +71,10 @@ def test_every_granted_action_is_used_and_every_call_is_allowed() -> None:
         assert deploy(twin, INVALID).report.error == "ConfigRejected"
         failing = deploy(twin, config_with_location("prl_extra_two"), "task-fails-to-start")
         assert failing.report.error == "DeploymentRolledBack", failing.report.cause
+        crashing = deploy(twin, config_with_location("prl_extra_crash"), "crash-after-up")
+        assert crashing.report.error == "DeploymentRolledBack", crashing.report.cause
+        waited = deploy(twin, config_with_location("prl_extra_waits"), "run-in-progress")
+        assert waited.report.status == "SUCCEEDED", waited.report.cause
         older = deploy(twin, config_with_location("prl_extra_three"))
         assert older.report.status == "SUCCEEDED"
         assert deploy(twin, config_with_location("prl_extra_four")).report.status == "SUCCEEDED"

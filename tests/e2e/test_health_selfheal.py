@@ -127,7 +127,10 @@ def test_the_alarm_fires_only_after_its_periods_and_pages_once(
     result, _ = task_stopped
     # Failing runs at minutes 5, 10 and 15: three periods, so ALARM at 15, not before; OK once healed.
     assert alarm_minutes(result, "ALARM") == [3 * PERIOD_MINUTES]
-    assert alarm_minutes(result, "OK")[-1] == 4 * PERIOD_MINUTES
+    # OK in the fourth period, by the run at minute 20; that run overlaps the heal's bake, whose
+    # sleeps and probes share the simulated clock with it, so its data point can land seconds later.
+    ok = alarm_minutes(result, "OK")[-1]
+    assert 4 * PERIOD_MINUTES <= ok < 4 * PERIOD_MINUTES + 1
     # CloudWatch may publish to the topic (its policy, its KMS key): every state change was delivered.
     assert result.failed_alarm_actions == [], "\n".join(result.failed_alarm_actions)
     [page] = result.alarm_messages

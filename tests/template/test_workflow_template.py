@@ -20,6 +20,8 @@ FUNCTIONS = {
     "StartRolloutFunction": "start_rollout",
     "AwaitRolloutFunction": "await_rollout",
     "AwaitControlPlaneUpFunction": "await_control_plane_up",
+    "AwaitLoadTestsFunction": "await_load_tests",
+    "BakeControlPlaneFunction": "bake_control_plane",
     "RollBackFunction": "roll_back",
     "RecordOutcomeFunction": "record_outcome",
 }
@@ -116,6 +118,8 @@ def test_waiting_functions_return_within_their_timeout(
         "AdmitDeploymentFunction",
         "AwaitRolloutFunction",
         "AwaitControlPlaneUpFunction",
+        "AwaitLoadTestsFunction",
+        "BakeControlPlaneFunction",
         "RollBackFunction",
     ):
         timeout = props(resources, logical_id)["Timeout"]
@@ -200,11 +204,12 @@ def test_service_actions_are_scoped_to_the_service(resources: dict[str, Any]) ->
                 }
 
 
-def test_only_the_checker_reads_the_api_token_and_only_when_it_is_set(resources: dict[str, Any]) -> None:
+def test_only_the_checkers_read_the_api_token_and_only_when_it_is_set(resources: dict[str, Any]) -> None:
+    readers = {"AwaitControlPlaneUpFunction", "AwaitLoadTestsFunction", "BakeControlPlaneFunction"}
     for logical_id in FUNCTIONS:
         for condition, statement in policy_statements(resources[logical_id]):
             if "secretsmanager:GetSecretValue" in actions(statement):
-                assert (logical_id, condition) == ("AwaitControlPlaneUpFunction", "HasGatlingApiToken")
+                assert logical_id in readers and condition == "HasGatlingApiToken", logical_id
                 assert statement["Resource"] == {"Ref": "GatlingApiTokenSecretArn"}
 
 
@@ -243,7 +248,9 @@ def test_the_probe_has_no_permission_of_its_own(resources: dict[str, Any]) -> No
     assert float(probe["Environment"]["Variables"]["HTTP_TIMEOUT_SECONDS"]) < probe["Timeout"]
 
 
-@pytest.mark.parametrize("logical_id", ["AwaitControlPlaneUpFunction", "HealthCheckFunction"])
+@pytest.mark.parametrize(
+    "logical_id", ["AwaitControlPlaneUpFunction", "BakeControlPlaneFunction", "HealthCheckFunction"]
+)
 def test_the_checkers_may_invoke_exactly_the_probe(
     template: dict[str, Any], resources: dict[str, Any], logical_id: str
 ) -> None:
@@ -318,7 +325,8 @@ def test_the_topic_is_unencrypted_so_that_the_alarm_can_publish(resources: dict[
 
 
 def test_every_publisher_of_the_topic_may_use_its_key(resources: dict[str, Any]) -> None:
-    assert topic_publishers(resources) == ["RecordOutcomeFunction"]
+    # The outcome, and the load test wait's start and end.
+    assert topic_publishers(resources) == ["AwaitLoadTestsFunction", "RecordOutcomeFunction"]
     assert key_gaps(resources) == []
 
 
@@ -327,17 +335,19 @@ def test_an_encrypted_topic_needs_its_key_in_every_publishers_policy(resources: 
     encrypted["TopicKey"] = {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": True}}
     encrypted["NotificationTopic"]["Properties"]["KmsMasterKeyId"] = {"Ref": "TopicKey"}
     assert key_gaps(encrypted) == [
-        "RecordOutcomeFunction: kms:GenerateDataKey, kms:Decrypt on the topic's key"
+        "AwaitLoadTestsFunction: kms:GenerateDataKey, kms:Decrypt on the topic's key",
+        "RecordOutcomeFunction: kms:GenerateDataKey, kms:Decrypt on the topic's key",
     ]
 
-    statements = encrypted["RecordOutcomeFunction"]["Properties"]["Policies"][0]["Statement"]
-    statements.append(
-        {
-            "Effect": "Allow",
-            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-            "Resource": {"Fn::GetAtt": ["TopicKey", "Arn"]},
-        }
-    )
+    for publisher in ("AwaitLoadTestsFunction", "RecordOutcomeFunction"):
+        statements = encrypted[publisher]["Properties"]["Policies"][0]["Statement"]
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": {"Fn::GetAtt": ["TopicKey", "Arn"]},
+            }
+        )
     assert key_gaps(encrypted) == []
 
 

@@ -292,7 +292,7 @@ def test_every_loop_is_bounded_by_a_counter(asl: dict[str, Any]) -> None:
         guarded += sum(1 for rule in rules if _counted(rule, limit))
         kept = {**state, "Choices": [rule for rule in rules if not _counted(rule, limit)]}
         graph[name] = successors(kept)
-    assert guarded == 4, "the admission, rollout, up-check and rollback loops"
+    assert guarded == 6, "the admission, load test, rollout, up-check, bake and rollback loops"
     visiting: set[str] = set()
     done: set[str] = set()
 
@@ -415,6 +415,8 @@ HANDLERS = {
     "StartRolloutFunctionArn": "start_rollout",
     "AwaitRolloutFunctionArn": "await_rollout",
     "AwaitControlPlaneUpFunctionArn": "await_control_plane_up",
+    "AwaitLoadTestsFunctionArn": "await_load_tests",
+    "BakeControlPlaneFunctionArn": "bake_control_plane",
     "RollBackFunctionArn": "roll_back",
     "RecordOutcomeFunctionArn": "record_outcome",
 }
@@ -519,8 +521,9 @@ def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
         yield Run(monkeypatch, clock_)
 
 
-def test_a_deployment_takes_13_transitions_and_is_seen_done_within_one_poll(run: Run) -> None:
-    """Rollout done 90 s after UpdateService, control plane up 15 s later: 13 transitions (target <= 20)."""
+def test_a_deployment_takes_17_transitions_and_is_seen_done_within_one_poll(run: Run) -> None:
+    """Rollout done 90 s after UpdateService, control plane up 15 s later, then the default 5-minute
+    bake: 17 transitions (target <= 20); the load test check and the bake are 2 each."""
 
     done_at: list[float] = []
 
@@ -532,8 +535,11 @@ def test_a_deployment_takes_13_transitions_and_is_seen_done_within_one_poll(run:
     run.info_answers = [503, 503, 503]  # /info answers from the 4th probe: 15 s
     result = run.execute(run.upload(fakes.VALID_CONFIG), "happy")
     assert result["status"] == "SUCCEEDED", result
-    assert result["transitions"] == 13 <= 20, result["states"]
+    assert result["transitions"] == 17 <= 20, result["states"]
     output = json.loads(result["output"])
+    # The bake watched the control plane for 5 minutes, one check every 30 s, within one invocation.
+    assert output["bake"]["status"] == "passed" and output["bake"]["invocations"] == 1
+    assert output["bake"]["checks"] == 11
     finished = output["rollout"]["finished_at"]
 
     assert datetime.fromisoformat(finished).timestamp() - done_at[0] <= 10

@@ -103,7 +103,9 @@ def test_the_self_heal_starts_after_n_consecutive_failures_with_the_manual_reque
     assert third.heal.decision == "started" and third.consecutive_failures == 3
     [started] = world.sfn.started
     assert started["stateMachineArn"] == hf.STATE_MACHINE_ARN
-    assert started["input"] == {"version_id": "v1", "reason": SELF_HEAL_REASON}
+    # The control plane is down (service and info fail): the request says force, so the workflow
+    # does not wait for load test runs that cannot be using it.
+    assert started["input"] == {"version_id": "v1", "reason": SELF_HEAL_REASON, "force": True}
     assert started["name"].startswith("self-heal-20261129T") and len(started["name"]) <= 80
     [action] = third.actions
     assert (
@@ -245,3 +247,12 @@ def test_the_state_item_is_one_per_service(world: World) -> None:
     item = world.store._get(HEALTH_STATE_SK)
     assert item is not None and item["kind"] == "health_state" and item["last_healthy"] is True
     assert item["last_report"]["checks"]["info"]["status"] == "pass"
+
+
+def test_a_self_heal_of_a_control_plane_that_answers_does_not_force(world: World) -> None:
+    for _ in range(3):
+        outcome = world.run(report(("locations",)))
+    assert outcome.heal.decision == "started"
+    [started] = world.sfn.started
+    # /info answers: a run may be using it, so the workflow waits for runs as for any restart.
+    assert started["input"] == {"version_id": "v1", "reason": SELF_HEAL_REASON}

@@ -158,6 +158,17 @@ def test_drift_names_the_workflow_execution_that_registered_a_pinned_revision() 
     assert "config version v2" in result.detail and "workflow execution exec-7" in result.detail
 
 
+def test_the_revision_the_running_deployment_registered_is_not_drift_while_it_bakes() -> None:
+    ecs = hf.HealthEcs(task_definition=hf.revision_arn(3))
+    ecs.add_definition(3, "v2", execution="exec-7")
+    ecs.run_task(hf.revision_arn(3))
+    service, tasks = describe(ecs)
+    baking = check_revision(service, tasks, last_good(), ecs=ecs, deploying="exec-7")  # type: ignore[arg-type]
+    assert baking.status == "pass" and "which execution exec-7 is deploying" in baking.detail
+    other = check_revision(service, tasks, last_good(), ecs=ecs, deploying="exec-8")  # type: ignore[arg-type]
+    assert other.status == "fail", "another execution's revision is still drift"
+
+
 def test_a_service_set_to_another_revision_is_drift_before_its_task_runs() -> None:
     ecs = hf.HealthEcs(task_definition=hf.revision_arn(1))
     ecs.run_task(hf.revision_arn(2))

@@ -20,6 +20,8 @@ HANDLER_INPUTS: dict[str, type[BaseModel]] = {
     "start_rollout.json": models.StartRolloutInput,
     "await_rollout.json": models.AwaitRolloutInput,
     "await_control_plane_up.json": models.AwaitControlPlaneUpInput,
+    "await_load_tests.json": models.AwaitLoadTestsInput,
+    "bake_control_plane.json": models.BakeInput,
     "roll_back.json": models.RollBackInput,
     "record_outcome.json": models.RecordOutcomeInput,
     "probe_info.json": models.ProbeInfoInput,

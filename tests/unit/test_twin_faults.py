@@ -86,6 +86,13 @@ class _Recorder:
     def arm_lost_results(self) -> None:
         self.calls.append(("lambdas", "lost"))
 
+    def location_ids(self) -> list[str]:
+        return ["prl_somewhere"]
+
+    def start_run(self, locations: list[str], *, duration: float | None) -> str:
+        self.calls.append(("gatling", "run", str(locations), str(duration)))
+        return "run-1"
+
 
 def test_the_twin_dispatches_every_deploy_fault_to_the_part_that_acts_it_out() -> None:
     twin = LocalTwin()

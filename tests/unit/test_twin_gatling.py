@@ -145,3 +145,106 @@ def test_the_request_log_never_holds_a_header_value(gatling: FakeGatlingCloud) -
 def test_url_needs_a_started_server() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         _ = FakeGatlingCloud(API_TOKEN, CP_TOKEN).url
+
+
+# ---------------------------------------------------------------- runs
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.time = 1_796_000_000.0
+
+    def now(self) -> float:
+        return self.time
+
+
+def test_runs_start_end_and_are_listed_by_update_time(gatling: FakeGatlingCloud) -> None:
+    clock = Clock()
+    gatling.now = clock.now
+    short = gatling.start_run(["prl_one"], duration=600)
+    endless = gatling.start_run(["prl_two", "prl_one"], duration=None)
+    assert gatling.handle("GET", "/api/public/v2/runs", None)[0] == 401
+
+    listed = gatling.handle("GET", "/api/public/v2/runs", API_TOKEN)[1]["data"]
+    assert {item["_id"]: item["_status"] for item in listed} == {short: "deploying", endless: "deploying"}
+    clock.time += 120
+    details = gatling.handle("GET", f"/api/public/v2/runs/{endless}", API_TOKEN)[1]["data"]
+    assert details["_status"] == "injecting"
+    generators = details["_configuration"]["distribution"]["loadGenerators"]
+    assert [g["locationId"] for g in generators] == ["prl_two", "prl_one"]
+
+    clock.time += 600
+    statuses = {
+        i["_id"]: i["_status"] for i in gatling.handle("GET", "/api/public/v2/runs", API_TOKEN)[1]["data"]
+    }
+    assert statuses == {short: "successful", endless: "injecting"}
+    gatling.end_run(endless)
+    assert gatling.handle("GET", f"/api/public/v2/runs/{endless}", API_TOKEN)[1]["data"]["_status"] == (
+        "manually_stopped"
+    )
+    # updated-at_gt filters on _updatedAt; the default window is 24 hours.
+    later = "2026-12-01T00:00:00Z"
+    assert gatling.handle("GET", f"/api/public/v2/runs?updated-at_gt={later}", API_TOKEN)[1]["data"] == []
+    clock.time += 25 * 3600
+    assert gatling.handle("GET", "/api/public/v2/runs", API_TOKEN)[1]["data"] == []
+    assert gatling.handle("GET", "/api/public/v2/runs?updated-at_gt=yesterday", API_TOKEN)[0] == 400
+    assert gatling.handle("GET", "/api/public/v2/runs?limit=0", API_TOKEN)[0] == 400
+    assert gatling.handle("GET", "/api/public/v2/runs/run_unknown", API_TOKEN)[0] == 404
+
+
+def _conforms(value: Any, schema: dict[str, Any], schemas: dict[str, Any], where: str) -> None:
+    """`value` has what `schema` requires and nothing it does not define (objects, arrays, refs)."""
+    if "$ref" in schema:
+        _conforms(value, schemas[schema["$ref"].rsplit("/", 1)[-1]], schemas, where)
+        return
+    if "allOf" in schema:
+        merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+        for part in schema["allOf"]:
+            part = schemas[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
+            merged["properties"].update(part.get("properties", {}))
+            merged["required"] += part.get("required", [])
+            if "enum" in part:
+                assert value in part["enum"], where
+                return
+        if not merged["properties"]:
+            return
+        schema = merged
+    if value is None:
+        assert schema.get("nullable"), f"{where} is null"
+        return
+    if schema.get("type") == "object" and "properties" in schema:
+        assert isinstance(value, dict), where
+        assert set(schema.get("required", [])) <= set(value), (
+            f"{where} lacks {set(schema['required']) - set(value)}"
+        )
+        assert set(value) <= set(schema["properties"]), (
+            f"{where} has {set(value) - set(schema['properties'])}"
+        )
+        for key, item in value.items():
+            _conforms(item, schema["properties"][key], schemas, f"{where}.{key}")
+    elif schema.get("type") == "array":
+        assert isinstance(value, list), where
+        for index, item in enumerate(value):
+            _conforms(item, schema["items"], schemas, f"{where}[{index}]")
+    elif schema.get("type") == "string":
+        assert isinstance(value, str), where
+        if "enum" in schema:
+            assert value in schema["enum"], where
+    elif schema.get("type") == "integer":
+        assert isinstance(value, int), where
+
+
+@pytest.mark.skipif(
+    not SPEC.is_file(), reason=f"Gatling's OpenAPI spec not found at {SPEC} (set CPA_SHARED_DIR)"
+)
+def test_run_responses_match_the_openapi_schemas(gatling: FakeGatlingCloud) -> None:
+    schemas: dict[str, Any] = json.loads(SPEC.read_text())["components"]["schemas"]
+    clock = Clock()
+    gatling.now = clock.now
+    run = gatling.start_run(["prl_one"], duration=60)
+    clock.time += 120
+    listed = gatling.handle("GET", "/api/public/v2/runs?limit=5", API_TOKEN)[1]
+    _conforms(listed, schemas["RunReadAllResponse"], schemas, "RunReadAll")
+    one = gatling.handle("GET", f"/api/public/v2/runs/{run}", API_TOKEN)[1]
+    _conforms(one, schemas["RunReadOneResponse"], schemas, "RunReadOne")
+    assert listed["metadata"]["query"] == {"limit": "5"}
