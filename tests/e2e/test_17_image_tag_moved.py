@@ -1,4 +1,4 @@
-"""Scenario 14: the control plane image's tag moves to a broken build; a rollback restores the software.
+"""Scenario 17: the control plane image's tag moves to a broken build; a rollback restores the software.
 
 ECS resolves image tags to digests once per deployment, and a circuit-breaker rollback reuses the
 last successful service revision's digests; a deployment the workflow starts resolves the tag
