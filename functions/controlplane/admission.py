@@ -25,11 +25,10 @@ from controlplane import clock
 from controlplane.config_versions import (
     DENIED_CODES,
     MISSING_OR_DENIED,
-    error_code,
     newer_versions,
     no_config_uploaded,
 )
-from controlplane.errors import ConfigVersionNotFound, InvalidRequest
+from controlplane.errors import ConfigVersionNotFound, InvalidRequest, error_code
 from controlplane.models import (
     Admission,
     AdmissionDecision,

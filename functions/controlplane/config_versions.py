@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
 from controlplane import clock
 from controlplane.models import MAX_FINDINGS, ConfigObject, ConfigRef, ValidationReport
 from controlplane.settings import Settings
@@ -24,10 +22,6 @@ MISSING_OR_DENIED = "without s3:ListBucket S3 answers 403 for a missing key too:
 def no_config_uploaded(bucket: str, key: str) -> str:
     """What a health check or a manual redeploy says before the first upload."""
     return f"no config uploaded yet to s3://{bucket}/{key}"
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code"))
 
 
 def read_version(bucket: str, key: str, version_id: str, *, s3: S3Client) -> bytes:

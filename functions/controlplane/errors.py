@@ -8,6 +8,16 @@ that every name the ASL uses is defined here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+
+def error_code(error: ClientError, default: str = "") -> str:
+    """The AWS error code of a botocore ClientError (`AccessDenied`, `ConditionalCheckFailedException`...)."""
+    return str(error.response.get("Error", {}).get("Code") or default)
+
 
 class ControlPlaneError(Exception):
     """Base of every error raised by the `controlplane` package."""

@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from controlplane import clock
+from controlplane.errors import error_code
 from controlplane.health import CONTROL_PLANE_CHECKS, HealthReport
 from controlplane.models import Payload
 from controlplane.records import TTL_ATTRIBUTE, to_item
@@ -137,7 +138,7 @@ class HealthStore(StoppedTaskStore):
                 ),
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
@@ -455,7 +456,7 @@ def _start(
         outcome, detail = "started", f"started execution {name} to deploy version {version_id}"
     except ClientError as error:
         arn = None
-        code = error.response.get("Error", {}).get("Code", "error")
+        code = error_code(error, "error")
         outcome, detail = "failed_to_start", f"could not start execution {name}: {code}"
     action = HealAction(
         record_key=record_key,

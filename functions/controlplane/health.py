@@ -32,11 +32,10 @@ from controlplane import clock
 from controlplane.config_versions import (
     DENIED_CODES,
     MISSING_OR_DENIED,
-    error_code,
     no_config_uploaded,
     read_version,
 )
-from controlplane.errors import GatlingApiError, GatlingApiRefused
+from controlplane.errors import GatlingApiError, GatlingApiRefused, error_code
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
 from controlplane.liveness import Probe
@@ -283,7 +282,7 @@ def _who_changed(
         try:
             described = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in ("AccessDeniedException", "AccessDenied"):
+            if error_code(error) not in ("AccessDeniedException", "AccessDenied"):
                 raise
             described = ecs.describe_task_definition(taskDefinition=arn)  # the tags are a bonus
     except ClientError as error:
@@ -370,7 +369,7 @@ def check_locations(
     try:
         wanted = location_ids(version_id)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "error")
+        code = error_code(error, "error")
         return CheckResult(status="unknown", detail=f"cannot read config version {version_id} ({code})")
     if not wanted:
         return CheckResult(status="pass", detail=f"config version {version_id} defines no location")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from controlplane.errors import error_code
 from controlplane.settings import Settings
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def _plain(value: Any) -> Any:
 
 
 def _conditional_check_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return error_code(error) == "ConditionalCheckFailedException"
 
 
 class RecordStore:
