@@ -6,10 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from controlplane.aws_clients import lambda_client, read_api_token
+from controlplane.aws_clients import ecs_client, lambda_client, read_api_token
 from controlplane.http_client import http_get
 from controlplane.liveness import await_up, begin, invoked_probe
 from controlplane.models import AwaitControlPlaneUpInput
+from controlplane.rollout import running_task
 from controlplane.settings import get_settings
 from controlplane.telemetry import correlate, logger, tracer
 
@@ -28,5 +29,11 @@ def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> d
         probe=invoked_probe(settings.require_probe_function_arn(), lambda_client=lambda_client()),
         http_get=http_get,
         read_token=lambda: read_api_token(settings),
+        find_task=lambda: running_task(
+            event.rollout.deployment_id,
+            event.rollout.task_definition_arn,
+            ecs=ecs_client(),
+            settings=settings,
+        ),
     )
     return event.model_copy(update={"up": check}).model_dump(mode="json")

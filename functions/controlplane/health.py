@@ -40,10 +40,10 @@ from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
 from controlplane.liveness import Probe
+from controlplane.liveness import task_private_ip as private_ip
 from controlplane.models import Payload
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
-from controlplane.rollout import private_ip
 from controlplane.settings import Settings
 from controlplane.telemetry import METRICS_NAMESPACE, SERVICE, metrics
 from controlplane.validation import validate_config

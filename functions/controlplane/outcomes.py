@@ -107,6 +107,8 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
         return _result("failed", DeploymentFailed, cause), "gave up waiting"
     if state.up is not None and state.up.status == "up" and state.revision is not None:
         cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up."
+        if state.up.monitoring_problem:
+            cause += f"\nThe up-check could not check everything: {state.up.monitoring_problem}"
         return _result("succeeded", None, cause), "succeeded"
     raise InconsistentState("the workflow state names no outcome: no success, failure or rollback")
 
@@ -197,6 +199,7 @@ def build_record(
         else None,
         "validation_warnings": validation_warnings(state) or None,
         "failure": failure,
+        "monitoring_problem": state.up.monitoring_problem if state.up else None,
         "rollback": {
             "target_task_definition_arn": rollback.target_task_definition_arn,
             "status": rollback.status,
