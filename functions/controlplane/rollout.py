@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -190,7 +190,7 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
     )
     ours = next((d for d in deployments if d.get("id") == watch.deployment_id), None)
     if ours is None:
-        return _not_listed(watch, now_running, ecs=ecs, settings=settings)
+        return _not_listed(watch, primary, now_running, ecs=ecs, settings=settings)
     state = ours.get("rolloutState")
     if state == "FAILED":
         reason = ours.get("rolloutStateReason") or "no reason given"
@@ -226,7 +226,14 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
     return Observation("succeeded", f"deployment {watch.deployment_id} completed", task)
 
 
-def _not_listed(watch: Watch, now_running: str, *, ecs: ECSClient, settings: Settings) -> Observation:
+def _not_listed(
+    watch: Watch,
+    primary: Mapping[str, Any] | None,
+    now_running: str,
+    *,
+    ecs: ECSClient,
+    settings: Settings,
+) -> Observation:
     """Our deployment is not in `deployments[]`: not shown yet (eventual consistency), or gone."""
     since = (clock.utcnow() - watch.started_at).total_seconds()
     if since < settings.consistency_grace_seconds:
@@ -238,7 +245,9 @@ def _not_listed(watch: Watch, now_running: str, *, ecs: ECSClient, settings: Set
     fate = fate_of(watch.created_at, ecs=ecs, settings=settings) if watch.created_at else None
     if fate is None:
         return Observation("failed", f"deployment {watch.deployment_id} vanished{now_running}")
-    if fate.ongoing:
+    newer = primary is not None and _created_after(primary, watch.created_at)
+    if fate.ongoing or (fate.status == "SUCCESSFUL" and not newer):
+        # SUCCESSFUL while DescribeServices still shows an older PRIMARY: not listed yet, wait for it.
         return Observation(
             "in_progress",
             f"DescribeServices does not list deployment {watch.deployment_id}; {fate.describe()}",
@@ -246,6 +255,11 @@ def _not_listed(watch: Watch, now_running: str, *, ecs: ECSClient, settings: Set
     return Observation(
         "failed", f"deployment {watch.deployment_id} is no longer listed: {fate.describe()}{now_running}"
     )
+
+
+def _created_after(deployment: Mapping[str, Any], moment: datetime | None) -> bool:
+    created = deployment.get("createdAt")
+    return isinstance(created, datetime) and moment is not None and created > moment
 
 
 def await_deployment(
