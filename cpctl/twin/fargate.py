@@ -349,7 +349,7 @@ class SimulatedFargate:
         gatling: FakeGatlingCloud,
         workdir: Path,
         describe_lag_seconds: float = DESCRIBE_LAG_SECONDS,
-        lagged: Callable[[], bool] = lambda: True,
+        lagged: Callable[[], bool] = lambda: False,
     ) -> None:
         self.account_id = account_id
         self.region = region
@@ -370,7 +370,9 @@ class SimulatedFargate:
         self.events: list[str] = []
         self._backend = ecs_backends[account_id][region]
         self._describe_lag = describe_lag_seconds
-        self._lagged = lagged  # whether this call sees the lag (the twin's own stand-ins for AWS do not)
+        # Whether this call sees the lag (the twin passes "a function of the stack is calling"; its own
+        # stand-ins for AWS, and direct users of the simulation, see the truth).
+        self._lagged = lagged
         self._original_update_service = self._backend.update_service
         self._original_list_tasks = self._backend.list_tasks
         self._original_describe_services = self._backend.describe_services

@@ -130,9 +130,14 @@ def await_up(
     while True:
         info_problem: str | None
         if find_task is not None:
-            task = find_task()
-            task_arn = str(task.get("taskArn")) if task is not None else None
-            address = task_private_ip(task) if task is not None else None
+            try:
+                task = find_task()
+            except (ClientError, BotoCoreError) as error:
+                # ECS could not be asked: probe the task last known instead of failing the check.
+                logger.warning("task lookup failed", extra={"error": str(error)})
+            else:
+                task_arn = str(task.get("taskArn")) if task is not None else None
+                address = task_private_ip(task) if task is not None else None
         if address is None:
             info_problem = (
                 "ECS shows no RUNNING task of the deployment with a successful side-car right now "

@@ -10,7 +10,7 @@ that, the service-deployments API says what became of it (service_deployments.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -81,6 +81,12 @@ def ecs_rollback_onto(
     has just started.
     """
     services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    return _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
+
+
+def _ecs_rollback(
+    services: Sequence[Mapping[str, Any]], task_definition_arn: str, *, failed: Watch, settings: Settings
+) -> Watch | None:
     if not services or services[0].get("status") != "ACTIVE":
         return None
     service = services[0]
@@ -118,16 +124,16 @@ def await_ecs_rollback(
     """`ecs_rollback_onto`, looked for again during the consistency window while ECS is bound to roll
     back (our deployment FAILED, the circuit breaker's rollback on): DescribeServices may not list
     ECS's rollback deployment yet, and a forced deployment instead would restart the control plane twice."""
-    found = ecs_rollback_onto(task_definition_arn, failed=failed, ecs=ecs, settings=settings)
     end = clock.now() + settings.consistency_grace_seconds
-    while found is None and clock.now() < end and _ecs_rolls_back(failed, ecs=ecs, settings=settings):
+    while True:
+        services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+        found = _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
+        if found is not None or clock.now() >= end or not _ecs_rolls_back(services, failed):
+            return found
         clock.sleep(settings.poll_interval_seconds)
-        found = ecs_rollback_onto(task_definition_arn, failed=failed, ecs=ecs, settings=settings)
-    return found
 
 
-def _ecs_rolls_back(failed: Watch, *, ecs: ECSClient, settings: Settings) -> bool:
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+def _ecs_rolls_back(services: Sequence[Mapping[str, Any]], failed: Watch) -> bool:
     if not services:
         return False
     breaker = services[0].get("deploymentConfiguration", {}).get("deploymentCircuitBreaker", {})
