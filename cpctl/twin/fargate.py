@@ -24,6 +24,7 @@ the fields real ones have. The caller registers `tick` as a listener of the simu
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import json
@@ -43,7 +44,7 @@ from typing import Any, Final
 from controlplane.clock import Clock
 from moto.ec2.exceptions import InvalidSubnetIdError
 from moto.ec2.models import ec2_backends
-from moto.ecs.exceptions import EcsClientException, TaskDefinitionNotFoundException
+from moto.ecs.exceptions import EcsClientException, InvalidParameterException, TaskDefinitionNotFoundException
 from moto.ecs.models import Container, EC2ContainerServiceBackend, Service, Task, TaskDefinition, ecs_backends
 from moto.iam.exceptions import NotFoundException as IamNotFound
 from moto.iam.models import Role, iam_backends
@@ -54,11 +55,12 @@ from moto.secretsmanager.exceptions import SecretsManagerClientError
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.utilities.utils import get_partition
 
-from cpctl.twin import faults
+from cpctl.twin import faults, service_deployments
 from cpctl.twin.control_plane import CONFIG_PATH, ContainerLog, FakeControlPlane
 from cpctl.twin.gatling import FakeGatlingCloud
 from cpctl.twin.iam_calls import role_policies
 from cpctl.twin.iam_eval import Decision, Request, decide
+from cpctl.twin.service_deployments import ServiceDeploymentRecord
 
 # ------------------------------------------------------------------------------------------ timings
 # Simulated seconds, chosen so a forced redeployment of the stack takes about 90 s and the control
@@ -81,6 +83,9 @@ THROTTLED_RELAUNCH_SECONDS: Final = 300.0  # a launch that cannot even be attemp
 SLOW_ROLLOUT_SECONDS: Final = 20 * 60.0  # slow-rollout: launch until RUNNING, beyond the 15-min deadline
 CRASH_AFTER_UP_SECONDS: Final = 120.0  # crash-after-up: the control plane exits 1 this long after "up"
 STOPPED_TASK_RETENTION_SECONDS: Final = 3600.0  # ECS forgets stopped tasks after about an hour
+# ECS is eventually consistent: right after a deployment starts, DescribeServices may not show it yet
+# (ECS API reference, "Request eventual consistency"). Its length is undocumented; the twin's default.
+DESCRIBE_LAG_SECONDS: Final = 5.0
 
 # The deploy faults the simulated Fargate acts out (declared in cpctl/twin/faults.py), and the fake
 # Gatling's, which it can arm too.
@@ -269,6 +274,13 @@ class _Deployment:
     # image reference -> digest, established by the deployment's first task and used by every other
     # ("Container image resolution", ECS developer guide, Deploy Amazon ECS services by replacing tasks).
     image_digests: dict[str, str] = field(default_factory=dict)
+    rolled_back_by: _Deployment | None = (
+        None  # ECS's rollback deployment, when the circuit breaker rolled back
+    )
+    replaced_by: _Deployment | None = (
+        None  # the deployment that became PRIMARY while this one was in progress
+    )
+    service_deployment_id: str = field(default_factory=lambda: uuid.uuid4().hex[:20])
 
 
 @dataclass(eq=False)
@@ -335,6 +347,8 @@ class SimulatedFargate:
         clock: Clock,
         gatling: FakeGatlingCloud,
         workdir: Path,
+        describe_lag_seconds: float = DESCRIBE_LAG_SECONDS,
+        lagged: Callable[[], bool] = lambda: False,
     ) -> None:
         self.account_id = account_id
         self.region = region
@@ -357,11 +371,18 @@ class SimulatedFargate:
         self._shut_down = False
         self.events: list[str] = []
         self._backend = ecs_backends[account_id][region]
+        self._describe_lag = describe_lag_seconds
+        # Whether this call sees the lag (the twin passes "a function of the stack is calling"; its own
+        # stand-ins for AWS, and direct users of the simulation, see the truth).
+        self._lagged = lagged
         self._original_update_service = self._backend.update_service
         self._original_list_tasks = self._backend.list_tasks
+        self._original_describe_services = self._backend.describe_services
         # Instance attributes shadow the backend's methods for this backend only (see _update_service).
         vars(self._backend)["update_service"] = self._update_service
         vars(self._backend)["list_tasks"] = self._list_tasks
+        vars(self._backend)["describe_services"] = self._describe_services
+        service_deployments.install(account_id, region, self.service_deployments)
 
     # =============================================================== public surface
     def tick(self, now: float) -> None:
@@ -431,8 +452,9 @@ class SimulatedFargate:
                 for run in state.runs:
                     if run.control_plane is not None:
                         run.control_plane.close()
-            for name in ("update_service", "list_tasks"):
+            for name in ("update_service", "list_tasks", "describe_services"):
                 vars(self._backend).pop(name, None)
+            service_deployments.uninstall(self.account_id, self.region)
             if self._closed_socket is not None:
                 self._closed_socket.close()
                 self._closed_socket = None
@@ -456,6 +478,93 @@ class SimulatedFargate:
             self._sync(service, at)
         return service
 
+    def _describe_services(
+        self, cluster_str: str, service_names_or_arns: list[str]
+    ) -> tuple[list[Service], list[dict[str, str]]]:
+        """moto's DescribeServices, as eventual consistency lets a caller see it: a deployment created
+        less than the lag ago is not listed yet, and the service still looks as it did before it."""
+        services, failures = self._original_describe_services(cluster_str, service_names_or_arns)
+        if self._describe_lag <= 0 or not self._lagged():
+            return services, failures
+        now = self._clock.now()
+        return [self._as_seen(service, now) for service in services], failures
+
+    def _as_seen(self, service: Service, now: float) -> Service:
+        with self._lock:
+            state = self._services.get(f"{service.cluster_name}:{service.name}")
+            if state is None:
+                return service
+            fresh = {d.id for d in state.deployments if now - d.created_at < self._describe_lag}
+            if not fresh:
+                return service
+            shown = [dict(d) for d in service.deployments if d["id"] not in fresh]
+            seen = copy.copy(service)
+            if shown:
+                shown[0]["status"] = "PRIMARY"
+                seen.task_definition = str(shown[0]["taskDefinition"])
+            seen.deployments = shown
+            return seen
+
+    def service_deployments(self, cluster: str, service: str) -> list[ServiceDeploymentRecord] | None:
+        """Every deployment of the service as the service-deployments API describes it, oldest first;
+        None when there is no such service."""
+        with self._lock:
+            moto_service = self._backend.services.get(f"{cluster}:{service}")
+            state = self._services.get(f"{cluster}:{service}")
+            if moto_service is None:
+                return None
+            if state is None:
+                return []
+            return [
+                self._service_deployment(state, moto_service, deployment)
+                for deployment in state.history
+                if not deployment.rollback  # ECS creates no service deployment for its own rollback
+            ]
+
+    def _service_deployment(
+        self, state: _ServiceState, service: Service, deployment: _Deployment
+    ) -> ServiceDeploymentRecord:
+        prefix = f"arn:{get_partition(self.region)}:ecs:{self.region}:{self.account_id}"
+        status, reason = "IN_PROGRESS", deployment.rollout_state_reason
+        finished = stopped = None
+        rollback: dict[str, Any] | None = None
+        updated = deployment.updated_at
+        if deployment.rollout_state == "COMPLETED":
+            status, finished = "SUCCESSFUL", _datetime(deployment.updated_at)
+        elif deployment.rollout_state == "FAILED" and deployment.rolled_back_by is not None:
+            back = deployment.rolled_back_by
+            rollback = {
+                "reason": CIRCUIT_BREAKER_REASON,
+                "startedAt": _datetime(back.created_at),
+                "serviceRevisionArn": _revision_arn(prefix, state, back),
+            }
+            status = {"COMPLETED": "ROLLBACK_SUCCESSFUL", "FAILED": "ROLLBACK_FAILED"}.get(
+                back.rollout_state, "ROLLBACK_IN_PROGRESS"
+            )
+            reason = f"{CIRCUIT_BREAKER_REASON} {back.rollout_state_reason}"
+            updated = max(updated, back.updated_at)
+            if back.rollout_state != "IN_PROGRESS":
+                finished = _datetime(back.updated_at)
+        elif deployment.rollout_state == "FAILED":
+            status, stopped = "STOPPED", _datetime(deployment.updated_at)
+        elif deployment.replaced_by is not None:
+            status, stopped = "STOPPED", _datetime(deployment.replaced_by.created_at)
+            reason = f"replaced by a newer deployment ({deployment.replaced_by.id}) before it finished"
+        return ServiceDeploymentRecord(
+            arn=f"{prefix}:service-deployment/{state.cluster}/{state.name}/{deployment.service_deployment_id}",
+            service_arn=str(service.arn),
+            cluster_arn=f"{prefix}:cluster/{state.cluster}",
+            created_at=_datetime(deployment.created_at),
+            updated_at=_datetime(updated),
+            status=status,
+            status_reason=reason,
+            target_revision_arn=_revision_arn(prefix, state, deployment),
+            finished_at=finished,
+            stopped_at=stopped,
+            rollback=rollback,
+            failure_count=deployment.failed_tasks,
+        )
+
     def _list_tasks(
         self,
         cluster_str: str | None = None,
@@ -465,7 +574,22 @@ class SimulatedFargate:
         service_name: str | None = None,
         desiredStatus: str | None = None,
     ) -> list[Task]:
-        """moto's ListTasks plus two filters it skips: serviceName, and desiredStatus RUNNING by default."""
+        """moto's ListTasks plus two filters it skips: serviceName, and desiredStatus RUNNING by default.
+
+        ECS refuses `startedBy` with another filter: "When you specify startedBy as the filter, it must
+        be the only filter that you use" (ECS API reference, ListTasks); so does the twin.
+        """
+        others = {
+            "containerInstance": container_instance,
+            "family": family,
+            "serviceName": service_name,
+            "desiredStatus": desiredStatus,
+        }
+        combined = sorted(name for name, value in others.items() if value)
+        if started_by and combined:
+            raise InvalidParameterException(
+                f"startedBy must be the only filter of ListTasks, not combined with {', '.join(combined)}"
+            )
         tasks = self._original_list_tasks(
             cluster_str, container_instance, family, started_by, None, desiredStatus or "RUNNING"
         )
@@ -527,10 +651,10 @@ class SimulatedFargate:
         base: Mapping[str, Any],
         rollback_of: _Deployment | None = None,
     ) -> _Deployment:
-        for deployment in state.deployments:
-            if deployment.status == "PRIMARY":
-                deployment.status = "ACTIVE"
-                deployment.updated_at = at
+        replaced = [deployment for deployment in state.deployments if deployment.status == "PRIMARY"]
+        for deployment in replaced:
+            deployment.status = "ACTIVE"
+            deployment.updated_at = at
         kept = {
             name: base[name]
             for name in ("launchType", "platformVersion", "platformFamily", "networkConfiguration")
@@ -555,6 +679,9 @@ class SimulatedFargate:
         )
         state.deployments.insert(0, deployment)
         state.history.append(deployment)
+        for older in replaced:
+            if older.rollout_state == "IN_PROGRESS" and rollback_of is None:
+                older.replaced_by = deployment
         state.launch_not_before = at
         self._event(
             at, f"{state.name}: deployment {deployment_id} started (revision {_revision(definition_arn)})"
@@ -693,6 +820,7 @@ class SimulatedFargate:
             # uses the last successful service revision" (ECS developer guide, service revisions):
             # its image digests included.
             rollback.image_digests = dict(last_good.image_digests)
+            deployment.rolled_back_by = rollback
             self._service_event(
                 state, at, f"({_service_ref(state)}) rolling back to {_deployment_ref(last_good)}."
             )
@@ -1610,6 +1738,11 @@ def _fargate_environment(run: _Run, region: str) -> dict[str, str]:
 def _deployment_configuration(service: Service) -> Mapping[str, Any]:
     configured = vars(service).get("deployment_configuration")
     return configured if isinstance(configured, Mapping) and configured else DEFAULT_DEPLOYMENT_CONFIGURATION
+
+
+def _revision_arn(prefix: str, state: _ServiceState, deployment: _Deployment) -> str:
+    # A service revision per deployment the twin saw; its id is the digits of the deployment id.
+    return f"{prefix}:service-revision/{state.cluster}/{state.name}/{deployment.id.rsplit('/', 1)[-1]}"
 
 
 def _deployment_id() -> str:

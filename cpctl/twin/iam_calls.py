@@ -81,6 +81,16 @@ def _ecs_task(params: Params, where: Where, task: str) -> str:
     )
 
 
+def _service_deployment(arn: str, where: Where) -> list[Check]:
+    _, cluster, service, _ = [*arn.split(":", 5)[-1].split("/"), "", "", ""][:4]
+    cluster_arn = where.arn("ecs", f"cluster/{cluster}")
+    service_arn = where.arn("ecs", f"service/{cluster}/{service}")
+    return [
+        ("ecs:DescribeServiceDeployments", service_arn, {"ecs:cluster": cluster_arn}),
+        ("ecs:DescribeServiceDeployments", arn, {"ecs:cluster": cluster_arn, "ecs:service": service_arn}),
+    ]
+
+
 def _s3_object(params: Params, where: Where) -> Check:
     resource = f"arn:{where.partition}:s3:::{params['Bucket']}/{params['Key']}"
     if params.get("VersionId"):
@@ -158,6 +168,20 @@ _REQUESTS: dict[str, Callable[[Params, Where], list[Check]]] = {
             _ecs_service(params, where, str(params["service"])),
             {"ecs:cluster": _cluster(params, where)},
         )
+    ],
+    # ListServiceDeployments on the service; DescribeServiceDeployments on the service and on each
+    # service-deployment (arn:...:service-deployment/CLUSTER/SERVICE/ID, with ecs:cluster and ecs:service).
+    "ecs:ListServiceDeployments": lambda params, where: [
+        (
+            "ecs:ListServiceDeployments",
+            _ecs_service(params, where, str(params["service"])),
+            {"ecs:cluster": _cluster(params, where)},
+        )
+    ],
+    "ecs:DescribeServiceDeployments": lambda params, where: [
+        check
+        for arn in params.get("serviceDeploymentArns", [])
+        for check in _service_deployment(str(arn), where)
     ],
     "ecs:ListTasks": lambda params, where: [
         (

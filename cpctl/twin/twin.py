@@ -130,6 +130,9 @@ class TwinOptions:
     api_token: str = field(default="", repr=False)  # secrets: never in a repr, so never in a log line
     control_plane_token: str = field(default="", repr=False)
     max_step: float = 1.0
+    # How long DescribeServices may not show a new deployment, to the stack's functions (None: the
+    # simulated Fargate's default, DESCRIBE_LAG_SECONDS; 0: never).
+    describe_lag_seconds: float | None = None
 
 
 class LocalTwin:
@@ -333,6 +336,14 @@ class LocalTwin:
             clock=self.clock,
             gatling=self.gatling,
             workdir=self.workdir,
+            # The stack's functions meet ECS's eventual consistency; the twin's stand-ins for AWS
+            # itself (CloudFormation's wait on the service) do not.
+            lagged=lambda: self._running_function() is not None,
+            **(
+                {"describe_lag_seconds": self.options.describe_lag_seconds}
+                if self.options.describe_lag_seconds is not None
+                else {}
+            ),
         )
         undo.callback(self.fargate.stop)
         self.clock.add_listener(self.fargate.tick)

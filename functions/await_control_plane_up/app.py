@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controlplane.aws_clients import lambda_client, read_api_token
+from controlplane.aws_clients import ecs_client, lambda_client, read_api_token
 from controlplane.handler import parse_event
 from controlplane.http_client import http_get
 from controlplane.liveness import await_up, begin, invoked_probe
 from controlplane.models import AwaitControlPlaneUpInput
+from controlplane.rollout import running_task
 from controlplane.settings import get_settings
 from controlplane.telemetry import correlate, logger
 
@@ -29,5 +30,11 @@ def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> d
         probe=invoked_probe(settings.require_probe_function_arn(), lambda_client=lambda_client()),
         http_get=http_get,
         read_token=lambda: read_api_token(settings),
+        find_task=lambda: running_task(
+            event.rollout.deployment_id,
+            event.rollout.task_definition_arn,
+            ecs=ecs_client(),
+            settings=settings,
+        ),
     )
     return event.model_copy(update={"up": check}).model_dump(mode="json")

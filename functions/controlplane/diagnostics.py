@@ -63,14 +63,56 @@ def task_failure(task: Mapping[str, Any]) -> TaskFailure:
     )
 
 
+def tasks_started_by(
+    deployment_id: str, *, desired_status: str, cluster: str, ecs: ECSClient
+) -> list[dict[str, Any]]:
+    """The tasks (as DescribeTasks describes them) a service deployment started, with this desired status.
+
+    The ECS API reference says of ListTasks' `startedBy`: "When you specify startedBy as the filter,
+    it must be the only filter that you use". RUNNING is ListTasks' default desired status, so those
+    need no second filter. For STOPPED the combined request is tried, and if ECS refuses it
+    (InvalidParameterException) the cluster's tasks of that desired status are filtered here by
+    their `startedBy`: a refused filter never fails the rollout wait.
+    """
+    if desired_status == "RUNNING":
+        arns = _task_arns(ecs, cluster=cluster, startedBy=deployment_id)
+        return [task for task in _described(ecs, cluster, arns) if task.get("startedBy") == deployment_id]
+    try:
+        arns = _task_arns(ecs, cluster=cluster, startedBy=deployment_id, desiredStatus=desired_status)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in _REFUSED_FILTER:
+            raise
+        arns = _task_arns(ecs, cluster=cluster, desiredStatus=desired_status)
+    return [task for task in _described(ecs, cluster, arns) if task.get("startedBy") == deployment_id]
+
+
+_REFUSED_FILTER = ("InvalidParameterException", "ClientException")
+_MAX_TASK_PAGES = 5  # 500 tasks: ECS keeps stopped tasks about an hour, the stack's cluster runs one service
+
+
+def _task_arns(ecs: ECSClient, **request: Any) -> list[str]:
+    arns: list[str] = []
+    for _ in range(_MAX_TASK_PAGES):
+        page = ecs.list_tasks(**request)
+        arns += page.get("taskArns", [])
+        token = page.get("nextToken")
+        if not token:
+            break
+        request = {**request, "nextToken": token}
+    return arns
+
+
+def _described(ecs: ECSClient, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = []
+    for start in range(0, len(arns), 100):  # DescribeTasks takes at most 100 tasks
+        described = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100]).get("tasks", [])
+        tasks += [dict(task) for task in described]
+    return tasks
+
+
 def stopped_tasks(deployment_id: str, *, cluster: str, ecs: ECSClient) -> list[TaskFailure]:
     """The newest stopped tasks a service deployment started (their `startedBy` is the deployment id)."""
-    arns = ecs.list_tasks(cluster=cluster, startedBy=deployment_id, desiredStatus="STOPPED").get(
-        "taskArns", []
-    )
-    if not arns:
-        return []
-    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
+    tasks = tasks_started_by(deployment_id, desired_status="STOPPED", cluster=cluster, ecs=ecs)
     tasks.sort(key=lambda task: str(task.get("stoppedAt") or task.get("createdAt") or ""), reverse=True)
     return [task_failure(task) for task in tasks[:MAX_STOPPED_TASKS]]
 

@@ -39,10 +39,10 @@ from controlplane.errors import GatlingApiError, GatlingApiRefused, error_code
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
 from controlplane.liveness import Probe
+from controlplane.liveness import task_private_ip as private_ip
 from controlplane.models import Payload
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
-from controlplane.rollout import private_ip
 from controlplane.settings import Settings
 from controlplane.telemetry import metrics
 

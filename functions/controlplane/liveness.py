@@ -6,7 +6,13 @@
    listed by `GET /v2/locations?type=private_location`. An id that was already listed before this
    deployment proves nothing new (Gatling keeps listing locations of a control plane that went down);
    a new id proves this control plane registered it.
-Unreachable endpoints, 5xx and 429 are retried until the deadline; a refused API token fails at once.
+Unreachable endpoints, 5xx and 429 are retried until the deadline. A refused API token (401/403) is
+a problem of the monitoring, not of the control plane: with `/info` answering, the check ends "up"
+with a `monitoring_problem` that is recorded and notified, and nothing is rolled back.
+
+The task is re-resolved on every poll (`find_task`: the RUNNING task of our deployment whose
+side-car exited 0), since ECS may replace it during the window. A probe that times out while ECS
+says the task is RUNNING names the likely cause: the checker's security group rule.
 
 Only the first check needs the VPC: `probe_info` runs in `ProbeInfoFunction` (attached to the VPC,
 no AWS API call), and the functions outside the VPC call it through `invoked_probe` (docs/health.md).
@@ -15,9 +21,9 @@ no AWS API call), and the functions outside the VPC call it through `invoked_pro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
@@ -33,7 +39,11 @@ from controlplane.telemetry import logger
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
+TIMED_OUT = "timed out"  # the words of a probe that got no answer before its timeout
+SECURITY_GROUP_HINT = "the checker cannot reach the task: check the security group rule from the checker group on the server port"
 ReadToken = Callable[[], str | None]
+FindTask = Callable[[], Mapping[str, Any] | None]
+"""The RUNNING task of our deployment whose side-car exited 0, as ECS describes it now; None if none."""
 Probe = Callable[[str, int], str | None]
 """`probe(private_ip, port)`: None when `GET /info` answered 200, else what went wrong."""
 
@@ -43,6 +53,8 @@ def probe_info(private_ip: str, port: int, *, http_get: HttpGet, timeout: float)
     try:
         response = http_get(f"http://{private_ip}:{port}/info", {}, timeout)
     except HttpUnreachable as error:
+        if "timeout" in str(error).lower() or "timed out" in str(error).lower():
+            return f"GET /info on {private_ip}:{port} {TIMED_OUT} ({error})"
         return f"GET /info on {private_ip}:{port} got no answer ({error})"
     if response.status != 200:
         return f"GET /info on {private_ip}:{port} answered HTTP {response.status}"
@@ -105,25 +117,50 @@ def await_up(
     probe: Probe,
     http_get: HttpGet,
     read_token: ReadToken,
+    find_task: FindTask | None = None,
 ) -> UpCheck:
     """Poll both checks until they pass, one fails for good, the deadline passes or the budget is spent."""
     budget_end = clock.now() + settings.invocation_budget_seconds
     deadline = check.deadline.timestamp()
     invocations = check.invocations + 1
-    if private_ip is None:
+    task_arn = check.task_arn
+    address = check.private_ip or private_ip
+    if address is None and find_task is None:
         return _failed(check, invocations, "the new task has no private IP address to probe", check.info_ok)
     while True:
-        info_problem = probe(private_ip, settings.server_port)
+        info_problem: str | None
+        if find_task is not None:
+            try:
+                task = find_task()
+            except (ClientError, BotoCoreError) as error:
+                # ECS could not be asked: probe the task last known instead of failing the check.
+                logger.warning("task lookup failed", extra={"error": str(error)})
+            else:
+                task_arn = str(task.get("taskArn")) if task is not None else None
+                address = task_private_ip(task) if task is not None else None
+        if address is None:
+            info_problem = (
+                "ECS shows no RUNNING task of the deployment with a successful side-car right now "
+                "(it may be replacing the task)"
+            )
+        else:
+            info_problem = probe(address, settings.server_port)
+            if info_problem is not None and TIMED_OUT in info_problem and find_task is not None:
+                info_problem = f"{info_problem}; ECS says the task is RUNNING, so {SECURITY_GROUP_HINT}"
         problem = info_problem
         missing: list[str] = []
         checked = False
+        monitoring = None
         if info_problem is None:
             try:
                 missing, checked = _missing_locations(
                     location_ids, settings=settings, http_get=http_get, read_token=read_token
                 )
             except GatlingApiRefused as error:
-                return _failed(check, invocations, f"{error}: fix the GatlingApiTokenSecretArn secret", True)
+                monitoring = (
+                    f"{error}: the locations were not checked; fix the GatlingApiTokenSecretArn secret "
+                    "(the control plane answers /info and stays deployed)"
+                )
             except GatlingApiError as error:
                 problem = str(error)
             else:
@@ -134,9 +171,15 @@ def await_up(
             "locations_checked": checked,
             "missing_locations": missing,
             "last_problem": problem,
+            "task_arn": task_arn,
+            "private_ip": address,
+            "monitoring_problem": monitoring,
         }
         if problem is None:
-            logger.info("control plane is up", extra={"locations_checked": checked})
+            if monitoring is not None:
+                logger.warning("control plane is up; its monitoring is not", extra={"problem": monitoring})
+            else:
+                logger.info("control plane is up", extra={"locations_checked": checked})
             return check.model_copy(update={**update, "status": "up", "finished_at": clock.utcnow()})
         now = clock.now()
         if now >= deadline:
@@ -150,6 +193,17 @@ def await_up(
         if now + settings.poll_interval_seconds > budget_end:
             return check.model_copy(update=update)
         clock.sleep(min(settings.poll_interval_seconds, deadline - now))
+
+
+def task_private_ip(task: Mapping[str, Any]) -> str | None:
+    """The task's private IPv4 address from its elastic network interface attachment."""
+    for attachment in task.get("attachments", []):
+        if attachment.get("type") != "ElasticNetworkInterface":
+            continue
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return str(detail.get("value"))
+    return None
 
 
 def _missing_locations(

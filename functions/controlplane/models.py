@@ -223,6 +223,8 @@ class Watch(Payload):
     task_definition_arn: str
     started_at: datetime
     deadline: datetime
+    # The deployment's createdAt as ECS answered it: how its service deployment is found later.
+    created_at: datetime | None = None
     invocations: int = 0
     status: WatchStatus = "in_progress"
     finished_at: datetime | None = None
@@ -246,6 +248,12 @@ class UpCheck(Payload):
     last_problem: str | None = None
     finished_at: datetime | None = None
     failure: FailureReport | None = None
+    # The RUNNING task of our deployment the last poll probed (ECS may replace it during the check).
+    task_arn: str | None = None
+    private_ip: str | None = None
+    # A problem of the check itself, not of the control plane (Gatling refused the API token): the
+    # control plane answers /info, so it stays; the record and the notification say what to fix.
+    monitoring_problem: str | None = None
 
 
 class Rollback(Payload):

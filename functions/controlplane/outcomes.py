@@ -129,7 +129,10 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
         cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up"
         if state.bake is not None and state.bake.status == "passed":
             cause += f", and stayed up through a {(state.bake.deadline - state.bake.started_at).total_seconds():.0f} s bake"
-        return _result("succeeded", None, cause + "."), "succeeded"
+        cause += "."
+        if state.up.monitoring_problem:
+            cause += f"\nThe up-check could not check everything: {state.up.monitoring_problem}"
+        return _result("succeeded", None, cause), "succeeded"
     raise InconsistentState("the workflow state names no outcome: no success, failure or rollback")
 
 
@@ -241,6 +244,7 @@ def build_record(
         }
         if state.bake
         else None,
+        "monitoring_problem": state.up.monitoring_problem if state.up else None,
         "rollback": {
             "target_task_definition_arn": rollback.target_task_definition_arn,
             "status": rollback.status,

@@ -22,13 +22,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from controlplane import clock
 from controlplane.config_versions import read_version, version_before
 from controlplane.diagnostics import CONTROL_PLANE, error_lines, unavailable_reason
-from controlplane.models import CaughtError, FailureReport, Rollback, RollBackInput, WorkflowState
+from controlplane.models import (
+    CaughtError,
+    FailureReport,
+    RevisionRef,
+    Rollback,
+    RollBackInput,
+    WorkflowState,
+)
 from controlplane.records import RecordStore
 from controlplane.revisions import (
     current_task_definition,
@@ -36,7 +45,8 @@ from controlplane.revisions import (
     register_pinned,
     register_with_images,
 )
-from controlplane.rollout import await_deployment, ecs_rollback_onto, start_rollout
+from controlplane.rollout import await_deployment, await_ecs_rollback, start_rollout
+from controlplane.service_deployments import created_since
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
@@ -79,6 +89,32 @@ def failure_of(state: WorkflowState) -> FailureReport:
     return FailureReport(phase="workflow", reason="the deployment failed at an unknown step")
 
 
+def service_changed_since(revision: RevisionRef, *, ecs: ECSClient, settings: Settings) -> str | None:
+    """Why the service counts as changed since `revision` was registered, or None if nothing says so.
+
+    It is, when it runs the revision, when `deployments[]` holds one created after the registration,
+    or when ECS's service-deployments history lists one created after it (a deployment that is not
+    shown yet, or no longer). Any of them means a rollout may be running unwatched: roll back.
+    """
+    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    service = services[0] if services else {}
+    if service.get("taskDefinition") == revision.task_definition_arn:
+        return f"the service runs {revision.task_definition_arn}"
+    for deployment in service.get("deployments", []):
+        created = deployment.get("createdAt")
+        if isinstance(created, datetime) and created >= revision.registered_at:
+            return (
+                f"deployment {deployment.get('id')} of {deployment.get('taskDefinition')} was created at "
+                f"{created.isoformat()}, after {revision.task_definition_arn} was registered"
+            )
+    # One second of slack: ECS's clock and this Lambda's are not the same clock.
+    for fate in (
+        created_since(revision.registered_at - timedelta(seconds=1), ecs=ecs, settings=settings) or []
+    ):
+        return f"{fate.describe()}, created after {revision.task_definition_arn} was registered"
+    return None
+
+
 def roll_back(
     state: RollBackInput,
     *,
@@ -119,10 +155,19 @@ def _begin(
             logger.warning("diagnostics unavailable", extra={"error": unavailable})
             failure = failure.model_copy(update={"diagnostics_unavailable": unavailable})
     if state.rollout is None:
-        # UpdateService never answered: if the service is not on our revision, it was never changed.
-        current = current_task_definition(ecs=ecs, settings=settings)
-        if current != state.revision.task_definition_arn:
+        # Start rollout failed, but its UpdateService may have taken effect (its answer lost, or the
+        # call retried): "not changed" needs two looks a consistency window apart.
+        changed = service_changed_since(state.revision, ecs=ecs, settings=settings)
+        if changed is None:
+            clock.sleep(settings.consistency_grace_seconds)
+            changed = service_changed_since(state.revision, ecs=ecs, settings=settings)
+        if changed is None:
+            current = current_task_definition(ecs=ecs, settings=settings)
             return Rollback(failure=failure, target_task_definition_arn=current, status="not_needed")
+        logger.warning("the service was changed although Start rollout failed", extra={"evidence": changed})
+        failure = failure.model_copy(
+            update={"reason": f"{failure.reason}; yet the service was changed: {changed}"}
+        )
     last_good = store.last_good()
     target = last_good.task_definition_arn if last_good else state.revision.previous_task_definition_arn
     described = ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]
@@ -150,7 +195,7 @@ def _begin(
             ecs=ecs,
         )
     if state.rollout is not None:
-        ecs_rollback = ecs_rollback_onto(target, failed=state.rollout, ecs=ecs, settings=settings)
+        ecs_rollback = await_ecs_rollback(target, failed=state.rollout, ecs=ecs, settings=settings)
         if ecs_rollback is not None:
             return Rollback(
                 failure=failure, target_task_definition_arn=target, watch=ecs_rollback, started_by="ecs"

@@ -3,12 +3,14 @@
 "Service stable" is not "deployed": after a circuit-breaker rollback the service is stable on the
 old revision. Success here needs the deployment started by our UpdateService call to be PRIMARY and
 COMPLETED, the service on our revision, and a RUNNING task of our revision whose config-loader
-side-car exited 0. FAILED, vanished or superseded deployments fail at once.
+side-car exited 0. FAILED or superseded deployments fail at once. ECS is eventually consistent: a
+deployment DescribeServices does not list yet is in progress for `consistency_grace_seconds`; after
+that, the service-deployments API says what became of it (service_deployments.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from controlplane import clock
-from controlplane.diagnostics import failure_lines, stopped_tasks, unavailable_reason
+from controlplane.diagnostics import failure_lines, stopped_tasks, tasks_started_by, unavailable_reason
 from controlplane.errors import ServiceNotFound
+from controlplane.liveness import task_private_ip as private_ip
 from controlplane.models import FailureReport, TaskFailure, Watch, WatchStatus
 from controlplane.revisions import CONFIG_LOADER
+from controlplane.service_deployments import fate_of
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
@@ -71,6 +75,7 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
         task_definition_arn=task_definition_arn,
         started_at=started,
         deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
+        created_at=primary[0].get("createdAt"),
     )
 
 
@@ -119,6 +124,12 @@ def ecs_rollback_onto(
     has just started.
     """
     services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+    return _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
+
+
+def _ecs_rollback(
+    services: Sequence[Mapping[str, Any]], task_definition_arn: str, *, failed: Watch, settings: Settings
+) -> Watch | None:
     if not services or services[0].get("status") != "ACTIVE":
         return None
     service = services[0]
@@ -146,18 +157,31 @@ def ecs_rollback_onto(
         task_definition_arn=task_definition_arn,
         started_at=started,
         deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
+        created_at=primary.get("createdAt"),
     )
 
 
-def private_ip(task: Mapping[str, Any]) -> str | None:
-    """The task's private IPv4 address from its elastic network interface attachment."""
-    for attachment in task.get("attachments", []):
-        if attachment.get("type") != "ElasticNetworkInterface":
-            continue
-        for detail in attachment.get("details", []):
-            if detail.get("name") == "privateIPv4Address":
-                return str(detail.get("value"))
-    return None
+def await_ecs_rollback(
+    task_definition_arn: str, *, failed: Watch, ecs: ECSClient, settings: Settings
+) -> Watch | None:
+    """`ecs_rollback_onto`, looked for again during the consistency window while ECS is bound to roll
+    back (our deployment FAILED, the circuit breaker's rollback on): DescribeServices may not list
+    ECS's rollback deployment yet, and a forced deployment instead would restart the control plane twice."""
+    end = clock.now() + settings.consistency_grace_seconds
+    while True:
+        services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
+        found = _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
+        if found is not None or clock.now() >= end or not _ecs_rolls_back(services, failed):
+            return found
+        clock.sleep(settings.poll_interval_seconds)
+
+
+def _ecs_rolls_back(services: Sequence[Mapping[str, Any]], failed: Watch) -> bool:
+    if not services:
+        return False
+    breaker = services[0].get("deploymentConfiguration", {}).get("deploymentCircuitBreaker", {})
+    ours = next((d for d in services[0].get("deployments", []) if d.get("id") == failed.deployment_id), None)
+    return bool(breaker.get("rollback")) and ours is not None and ours.get("rolloutState") == "FAILED"
 
 
 def image_digests(task: Mapping[str, Any]) -> dict[str, str]:
@@ -181,25 +205,19 @@ def _stopped_count(watch: Watch, *, ecs: ECSClient, settings: Settings) -> int:
     """How many tasks of our deployment stopped after they had run: those with a `startedAt` (when a
     task went from PENDING to RUNNING, ECS API reference). Tasks that never ran are the circuit
     breaker's to count."""
-    arns = ecs.list_tasks(
-        cluster=settings.cluster, startedBy=watch.deployment_id, desiredStatus="STOPPED"
-    ).get("taskArns", [])
-    if not arns:
-        return 0
-    tasks = ecs.describe_tasks(cluster=settings.cluster, tasks=arns[:100]).get("tasks", [])
+    tasks = tasks_started_by(watch.deployment_id, desired_status="STOPPED", cluster=settings.cluster, ecs=ecs)
     return sum(1 for task in tasks if task.get("startedAt") is not None)
 
 
-def _proving_task(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Mapping[str, Any] | None:
-    arns = ecs.list_tasks(
-        cluster=settings.cluster, startedBy=watch.deployment_id, desiredStatus="RUNNING"
-    ).get("taskArns", [])
-    if not arns:
-        return None
-    for task in ecs.describe_tasks(cluster=settings.cluster, tasks=arns[:100]).get("tasks", []):
+def running_task(
+    deployment_id: str, task_definition_arn: str, *, ecs: ECSClient, settings: Settings
+) -> Mapping[str, Any] | None:
+    """A RUNNING task of the deployment, of that revision, whose config-loader side-car exited 0."""
+    tasks = tasks_started_by(deployment_id, desired_status="RUNNING", cluster=settings.cluster, ecs=ecs)
+    for task in tasks:
         if (
             task.get("lastStatus") == "RUNNING"
-            and task.get("taskDefinitionArn") == watch.task_definition_arn
+            and task.get("taskDefinitionArn") == task_definition_arn
             and _side_car_exit(task) == 0
         ):
             return task
@@ -221,7 +239,7 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
     )
     ours = next((d for d in deployments if d.get("id") == watch.deployment_id), None)
     if ours is None:
-        return Observation("failed", f"deployment {watch.deployment_id} vanished{now_running}")
+        return _not_listed(watch, primary, now_running, ecs=ecs, settings=settings)
     state = ours.get("rolloutState")
     if state == "FAILED":
         reason = ours.get("rolloutStateReason") or "no reason given"
@@ -249,12 +267,48 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
             "failed",
             f"deployment completed but the service is on {service.get('taskDefinition')}, not our revision",
         )
-    task = _proving_task(watch, ecs=ecs, settings=settings)
+    task = running_task(watch.deployment_id, watch.task_definition_arn, ecs=ecs, settings=settings)
     if task is None:
         return Observation(
             "in_progress", progress + "; no RUNNING task of our revision with a successful side-car yet"
         )
     return Observation("succeeded", f"deployment {watch.deployment_id} completed", task)
+
+
+def _not_listed(
+    watch: Watch,
+    primary: Mapping[str, Any] | None,
+    now_running: str,
+    *,
+    ecs: ECSClient,
+    settings: Settings,
+) -> Observation:
+    """Our deployment is not in `deployments[]`: not shown yet (eventual consistency), or gone."""
+    since = (clock.utcnow() - watch.started_at).total_seconds()
+    if since < settings.consistency_grace_seconds:
+        return Observation(
+            "in_progress",
+            f"DescribeServices does not list deployment {watch.deployment_id} yet ({since:.0f} s after "
+            f"UpdateService; ECS is eventually consistent, waited for up to {settings.consistency_grace_seconds:.0f} s)",
+        )
+    fate = fate_of(watch.created_at, ecs=ecs, settings=settings) if watch.created_at else None
+    if fate is None:
+        return Observation("failed", f"deployment {watch.deployment_id} vanished{now_running}")
+    newer = primary is not None and _created_after(primary, watch.created_at)
+    if fate.ongoing or (fate.status == "SUCCESSFUL" and not newer):
+        # SUCCESSFUL while DescribeServices still shows an older PRIMARY: not listed yet, wait for it.
+        return Observation(
+            "in_progress",
+            f"DescribeServices does not list deployment {watch.deployment_id}; {fate.describe()}",
+        )
+    return Observation(
+        "failed", f"deployment {watch.deployment_id} is no longer listed: {fate.describe()}{now_running}"
+    )
+
+
+def _created_after(deployment: Mapping[str, Any], moment: datetime | None) -> bool:
+    created = deployment.get("createdAt")
+    return isinstance(created, datetime) and moment is not None and created > moment
 
 
 def await_deployment(

@@ -44,6 +44,10 @@ class Settings(BaseModel):
     keep_revisions: int = Field(default=10, alias="KEEP_REVISIONS", ge=1)
     # Tasks of our deployment that may stop after starting before the rollout is called failed.
     stopped_tasks_before_failing: int = Field(default=3, alias="STOPPED_TASKS_BEFORE_FAILING", ge=1)
+    # ECS is eventually consistent: for this long after UpdateService, a DescribeServices that does not
+    # list the new deployment yet means "in progress", not "vanished" (ECS API reference, "Request
+    # eventual consistency"; the length is undocumented, a minute covers what is reported).
+    consistency_grace_seconds: float = Field(default=60.0, alias="ECS_CONSISTENCY_GRACE_SECONDS", ge=0)
 
     # The control plane's /info port and Gatling's public API.
     server_port: int = Field(default=8080, alias="SERVER_PORT", ge=1, le=65535)

@@ -45,6 +45,18 @@ _NOT_WALKED = [
     ("RollBackFunction", "ecs:TagResource", "the same: the pinned revision is tagged on create"),
     ("RollBackFunction", "iam:PassRole", "the same: registering passes the task roles"),
     ("HealthCheckFunction", "dynamodb:Query", "the stopped-task history when a check fails"),
+    (
+        "AwaitRolloutFunction",
+        "ecs:ListServiceDeployments",
+        "a deployment DescribeServices has not listed past the grace window (scenario 14)",
+    ),
+    ("AwaitRolloutFunction", "ecs:DescribeServiceDeployments", "the same"),
+    (
+        "RollBackFunction",
+        "ecs:ListServiceDeployments",
+        "Start rollout failed: was the service changed anyway?",
+    ),
+    ("RollBackFunction", "ecs:DescribeServiceDeployments", "a rollback's own wait past the grace window"),
 ]
 NOT_WALKED = {(function, action) for function, action, _ in _NOT_WALKED}
 

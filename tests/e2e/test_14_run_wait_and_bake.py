@@ -19,7 +19,7 @@ from cpctl.twin.health_faults import HealthFaults
 from cpctl.twin.health_scenario import HealthWatch
 from cpctl.twin.twin import RUN_IN_PROGRESS_SECONDS, LocalTwin, TwinOptions
 
-from .conftest import (
+from .conftest import (, restored_revision
     WALL_TIMEOUT,
     Baseline,
     changed_config,
@@ -171,7 +171,9 @@ def test_a_control_plane_that_crashes_two_minutes_after_up_is_rolled_back_by_the
 
     report = result.report
     assert (report.status, report.error) == ("FAILED", "DeploymentRolledBack"), report.cause
-    assert result.rolled_back and twin.service().task_definition == baseline.task_definition
+    # Back on the last good revision's config and software (its image-pinned copy).
+    assert result.rolled_back
+    assert restored_revision(twin, twin.service().task_definition) == baseline.task_definition.rsplit("/", 1)[-1]
     states = states_entered(report)
     assert states.index("Bake new control plane") < states.index("Roll back")
     # The bake's evidence is in the cause: the stopped task, its exit code, the control plane's error.

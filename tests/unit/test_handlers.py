@@ -66,6 +66,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         reset_clients()
 
 
+def ecs_runs_the_sample_task(monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+    """ECS answers the up-checker's task lookup with the sample rollout's task, RUNNING."""
+    task = {
+        "taskArn": SAMPLE["rollout"]["task_arn"],
+        "lastStatus": "RUNNING",
+        "attachments": [
+            {
+                "type": "ElasticNetworkInterface",
+                "details": [{"name": "privateIPv4Address", "value": SAMPLE["rollout"]["private_ip"]}],
+            }
+        ],
+    }
+    monkeypatch.setattr(module, "running_task", lambda *args, **kwargs: task)
+
+
 def test_the_up_checker_reads_the_token_from_secrets_manager_and_never_shows_it(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -80,6 +95,7 @@ def test_the_up_checker_reads_the_token_from_secrets_manager_and_never_shows_it(
     module = handler("await_control_plane_up")
     monkeypatch.setattr(module, "http_get", http_get)
     probe_in_process(monkeypatch, module, http_get)
+    ecs_runs_the_sample_task(monkeypatch, module)
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
     output = module.lambda_handler(SAMPLE, fakes.FakeLambdaContext())
@@ -97,6 +113,7 @@ def test_the_token_is_cached_between_invocations(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = handler("await_control_plane_up")
+    ecs_runs_the_sample_task(monkeypatch, module)
     calls = {"n": 0}
     provider = secrets_provider()
     original = provider._get

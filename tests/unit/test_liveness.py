@@ -121,11 +121,57 @@ def test_a_location_gatling_never_lists_fails_the_check(clock: fakes.FakeClock) 
     assert up.missing_locations == ["prl_new"] and "prl_new" in up.failure.reason
 
 
-def test_a_refused_token_fails_at_once_and_the_token_stays_secret(clock: fakes.FakeClock) -> None:
+def test_a_refused_token_is_a_monitoring_problem_not_a_failed_control_plane(clock: fakes.FakeClock) -> None:
     up = check(FakeHttp(info=[200], api=[401]), token=TOKEN)
-    assert up.status == "failed" and up.failure is not None and "refused the API token" in up.failure.reason
+    assert up.status == "up" and up.failure is None, "a control plane that answers /info is not rolled back"
+    assert up.monitoring_problem is not None and "refused the API token (HTTP 401)" in up.monitoring_problem
+    assert "GatlingApiTokenSecretArn" in up.monitoring_problem and not up.locations_checked
     assert clock.sleeps == []
     assert TOKEN not in json.dumps(up.model_dump(mode="json"))
+
+
+def _task(arn: str, ip: str) -> dict[str, Any]:
+    return {
+        "taskArn": arn,
+        "attachments": [
+            {"type": "ElasticNetworkInterface", "details": [{"name": "privateIPv4Address", "value": ip}]}
+        ],
+    }
+
+
+def following(http: FakeHttp, find_task: Any) -> UpCheck:
+    """The up-check that asks ECS for the task on every poll."""
+    settings = fakes.settings()
+    return await_up(
+        begin(settings),
+        private_ip=None,
+        location_ids=[],
+        settings=settings,
+        probe=probe_with(http),
+        http_get=http,
+        read_token=lambda: None,
+        find_task=find_task,
+    )
+
+
+def test_the_task_is_re_resolved_on_every_poll(clock: fakes.FakeClock) -> None:
+    http = FakeHttp(info=[HttpUnreachable("refused"), 200])
+    # ECS replaces the task during the window: the first, then none for a moment, then its replacement.
+    tasks = [_task("arn:task/old", "10.0.1.23"), None, _task("arn:task/new", "10.0.1.99")]
+    up = following(http, lambda: tasks.pop(0) if len(tasks) > 1 else tasks[0])
+    assert up.status == "up" and up.task_arn == "arn:task/new" and up.private_ip == "10.0.1.99"
+    probed = [url for url, _ in http.requests]
+    assert probed == ["http://10.0.1.23:8080/info", "http://10.0.1.99:8080/info"]
+
+
+def test_a_timeout_to_a_running_task_names_the_security_group_rule(clock: fakes.FakeClock) -> None:
+    http = FakeHttp(info=[HttpUnreachable("TimeoutError: timed out")])
+    up = following(http, lambda: _task("arn:task/one", "10.0.1.23"))
+    assert up.status == "failed" and up.failure is not None
+    assert (
+        "the checker cannot reach the task: check the security group rule from the checker group on the server port"
+        in up.failure.reason
+    )
 
 
 def test_without_a_token_or_locations_the_api_is_not_called(clock: fakes.FakeClock) -> None:

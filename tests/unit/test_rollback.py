@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -348,3 +349,40 @@ def test_ecs_rolling_back_onto_the_last_good_revision_keeps_its_digests_so_no_co
     assert after is not None and after.started_by == "ecs" and after.target_task_definition_arn == good
     assert after.restores_task_definition_arn is None
     assert world.ecs.calls.count("register_task_definition") == registered
+
+
+def _lagging(world: World, looks: int) -> None:
+    """DescribeServices answers its first `looks` calls as before the UpdateService (eventual consistency)."""
+    before = copy.deepcopy(world.ecs.service)
+    real = world.ecs.describe_services
+    calls = {"n": 0}
+
+    def describe(cluster: str, services: list[str]) -> dict[str, Any]:
+        calls["n"] += 1
+        return {"services": [copy.deepcopy(before)]} if calls["n"] <= looks else real(cluster, services)
+
+    world.ecs.describe_services = describe  # type: ignore[method-assign]
+
+
+def test_a_change_only_the_service_deployments_history_shows_is_rolled_back(world: World) -> None:
+    state = world.failed_state(rollout=False)
+    _lagging(world, looks=10)  # DescribeServices never shows it while the rollback decides
+    world.ecs.update_service(
+        cluster="", service="", taskDefinition=state.revision.task_definition_arn, forceNewDeployment=True
+    )  # type: ignore[union-attr]
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status != "not_needed"
+    assert "the service was changed" in after.failure.reason and "IN_PROGRESS" in after.failure.reason
+    assert world.ecs.calls.count("update_service") == 2, "the rollback's own deployment"
+
+
+def test_not_changed_is_decided_by_two_looks_a_consistency_window_apart(world: World) -> None:
+    state = world.failed_state(rollout=False)
+    _lagging(world, looks=1)  # the first look still shows the service as before
+    world.ecs.update_service(
+        cluster="", service="", taskDefinition=state.revision.task_definition_arn, forceNewDeployment=True
+    )  # type: ignore[union-attr]
+    world.ecs.service_deployments.clear()  # and the history has not caught up either
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status != "not_needed"
+    assert "the service runs" in after.failure.reason

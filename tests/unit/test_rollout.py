@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -133,19 +134,82 @@ def test_a_failed_deployment_fails_at_once_with_why(env: Any) -> None:
     ]
 
 
-def test_a_vanished_deployment_fails(env: Any) -> None:
+def test_a_deployment_not_listed_yet_is_in_progress_within_the_grace_window(env: Any) -> None:
+    logs, clock = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+    shown = copy.deepcopy(ecs.service)
+    # ECS is eventually consistent: the first DescribeServices answers still show the service as before.
+    before = {**shown, "taskDefinition": fakes.task_definition(1)["taskDefinitionArn"]}
+    before["deployments"] = [{**shown["deployments"][1], "status": "PRIMARY"}]
+    real = ecs.describe_services
+    polls = {"n": 0}
+
+    def lagging(cluster: str, services: list[str]) -> dict[str, Any]:
+        polls["n"] += 1
+        if polls["n"] <= 3:
+            return {"services": [copy.deepcopy(before)]}
+        return real(cluster, services)
+
+    ecs.describe_services = lagging  # type: ignore[method-assign]
+    ecs.script = [*idle(2), lambda e: e.complete()]
+    done = wait(watch, ecs, logs)
+    assert done.status == "succeeded", done.failure
+    assert clock.sleeps[:3] == [5.0, 5.0, 5.0]
+
+
+def drop(ecs: fakes.FakeEcs, watch: Watch) -> None:
+    """DescribeServices forgets the watched deployment; the one before is PRIMARY again."""
+    ecs.service["deployments"] = [d for d in ecs.service["deployments"] if d["id"] != watch.deployment_id]
+    ecs.service["deployments"][0]["status"] = "PRIMARY"
+
+
+def test_a_deployment_gone_after_the_grace_window_is_explained_by_its_service_deployment(env: Any) -> None:
+    logs, clock = env
+    ecs = fakes.FakeEcs()
+    watch = started(ecs)
+
+    def vanish(e: fakes.FakeEcs) -> None:
+        drop(e, watch)
+        e.service_deployments[-1].update(status="STOPPED", statusReason="a user stopped the deployment")
+
+    ecs.script = [vanish]
+    done = wait(watch, ecs, logs)
+    assert done.status == "failed" and done.failure is not None
+    reason = done.failure.reason
+    assert "no longer listed" in reason and "STOPPED (a user stopped the deployment)" in reason, reason
+    assert "ecs-svc/0000000000000000000" in reason, "says what the service runs now"
+    waited = clock.now() - watch.started_at.timestamp()
+    assert 60 <= waited <= 65, "waits out the consistency window first, then no longer"
+
+
+def test_a_deployment_ecs_has_no_record_of_vanished(env: Any) -> None:
     logs, _ = env
     ecs = fakes.FakeEcs()
     watch = started(ecs)
 
     def vanish(e: fakes.FakeEcs) -> None:
-        e.service["deployments"] = [d for d in e.service["deployments"] if d["id"] != watch.deployment_id]
-        e.service["deployments"][0]["status"] = "PRIMARY"
+        drop(e, watch)
+        e.service_deployments.clear()
 
     ecs.script = [vanish]
     done = wait(watch, ecs, logs)
     assert done.status == "failed" and done.failure is not None
     assert "vanished" in done.failure.reason and "ecs-svc/0000000000000000000" in done.failure.reason
+
+
+def test_startedby_refused_with_another_filter_is_filtered_here(env: Any) -> None:
+    logs, _ = env
+    ecs = fakes.FakeEcs(refuse_started_by_with_filters=True)
+    watch = started(ecs)
+    ecs.add_task("ecs-svc/0000000000000000000", running=False, stopped_reason="an older deployment's")
+    for _ in range(3):  # a crash loop: tasks of ours that ran, then stopped
+        arn = ecs.add_task(watch.deployment_id, running=False, control_plane_exit=1)
+        ecs.tasks[arn]["startedAt"] = "2026-11-29T12:00:00Z"
+    done = wait(watch, ecs, logs)
+    assert done.status == "failed" and done.failure is not None
+    assert "3 tasks of deployment" in done.failure.reason, done.failure.reason
+    assert [t.stopped_reason for t in done.failure.tasks if "older" in str(t.stopped_reason)] == []
 
 
 def test_a_superseded_deployment_fails(env: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore.exceptions import ClientError
 from controlplane import clock
 from controlplane.settings import Settings, load_settings
 from moto import mock_aws
@@ -239,6 +240,9 @@ class FakeEcs:
     script: list[Callable[[FakeEcs], None]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     deregistered: list[str] = field(default_factory=list)
+    refuse_started_by_with_filters: bool = False
+    # ListServiceDeployments' history: every UpdateService adds one (ServiceDeploymentBrief shape).
+    service_deployments: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.meta = SimpleNamespace(service_model=botocore.session.get_session().get_service_model("ecs"))
@@ -284,6 +288,7 @@ class FakeEcs:
         for deployment in self.service["deployments"]:
             deployment["status"] = "ACTIVE"
         deployment_id = f"ecs-svc/{next(self._ids):019d}"
+        created = clock.utcnow()
         self.service["deployments"].insert(
             0,
             {
@@ -294,16 +299,63 @@ class FakeEcs:
                 "desiredCount": 1,
                 "runningCount": 0,
                 "failedTasks": 0,
+                "createdAt": created,
             },
         )
         self.service["taskDefinition"] = taskDefinition
+        self.service_deployments.append(
+            {
+                "serviceDeploymentArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{CLUSTER}/{CLUSTER}/"
+                f"sd{len(self.service_deployments) + 1:04d}",
+                "createdAt": created,
+                "status": "IN_PROGRESS",
+                "statusReason": "",
+            }
+        )
         return {"service": copy.deepcopy(self.service)}
 
-    def list_tasks(self, cluster: str, startedBy: str, desiredStatus: str) -> dict[str, Any]:
+    def list_service_deployments(
+        self, cluster: str, service: str, createdAt: dict[str, datetime]
+    ) -> dict[str, Any]:
+        self.calls.append("list_service_deployments")
+        after, before = createdAt.get("after"), createdAt.get("before")
+        return {
+            "serviceDeployments": [
+                copy.deepcopy(item)
+                for item in self.service_deployments
+                if (after is None or item["createdAt"] > after)
+                and (before is None or item["createdAt"] < before)
+            ]
+        }
+
+    def describe_service_deployments(self, serviceDeploymentArns: list[str]) -> dict[str, Any]:
+        found = [
+            copy.deepcopy(i)
+            for i in self.service_deployments
+            if i["serviceDeploymentArn"] in serviceDeploymentArns
+        ]
+        return {"serviceDeployments": found, "failures": []}
+
+    def list_tasks(
+        self, cluster: str, startedBy: str | None = None, desiredStatus: str | None = None
+    ) -> dict[str, Any]:
+        self.calls.append("list_tasks")
+        if startedBy and desiredStatus and self.refuse_started_by_with_filters:
+            # "When you specify startedBy as the filter, it must be the only filter" (ECS API reference).
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "InvalidParameterException",
+                        "Message": "startedBy must be the only filter",
+                    }
+                },
+                "ListTasks",
+            )
         arns = [
             arn
             for arn, t in self.tasks.items()
-            if t["startedBy"] == startedBy and t["desiredStatus"] == desiredStatus
+            if (startedBy is None or t["startedBy"] == startedBy)
+            and t["desiredStatus"] == (desiredStatus or "RUNNING")
         ]
         return {"taskArns": arns}
 

@@ -254,10 +254,13 @@ class Stack:
         return next((item for item in self.service()["deployments"] if item["id"] == deployment_id), None)
 
     def tasks(self, desired_status: str = "RUNNING", **filters: str) -> list[dict[str, Any]]:
+        # ECS refuses startedBy with another filter (ListTasks): that one is applied here.
+        started_by = filters.pop("startedBy", None)
         arns = self.ecs.list_tasks(cluster=NAME, desiredStatus=desired_status, **filters)["taskArns"]  # type: ignore[arg-type]
         if not arns:
             return []
-        return list(self.ecs.describe_tasks(cluster=NAME, tasks=arns)["tasks"])
+        tasks = list(self.ecs.describe_tasks(cluster=NAME, tasks=arns)["tasks"])
+        return [task for task in tasks if started_by is None or task.get("startedBy") == started_by]
 
     def log_lines(self, prefix: str) -> list[str]:
         lines: list[str] = []
