@@ -19,7 +19,7 @@ from cpctl.twin.health_faults import HealthFaults
 from cpctl.twin.health_scenario import HealthWatch
 from cpctl.twin.twin import RUN_IN_PROGRESS_SECONDS, LocalTwin, TwinOptions
 
-from .conftest import (, restored_revision
+from .conftest import (
     WALL_TIMEOUT,
     Baseline,
     changed_config,
@@ -27,6 +27,7 @@ from .conftest import (, restored_revision
     deployment_record,
     notifications_about,
     records_of_kind,
+    restored_revision,
     states_entered,
 )
 
@@ -173,7 +174,9 @@ def test_a_control_plane_that_crashes_two_minutes_after_up_is_rolled_back_by_the
     assert (report.status, report.error) == ("FAILED", "DeploymentRolledBack"), report.cause
     # Back on the last good revision's config and software (its image-pinned copy).
     assert result.rolled_back
-    assert restored_revision(twin, twin.service().task_definition) == baseline.task_definition.rsplit("/", 1)[-1]
+    assert (
+        restored_revision(twin, twin.service().task_definition) == baseline.task_definition.rsplit("/", 1)[-1]
+    )
     states = states_entered(report)
     assert states.index("Bake new control plane") < states.index("Roll back")
     # The bake's evidence is in the cause: the stopped task, its exit code, the control plane's error.
