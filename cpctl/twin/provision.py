@@ -845,8 +845,8 @@ def _lifecycle_rule(props: Properties, rule: Mapping[str, Any]) -> dict[str, Any
     }
     tags = [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in rule.get("TagFilters", [])]
     if tags and "AbortIncompleteMultipartUpload" in rule:
-        # S3 refuses a rule that aborts multipart uploads and filters by tags (S3 User Guide,
-        # "Lifecycle configuration elements": uploads in progress have no tags).
+        # Refused as S3-compatible stores document S3 refusing it (an upload in progress has no
+        # tags); not found on an AWS page: the stricter reading, so the twin is never more forgiving.
         raise props.error("a lifecycle rule with TagFilters cannot have AbortIncompleteMultipartUpload")
     if tags:
         prefix = rule.get("Prefix", "")

@@ -7,7 +7,7 @@ that revision, including one started by a rollback, reads exactly the config it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from controlplane import clock
@@ -138,7 +138,12 @@ def register_pinned(
     """Register a copy of `source_arn` pinned to `version_id` and tagged with it; the new revision's ARN."""
     described = ecs.describe_task_definition(taskDefinition=source_arn, include=["TAGS"])
     ours = {TAG_VERSION: version_id, TAG_SHA256: sha256, TAG_EXECUTION: execution_name}
-    again = _registered_already(str(described["taskDefinition"]["family"]), ours, ecs=ecs)
+    again = _registered_already(
+        str(described["taskDefinition"]["family"]),
+        ours,
+        lambda latest: pinned_version(latest) == version_id,
+        ecs=ecs,
+    )
     if again is not None:
         return again
     spec = pin(
@@ -159,12 +164,11 @@ def register_with_images(
         return source_arn
     _config_loader(definition)
     ours = {TAG_EXECUTION: execution_name, TAG_RESTORES: source_arn.rsplit("/", 1)[-1]}
-    latest = ecs.describe_task_definition(taskDefinition=str(definition["family"]), include=["TAGS"])
-    latest_tags = {str(tag.get("key")): str(tag.get("value")) for tag in latest.get("tags", [])}
-    if all(latest_tags.get(name) == value for name, value in ours.items()) and images_pinned(
-        latest["taskDefinition"], digests
-    ):
-        return str(latest["taskDefinition"]["taskDefinitionArn"])
+    again = _registered_already(
+        str(definition["family"]), ours, lambda latest: images_pinned(latest, digests), ecs=ecs
+    )
+    if again is not None:
+        return again
     accepted = _accepted(ecs)
     spec = {
         name: value for name, value in definition.items() if name not in READ_ONLY_FIELDS and name in accepted
@@ -193,17 +197,21 @@ def _register(spec: Mapping[str, Any], tags: list[dict[str, str]], *, ecs: ECSCl
     return registered["taskDefinition"]["taskDefinitionArn"]
 
 
-def _registered_already(family: str, ours: Mapping[str, str], *, ecs: ECSClient) -> str | None:
-    """The family's newest revision when this execution registered it for this version already: a
-    retried call whose first attempt ran (Step Functions retries Lambda service errors) registers
-    nothing more. DescribeTaskDefinition of a family alone describes its latest ACTIVE revision."""
+def _registered_already(
+    family: str,
+    ours: Mapping[str, str],
+    is_copy: Callable[[Mapping[str, Any]], bool],
+    *,
+    ecs: ECSClient,
+) -> str | None:
+    """The family's newest revision when this execution registered that very copy already (tagged
+    `ours`, `is_copy` of it): a retried call whose first attempt ran (Step Functions retries Lambda
+    service errors) registers nothing more. DescribeTaskDefinition of a family alone describes its
+    latest ACTIVE revision."""
     latest = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
     tags = {str(tag.get("key")): str(tag.get("value")) for tag in latest.get("tags", [])}
     definition = latest["taskDefinition"]
-    if (
-        all(tags.get(name) == value for name, value in ours.items())
-        and pinned_version(definition) == ours[TAG_VERSION]
-    ):
+    if all(tags.get(name) == value for name, value in ours.items()) and is_copy(definition):
         return str(definition["taskDefinitionArn"])
     return None
 
