@@ -303,6 +303,33 @@ class RecordStore:
             raise
         return True
 
+    def note_rollout(self, execution_name: str, rollout: Mapping[str, Any]) -> bool:
+        """Note on the lock this execution holds the deployment it started; False when it holds none.
+
+        DynamoDB reads back strongly consistent (`ConsistentRead`), which ECS's DescribeServices is not:
+        a retried call finds its first attempt's deployment here before ECS lists it."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(LOCK_SK),
+                UpdateExpression="SET rollout = :rollout",
+                ConditionExpression="execution_name = :me",
+                ExpressionAttributeValues=to_item({":rollout": rollout, ":me": execution_name}),
+            )
+        except ClientError as error:
+            if _conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def noted_rollout(self, execution_name: str) -> dict[str, Any] | None:
+        """The deployment this execution last noted on the lock it holds; None when it noted none."""
+        item = self._get(LOCK_SK)
+        if item is None or item.get("execution_name") != execution_name:
+            return None
+        rollout = item.get("rollout")
+        return dict(rollout) if isinstance(rollout, Mapping) else None
+
     # ---------------------------------------------------------------- queue
 
     def enqueue(self, ticket: Ticket, *, expires_at: int, queued_at_iso: str) -> None:

@@ -45,7 +45,7 @@ from controlplane.revisions import (
     register_pinned,
     register_with_images,
 )
-from controlplane.rollout import await_deployment, await_ecs_rollback, start_rollout
+from controlplane.rollout import await_deployment, await_ecs_rollback, start_or_adopt_rollout
 from controlplane.service_deployments import created_since
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
@@ -211,6 +211,8 @@ def _begin(
     return Rollback(
         failure=failure,
         target_task_definition_arn=target,
-        watch=start_rollout(target, ecs=ecs, settings=settings),
+        watch=start_or_adopt_rollout(
+            target, execution_name=state.execution.name, ecs=ecs, store=store, settings=settings
+        ),
         restores_task_definition_arn=restores,
     )

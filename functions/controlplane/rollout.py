@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane import clock
 from controlplane.diagnostics import failure_lines, stopped_tasks, tasks_started_by, unavailable_reason
@@ -31,8 +31,12 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_logs import CloudWatchLogsClient
 
+    from controlplane.records import RecordStore
+
 
 CONTROL_PLANE_TASKS = 1  # two control planes on one token is undocumented
+# What a retried call needs of its first attempt's rollout to watch the same deployment to the same deadline.
+_NOTED: Final = frozenset({"deployment_id", "task_definition_arn", "started_at", "deadline", "created_at"})
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,40 @@ class Observation:
     task: Mapping[str, Any] | None = None
 
 
-def start_or_adopt_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch:
-    """`start_rollout`, unless the service's PRIMARY deployment already runs this revision, live: a
-    retried call whose first attempt ran (Step Functions retries Lambda service errors) adopts that
-    deployment instead of forcing a second restart. A pinned revision belongs to one execution, so
-    nobody else starts deployments of it."""
+def start_or_adopt_rollout(
+    task_definition_arn: str, *, execution_name: str, ecs: ECSClient, store: RecordStore, settings: Settings
+) -> Watch:
+    """`start_rollout` once per execution and revision. Step Functions retries Lambda service errors
+    and the first attempt may have run: a retried call adopts the deployment that attempt started
+    instead of forcing a second restart. It finds it noted on the lock the execution holds (read
+    strongly consistent), else as the service's PRIMARY deployment of the revision (DescribeServices,
+    eventually consistent, for a first attempt that ended between UpdateService and the note). A pinned
+    revision belongs to one execution, so nobody else starts deployments of it."""
+    try:
+        noted = store.noted_rollout(execution_name)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("rollout notes unreadable: asking ECS", extra={"error": str(error)})
+        noted = None
+    if noted is not None and noted.get("task_definition_arn") == task_definition_arn:
+        watch = Watch.model_validate(noted)
+        logger.info(
+            "rollout already started: adopting the noted one", extra={"deployment_id": watch.deployment_id}
+        )
+        return watch
     adopted = _deployment_of(task_definition_arn, ecs=ecs, settings=settings)
-    return adopted if adopted is not None else start_rollout(task_definition_arn, ecs=ecs, settings=settings)
+    watch = adopted if adopted is not None else start_rollout(task_definition_arn, ecs=ecs, settings=settings)
+    try:
+        noted_now = store.note_rollout(execution_name, watch.model_dump(mode="json", include=set(_NOTED)))
+    except (ClientError, BotoCoreError) as error:
+        # The rollout is under way: failing here would roll back a deployment that may be fine.
+        logger.warning("rollout not noted", extra={"deployment_id": watch.deployment_id, "error": str(error)})
+        noted_now = False
+    if not noted_now:
+        logger.warning(
+            "a retried call can find this rollout only once ECS lists it",
+            extra={"deployment_id": watch.deployment_id},
+        )
+    return watch
 
 
 def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controlplane.aws_clients import ecs_client
+from controlplane.aws_clients import dynamodb_client, ecs_client
 from controlplane.handler import parse_event
 from controlplane.models import StartRolloutInput
+from controlplane.records import RecordStore
 from controlplane.rollout import start_or_adopt_rollout
 from controlplane.settings import get_settings
 from controlplane.telemetry import correlate, logger
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
 @parse_event(StartRolloutInput)
 def lambda_handler(event: StartRolloutInput, context: LambdaContext) -> dict[str, Any]:
     correlate(event.execution.id, event.execution.name, event.config.version_id)
+    settings = get_settings()
     watch = start_or_adopt_rollout(
-        event.revision.task_definition_arn, ecs=ecs_client(), settings=get_settings()
+        event.revision.task_definition_arn,
+        execution_name=event.execution.name,
+        ecs=ecs_client(),
+        store=RecordStore.of(settings, dynamodb=dynamodb_client()),
+        settings=settings,
     )
     return event.model_copy(update={"rollout": watch}).model_dump(mode="json")

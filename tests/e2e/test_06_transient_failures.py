@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from cpctl.twin.twin import LocalTwin
 
 from .conftest import changed_config, deploy, records_of_kind
@@ -33,13 +31,6 @@ def test_transient_lambda_errors_are_retried(twin: LocalTwin) -> None:
     assert set(retried.values()) == {"Lambda.ServiceException", "Lambda.TooManyRequestsException"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known gap: inside ECS's eventual-consistency window (the twin's DescribeServices lag) the retried "
-        "Start rollout does not see its first attempt's deployment yet and forces a second restart"
-    ),
-)
 def test_a_retried_call_whose_first_attempt_ran_deploys_once(twin: LocalTwin) -> None:
     """Every handler ran, its answer was lost, and Step Functions ran it again: one claim, one
     revision, one restart of the control plane, one record, one notification."""

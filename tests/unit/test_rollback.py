@@ -24,7 +24,7 @@ from controlplane.models import (
     Watch,
     WorkflowState,
 )
-from controlplane.records import LastGood, RecordStore
+from controlplane.records import LastGood, RecordStore, Ticket
 from controlplane.revisions import pinned_command, pinned_version
 from controlplane.rollback import roll_back
 
@@ -303,7 +303,8 @@ def test_ecs_rolling_back_onto_an_unpinned_revision_is_replaced_by_the_pinned_on
     state = world.failed_state()  # no record: the target is td:1 re-pinned to the previous config
     ecs_rollback = world.ecs.roll_back_by_itself(state.revision.previous_task_definition_arn)  # type: ignore[union-attr]
     updates = world.ecs.calls.count("update_service")
-    world.ecs.script = [lambda e: None, lambda e: e.complete()]  # seen in progress, then ours completes
+    # seen in progress (by the check for a rollout this execution started already, then by the wait), then ours completes
+    world.ecs.script = [lambda e: None, lambda e: None, lambda e: e.complete()]
     after = world.roll_back(state).rollback
     assert after is not None and after.status == "succeeded" and after.started_by == "workflow"
     assert world.ecs.calls.count("update_service") == updates + 1, "td:1 reads the failing config"
@@ -386,3 +387,27 @@ def test_not_changed_is_decided_by_two_looks_a_consistency_window_apart(world: W
     after = world.roll_back(state).rollback
     assert after is not None and after.status != "not_needed"
     assert "the service runs" in after.failure.reason
+
+
+def test_a_retried_roll_back_adopts_the_rollout_its_first_attempt_started(world: World) -> None:
+    good = world.on_last_good()
+    state = world.failed_state()
+    ticket = Ticket(state.execution.name, state.execution.id, world.versions[-1], "upload", None, 0)
+    assert world.store.acquire_lock(
+        ticket,
+        now=time.time(),
+        lease_seconds=3600,
+        acquired_at_iso="2026-12-01T00:00:00+00:00",
+        replacing=None,
+    )
+    world.ecs.script = [lambda e: None, lambda e: e.complete()]
+    first = world.roll_back(state).rollback
+    assert first is not None and first.status == "succeeded" and first.target_task_definition_arn == good
+    updates = world.ecs.calls.count("update_service")
+
+    # Step Functions ran Roll back again with the same input: the first attempt's answer was lost.
+    again = world.roll_back(state).rollback
+
+    assert world.ecs.calls.count("update_service") == updates, "the retry restarted the control plane again"
+    assert again is not None and again.watch is not None and first.watch is not None
+    assert again.watch.deployment_id == first.watch.deployment_id

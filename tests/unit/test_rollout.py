@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from controlplane.models import Watch
+from controlplane.records import RecordStore, Ticket
 from controlplane.rollout import await_deployment, start_or_adopt_rollout
 from moto import mock_aws
 
@@ -26,12 +27,40 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, fakes.FakeClock]
     with mock_aws(), fakes.fake_clock() as clock:
         logs = boto3.client("logs", region_name=fakes.REGION)
         logs.create_log_group(logGroupName=fakes.LOG_GROUP)
+        dynamodb = boto3.client("dynamodb", region_name=fakes.REGION)
+        fakes.create_records_table(dynamodb)
+        holding(EXECUTION)
         yield logs, clock
 
 
-def started(ecs: fakes.FakeEcs) -> Watch:
-    ecs.task_definitions[NEW["taskDefinitionArn"]] = NEW
-    return start_or_adopt_rollout(NEW["taskDefinitionArn"], ecs=ecs, settings=fakes.settings())  # type: ignore[arg-type]
+EXECUTION = "exec-1"
+
+
+def store() -> RecordStore:
+    return RecordStore.of(fakes.settings(), dynamodb=boto3.client("dynamodb", region_name=fakes.REGION))
+
+
+def holding(execution_name: str) -> None:
+    """The deployment lock, held by `execution_name` (admission took it before Start rollout runs)."""
+    ticket = Ticket(execution_name, f"arn:{execution_name}", "v1", "upload", None, 0)
+    assert store().acquire_lock(
+        ticket,
+        now=time.time(),
+        lease_seconds=3600,
+        acquired_at_iso="2026-12-01T00:00:00+00:00",
+        replacing=None,
+    )
+
+
+def started(ecs: fakes.FakeEcs, *, execution_name: str = EXECUTION, revision: dict[str, Any] = NEW) -> Watch:
+    ecs.task_definitions[revision["taskDefinitionArn"]] = revision
+    return start_or_adopt_rollout(
+        revision["taskDefinitionArn"],
+        execution_name=execution_name,
+        ecs=ecs,  # type: ignore[arg-type]
+        store=store(),
+        settings=fakes.settings(),
+    )
 
 
 def wait(watch: Watch, ecs: fakes.FakeEcs, logs: Any, **overrides: str) -> Watch:
@@ -51,16 +80,55 @@ def test_start_forces_a_new_deployment_and_keeps_its_id(env: Any) -> None:
     assert watch.deadline - watch.started_at == timedelta(minutes=15)
 
 
-def test_a_retried_start_adopts_the_deployment_its_first_attempt_started(env: Any) -> None:
+def test_a_retried_start_adopts_the_deployment_its_first_attempt_noted_without_asking_ecs(env: Any) -> None:
     ecs = fakes.FakeEcs()
     first = started(ecs)
     ecs.calls.clear()
 
-    again = started(ecs)  # Step Functions retried: the first attempt's answer was lost
+    # Step Functions retried at once: the first attempt's answer was lost, and DescribeServices may not
+    # list its deployment yet (eventual consistency). The note on the lock is read strongly consistent.
+    again = started(ecs)
+
+    assert ecs.calls == [], "the retry asked ECS (eventually consistent) instead of its own note"
+    assert again.deployment_id == first.deployment_id
+    assert (again.started_at, again.deadline) == (first.started_at, first.deadline), "the same deadline"
+    assert again.task_definition_arn == first.task_definition_arn
+
+
+def test_a_first_attempt_that_ended_before_its_note_is_adopted_from_ecs(env: Any) -> None:
+    ecs = fakes.FakeEcs()
+    first = started(ecs)
+    store().note_rollout(EXECUTION, {})  # the first attempt stopped between UpdateService and the note
+    ecs.calls.clear()
+
+    again = started(ecs)
 
     assert ecs.calls == ["describe_services"], "the retry restarted the control plane again"
     assert again.deployment_id == first.deployment_id
-    assert again.task_definition_arn == first.task_definition_arn
+
+
+def test_a_note_of_another_revision_is_not_adopted(env: Any) -> None:
+    ecs = fakes.FakeEcs()
+    started(ecs)
+    ecs.calls.clear()
+
+    other = started(ecs, revision=fakes.task_definition(3))  # e.g. Roll back onto another revision
+
+    assert ecs.calls == ["describe_services", "update_service"]
+    assert other.task_definition_arn == fakes.task_definition(3)["taskDefinitionArn"]
+    noted = store().noted_rollout(EXECUTION)
+    assert noted is not None and noted["task_definition_arn"] == other.task_definition_arn
+    assert noted["deployment_id"] == other.deployment_id
+
+
+def test_an_execution_without_the_lock_still_rolls_out_and_notes_nothing(env: Any) -> None:
+    ecs = fakes.FakeEcs()
+    watch = started(ecs, execution_name="exec-2")  # the lock is exec-1's
+
+    assert ecs.calls == ["describe_services", "update_service"]
+    assert watch.deployment_id == ecs.primary["id"]
+    assert store().noted_rollout("exec-2") is None
+    assert store().noted_rollout(EXECUTION) is None
 
 
 def test_success_needs_completed_our_revision_and_a_running_task_with_a_good_side_car(env: Any) -> None:
@@ -264,3 +332,13 @@ def test_the_deadline_ends_the_wait_across_invocations(env: Any) -> None:
     assert clock.now() == pytest.approx(watch.deadline.timestamp())
     assert second.failure is not None and "did not complete within 900 s" in second.failure.reason
     assert "IN_PROGRESS" in second.failure.reason
+
+
+def test_a_note_that_cannot_be_written_does_not_fail_the_rollout_it_follows(env: Any) -> None:
+    ecs = fakes.FakeEcs()
+    boto3.client("dynamodb", region_name=fakes.REGION).delete_table(TableName=fakes.TABLE)
+
+    watch = started(ecs)  # UpdateService took effect: failing now would roll back a rollout under way
+
+    assert ecs.calls == ["describe_services", "update_service"]
+    assert watch.deployment_id == ecs.primary["id"]
