@@ -33,4 +33,7 @@ def lambda_handler(event: AdmitDeploymentInput, context: LambdaContext) -> dict[
     assert state.admission is not None
     if state.admission.decision in QUIET_ENDINGS:
         count_deployment(state.admission.decision)
-    return state.model_dump(mode="json")
+    plan = {"wait_for_runs": settings.waits_for_runs, "bake": settings.bakes}
+    return state.model_copy(update={"admission": state.admission.model_copy(update=plan)}).model_dump(
+        mode="json"
+    )

@@ -42,7 +42,7 @@ ErrorLines = Callable[[TaskFailure], list[str]]
 def begin(settings: Settings, task_arn: str | None) -> Bake:
     started = clock.utcnow()
     deadline = started + timedelta(seconds=settings.bake_seconds)
-    if settings.bake_minutes == 0:
+    if not settings.bakes:
         return Bake(
             status="off", started_at=started, deadline=started, task_arn=task_arn, finished_at=started
         )

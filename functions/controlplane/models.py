@@ -112,6 +112,10 @@ class Admission(Payload):
     invocations: int = 0
     wait_deadline: datetime
     admitted_at: datetime | None = None
+    # The optional states this execution visits, as the stack's settings say (docs/workflow.md,
+    # "Load test runs" and "Bake"): the Choice states skip a feature that is off, at no transition.
+    wait_for_runs: bool = True
+    bake: bool = True
 
 
 class ValidationReport(Payload):

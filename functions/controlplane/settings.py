@@ -77,6 +77,16 @@ class Settings(BaseModel):
     self_heal_after_failures: int = Field(default=3, alias="SELF_HEAL_AFTER_FAILURES", ge=1)
     self_heal_min_interval_minutes: float = Field(default=60, alias="SELF_HEAL_MIN_INTERVAL_MINUTES", ge=0)
 
+    @property
+    def waits_for_runs(self) -> bool:
+        """Whether deployments look at Gatling's load test runs before a restart: a token and a wait."""
+        return self.gatling_api_token_secret_arn is not None and self.run_wait_minutes > 0
+
+    @property
+    def bakes(self) -> bool:
+        """Whether a new control plane is watched for `BakeMinutes` after it is up."""
+        return self.bake_minutes > 0
+
     @field_validator(
         "log_group",
         "topic_arn",

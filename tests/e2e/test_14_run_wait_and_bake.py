@@ -211,15 +211,18 @@ def test_a_healthy_bake_moves_last_good_only_after_it(twin: LocalTwin, baseline:
 
 @pytest.fixture
 def no_bake_twin() -> Iterator[LocalTwin]:
-    with LocalTwin(TwinOptions(parameters={"BakeMinutes": "0"})) as local:
+    with LocalTwin(TwinOptions(parameters={"BakeMinutes": "0", "RunWaitMinutes": "0"})) as local:
         deploy_initial(local, wall_timeout=WALL_TIMEOUT)
         yield local
 
 
-def test_bake_minutes_zero_turns_the_bake_off(no_bake_twin: LocalTwin) -> None:
+def test_bake_minutes_zero_and_run_wait_minutes_zero_skip_both_steps(no_bake_twin: LocalTwin) -> None:
     result = deploy(no_bake_twin, changed_config())
     report = result.report
     assert report.status == "SUCCEEDED", f"{report.error}: {report.cause}"
+    visited = [step.name for step in report.states]
+    assert not {"Wait for load test runs", "Bake new control plane"} & set(visited), visited
+    assert report.transitions == 13, visited  # what a deployment cost before the two steps existed
     record = deployment_record(no_bake_twin, report.name)
-    assert record["bake"]["status"] == "off" and record["bake"]["checks"] == 0
+    assert record.get("bake") is None and record.get("load_tests") is None
     assert records_of_kind(no_bake_twin, "last_good")[0]["version_id"] == result.version_id

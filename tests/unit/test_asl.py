@@ -359,6 +359,8 @@ def _label(rule: dict[str, Any]) -> str:
         value = r.get("StringEquals", r.get("BooleanEquals"))
         if value is True:  # a flag: its name (`$.validation.valid` -> valid)
             words.append(str(r["Variable"]).rsplit(".", 1)[-1])
+        elif value is False:  # `$.admission.bake` false -> no bake
+            words.append("no " + str(r["Variable"]).rsplit(".", 1)[-1].replace("_", " "))
         elif value not in (None, ""):
             words.append(str(value))
     if not words:  # presence tests: name what must be there
@@ -521,9 +523,10 @@ def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
         yield Run(monkeypatch, clock_)
 
 
-def test_a_deployment_takes_17_transitions_and_is_seen_done_within_one_poll(run: Run) -> None:
+def test_a_deployment_takes_15_transitions_and_is_seen_done_within_one_poll(run: Run) -> None:
     """Rollout done 90 s after UpdateService, control plane up 15 s later, then the default 5-minute
-    bake: 17 transitions (target <= 20); the load test check and the bake are 2 each."""
+    bake: 15 transitions (target <= 20); the bake is 2. Without a Gatling API token (none here) the
+    load test check is skipped; with one it is 2 more (the twin's happy path: 17)."""
 
     done_at: list[float] = []
 
@@ -535,7 +538,8 @@ def test_a_deployment_takes_17_transitions_and_is_seen_done_within_one_poll(run:
     run.info_answers = [503, 503, 503]  # /info answers from the 4th probe: 15 s
     result = run.execute(run.upload(fakes.VALID_CONFIG), "happy")
     assert result["status"] == "SUCCEEDED", result
-    assert result["transitions"] == 17 <= 20, result["states"]
+    assert result["transitions"] == 15 <= 20, result["states"]
+    assert "Wait for load test runs" not in result["states"], "no token: the runs are not checked"
     output = json.loads(result["output"])
     # The bake watched the control plane for 5 minutes, one check every 30 s, within one invocation.
     assert output["bake"]["status"] == "passed" and output["bake"]["invocations"] == 1
@@ -547,6 +551,23 @@ def test_a_deployment_takes_17_transitions_and_is_seen_done_within_one_poll(run:
         datetime.fromisoformat(output["up"]["finished_at"]) - datetime.fromisoformat(finished)
     ).total_seconds() == 15
     assert output["result"]["outcome"] == "succeeded"
+
+
+def test_with_the_bake_and_the_run_wait_off_a_deployment_takes_13_transitions(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BakeMinutes 0 and no Gatling API token: the Choice states skip both optional steps, so the
+    deployment costs what it did before they existed."""
+    monkeypatch.setenv("BAKE_MINUTES", "0")
+    reset_settings()
+    run.ecs.script = [lambda ecs: None, lambda ecs: ecs.complete()]
+    result = run.execute(run.upload(fakes.VALID_CONFIG), "no-bake")
+    assert result["status"] == "SUCCEEDED", result
+    assert result["transitions"] == 13, result["states"]
+    assert not {"Wait for load test runs", "Bake new control plane"} & set(result["states"])
+    output = json.loads(result["output"])
+    assert output["admission"]["bake"] is False and output["admission"]["wait_for_runs"] is False
+    assert output["result"]["outcome"] == "succeeded" and output.get("bake") is None
 
 
 def test_a_failed_rollout_is_rolled_back_and_ends_failed_with_a_cause(run: Run) -> None:
