@@ -58,7 +58,7 @@ from moto.utilities.utils import get_partition
 from cpctl.twin import faults, service_deployments
 from cpctl.twin.control_plane import CONFIG_PATH, ContainerLog, FakeControlPlane
 from cpctl.twin.gatling import FakeGatlingCloud
-from cpctl.twin.iam_calls import role_policies
+from cpctl.twin.iam_calls import Where, role_policies, secret_checks
 from cpctl.twin.iam_eval import Decision, Request, decide
 from cpctl.twin.service_deployments import ServiceDeploymentRecord
 
@@ -1228,17 +1228,21 @@ class SimulatedFargate:
                 "Secrets Manager can't find the specified secret."
             )
         execution_role = getattr(run.definition, "execution_role_arn", None)
-        decision = (
-            self._decide(execution_role, "secretsmanager:GetSecretValue", str(found["ARN"]), {})
-            if execution_role
-            else Decision.IMPLICIT_DENY
-        )
-        if decision is not Decision.ALLOW:
-            principal = _session_arn(execution_role, run.task.id) if execution_role else "(no execution role)"
-            return None, (
-                f"AccessDeniedException: User: {principal} is not authorized to perform: secretsmanager:GetSecretValue "
-                f"on resource: {value_from} because no identity-based policy allows the secretsmanager:GetSecretValue action"
+        where = Where(partition="aws", region=parts[3] or self.region, account=parts[4] or self.account_id)
+        for action, resource, context in secret_checks(str(found["ARN"]), where):
+            decision = (
+                self._decide(execution_role, action, resource, context)
+                if execution_role
+                else Decision.IMPLICIT_DENY
             )
+            if decision is not Decision.ALLOW:
+                principal = (
+                    _session_arn(execution_role, run.task.id) if execution_role else "(no execution role)"
+                )
+                return None, (
+                    f"AccessDeniedException: User: {principal} is not authorized to perform: {action} "
+                    f"on resource: {resource} because no identity-based policy allows the {action} action"
+                )
         text = str(found.get("SecretString", ""))
         if json_key:
             document = json.loads(text)

@@ -3,7 +3,7 @@
 moto enforces no policy in-process. `CallAuthorizer` is a botocore `before-parameter-build` hook: for
 a call made while a function's handler runs, it names the IAM actions, resource ARNs and condition
 keys of the request (one table, `_REQUESTS`, from the Service Authorization Reference of each
-service), decides each with the role's policies (`iam_eval.decide`, inline and managed, explicit
+service; a secret's customer managed KMS key too), decides each with the role's policies (`iam_eval.decide`, inline and managed, explicit
 Deny first), records the call, and raises the AccessDenied error AWS would answer. An operation the
 table does not know fails loudly: the twin never lets an unchecked call through.
 
@@ -111,6 +111,38 @@ def _register_task_definition(params: Params, where: Where) -> list[Check]:
     return checks
 
 
+def secret_checks(secret_id: str, where: Where) -> list[Check]:
+    """GetSecretValue of a secret, and `kms:Decrypt` of its key when that is a customer managed key:
+    Secrets Manager decrypts the value with the caller's permissions, under the encryption context
+    `SecretARN`, calling KMS on the caller's behalf (Secrets Manager User Guide, "Secret encryption
+    and decryption in AWS Secrets Manager", "Permissions for the KMS key"; the AWS managed policy
+    AWSSecretsManagerClientReadOnlyAccess conditions the same grant on `kms:ViaService` and
+    `kms:EncryptionContext:SecretARN`). The AWS managed key `aws/secretsmanager` needs no grant."""
+    from moto.secretsmanager.exceptions import SecretsManagerClientError
+    from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
+
+    try:
+        secret = secretsmanager_backends[where.account][where.region].describe_secret(secret_id)
+    except SecretsManagerClientError:
+        # Unknown to Secrets Manager: IAM is asked about the ARN as given, and the call then fails.
+        return [("secretsmanager:GetSecretValue", secret_id, {})]
+    checks: list[Check] = [("secretsmanager:GetSecretValue", str(secret.arn), {})]
+    key = getattr(secret, "kms_key_id", None)  # a replica secret carries its own Region's key
+    if key and key != SecretsManagerBackend.DEFAULT_KMS_KEY_ALIAS:
+        key_arn = key if key.startswith("arn:") else where.arn("kms", f"key/{key}")
+        checks.append(
+            (
+                "kms:Decrypt",
+                key_arn,
+                {
+                    "kms:ViaService": f"secretsmanager.{where.region}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": str(secret.arn),
+                },
+            )
+        )
+    return checks
+
+
 def _dynamodb(action: str) -> Callable[[Params, Where], list[Check]]:
     return lambda params, where: [(action, where.arn("dynamodb", f"table/{params['TableName']}"), {})]
 
@@ -211,9 +243,7 @@ _REQUESTS: dict[str, Callable[[Params, Where], list[Check]]] = {
     ],
     # SNS, Secrets Manager, Lambda.
     "sns:Publish": lambda params, where: [("sns:Publish", str(params["TopicArn"]), {})],
-    "secretsmanager:GetSecretValue": lambda params, where: [
-        ("secretsmanager:GetSecretValue", str(params["SecretId"]), {})
-    ],
+    "secretsmanager:GetSecretValue": lambda params, where: secret_checks(str(params["SecretId"]), where),
     "lambda:Invoke": lambda params, where: [
         (
             "lambda:InvokeFunction",

@@ -133,6 +133,9 @@ class TwinOptions:
     # How long DescribeServices may not show a new deployment, to the stack's functions (None: the
     # simulated Fargate's default, DESCRIBE_LAG_SECONDS; 0: never).
     describe_lag_seconds: float | None = None
+    # Encrypt the two token secrets with a customer managed KMS key, passed as SecretsKmsKeyArn:
+    # every reader then needs kms:Decrypt on it (iam_calls.secret_checks).
+    secrets_kms_key: bool = False
 
 
 class LocalTwin:
@@ -257,11 +260,22 @@ class LocalTwin:
         undo.enter_context(_environ({"SSL_CERT_FILE": str(self.gatling.ca_path)}))
 
         secretsmanager = self.client("secretsmanager")
+        secrets_key = (
+            # The default key policy lets IAM policies grant the key's use (KMS Developer Guide, "Default key policy").
+            self.client("kms").create_key(Description="control-plane-autopilot token secrets")["KeyMetadata"][
+                "Arn"
+            ]
+            if self.options.secrets_kms_key
+            else None
+        )
+        encrypted = {"KmsKeyId": secrets_key} if secrets_key else {}
         api_secret = secretsmanager.create_secret(
-            Name="control-plane-autopilot/gatling-api-token", SecretString=self.api_token
+            Name="control-plane-autopilot/gatling-api-token", SecretString=self.api_token, **encrypted
         )["ARN"]
         token_secret = secretsmanager.create_secret(
-            Name="control-plane-autopilot/control-plane-token", SecretString=self.control_plane_token
+            Name="control-plane-autopilot/control-plane-token",
+            SecretString=self.control_plane_token,
+            **encrypted,
         )["ARN"]
         ec2 = self.client("ec2")
         # No NAT gateway and no VPC endpoints: the functions in it reach only it (network.py).
@@ -312,6 +326,7 @@ class LocalTwin:
             "GatlingApiUrl": self.gatling.url,
             "GatlingApiTokenSecretArn": api_secret,
             "ControlPlaneTokenSecretArn": token_secret,
+            **({"SecretsKmsKeyArn": secrets_key} if secrets_key else {}),
         }
         parameters = {name: value for name, value in candidates.items() if name in declared}
         parameters.update(self.options.parameters)

@@ -82,9 +82,18 @@ def secrets_provider() -> SecretsProvider:
 
 def read_api_token(settings: Settings) -> str | None:
     """The Gatling API token from Secrets Manager, cached by Powertools; never logged or returned."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    from controlplane.errors import ApiTokenUnreadable
+
     if settings.gatling_api_token_secret_arn is None:
         return None
-    return str(secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
+    try:
+        value = secrets_provider().get(settings.gatling_api_token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError as error:
+        # Secrets Manager's own words (the denied action and resource); a value is never in them.
+        raise ApiTokenUnreadable(f"the Gatling API token secret could not be read: {error}") from None
+    return str(value)
 
 
 _FACTORIES = (

@@ -65,6 +65,11 @@ class GatlingApiRefused(GatlingApiError):
     """Gatling's API refused the API token (401/403): the check cannot succeed by waiting."""
 
 
+class ApiTokenUnreadable(GatlingApiRefused):
+    """The Gatling API token's secret could not be read (denied, its KMS key not usable, deleted): a
+    broken check, like a refused token, never a broken control plane."""
+
+
 # ---------------------------------------------------------------- names of the workflow's Fail states
 
 

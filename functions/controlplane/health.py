@@ -373,10 +373,10 @@ def check_locations(
         return CheckResult(status="unknown", detail=f"cannot read config version {version_id} ({code})")
     if not wanted:
         return CheckResult(status="pass", detail=f"config version {version_id} defines no location")
-    token = read_token()
-    if token is None:
-        return CheckResult(status="skipped", detail="no Gatling API token configured")
     try:
+        token = read_token()
+        if token is None:
+            return CheckResult(status="skipped", detail="no Gatling API token configured")
         listed = private_location_ids(
             settings.gatling_api_url, token, http_get=http_get, timeout=settings.http_timeout_seconds
         )

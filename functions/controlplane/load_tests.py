@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from controlplane import clock
-from controlplane.errors import GatlingApiError
+from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import ActiveRun, active_runs
 from controlplane.healing import SELF_HEAL_REASON
 from controlplane.http_client import HttpGet
@@ -89,14 +89,18 @@ def await_load_tests(
         if not locations:
             return _done(wait, invocations, "not_needed", "the running config defines no location")
         wait = wait.model_copy(update={"location_ids": sorted(locations)})
-    token = read_token()
-    if token is None:
-        return _done(wait, invocations, "not_needed", "no Gatling API token: load test runs are not checked")
+    try:
+        if read_token() is None:
+            return _done(
+                wait, invocations, "not_needed", "no Gatling API token: load test runs are not checked"
+            )
+    except GatlingApiRefused:
+        pass  # set but unreadable: each look below says Gatling cannot tell, and unknown is running
     budget_end = clock.now() + settings.invocation_budget_seconds
     deadline = wait.deadline.timestamp()
     wanted = set(wait.location_ids)
     while True:
-        in_the_way, detail = _look(wanted, token, settings=settings, http_get=http_get)
+        in_the_way, detail = _look(wanted, read_token, settings=settings, http_get=http_get)
         now = clock.now()
         waited = round(now - wait.started_at.timestamp(), 3)
         wait = wait.model_copy(
@@ -133,12 +137,14 @@ def await_load_tests(
         clock.sleep(min(settings.run_check_interval_seconds, max(deadline - now, 0.001)))
 
 
-def _look(wanted: set[str], token: str, *, settings: Settings, http_get: HttpGet) -> tuple[list[str], str]:
+def _look(
+    wanted: set[str], read_token: ReadToken, *, settings: Settings, http_get: HttpGet
+) -> tuple[list[str], str]:
     """(the runs in the way, described; one line about what was seen)."""
     try:
         runs = active_runs(
             settings.gatling_api_url,
-            token,
+            read_token() or "",
             updated_since=clock.utcnow() - RUN_LOOKBACK,
             http_get=http_get,
             timeout=settings.http_timeout_seconds,

@@ -77,7 +77,8 @@ def granted_actions() -> dict[str, set[str]]:
 
 
 def test_every_granted_action_is_used_and_every_call_is_allowed() -> None:
-    with LocalTwin(TwinOptions(parameters={"KeepRevisions": "2"})) as twin:
+    # Token secrets under a customer managed key: their readers walk the kms:Decrypt grant too.
+    with LocalTwin(TwinOptions(parameters={"KeepRevisions": "2"}, secrets_kms_key=True)) as twin:
         deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
         assert deploy(twin, config_with_location("prl_extra_one")).report.status == "SUCCEEDED"
         assert deploy(twin, INVALID).report.error == "ConfigRejected"

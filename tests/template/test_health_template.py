@@ -148,6 +148,7 @@ def test_the_health_check_role_is_least_privilege(resources: dict[str, Any]) -> 
         "states:DescribeExecution",
         "lambda:InvokeFunction",
         "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
     }
     assert granted["lambda:InvokeFunction"][1]["Resource"] == {"Fn::GetAtt": ["ProbeInfoFunction", "Arn"]}
     assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for _, s in statements)
@@ -159,6 +160,13 @@ def test_the_health_check_role_is_least_privilege(resources: dict[str, Any]) -> 
     assert granted["s3:GetObject"][1]["Resource"] == {"Fn::Sub": "${ConfigBucket.Arn}/${ConfigObjectKey}"}
     condition, secret = granted["secretsmanager:GetSecretValue"]
     assert condition == "HasGatlingApiToken" and secret["Resource"] == {"Ref": "GatlingApiTokenSecretArn"}
+    condition, decrypt = granted["kms:Decrypt"]
+    assert condition == "HasGatlingApiTokenUnderSecretsKmsKey" and decrypt["Resource"] == {
+        "Ref": "SecretsKmsKeyArn"
+    }
+    assert decrypt["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"] == {
+        "Ref": "GatlingApiTokenSecretArn"
+    }, "only this secret's decryption, only through Secrets Manager"
 
 
 # ---------------------------------------------------------------- stopped tasks

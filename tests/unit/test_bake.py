@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from controlplane.bake import begin, watch
+from controlplane.errors import ApiTokenUnreadable
 from controlplane.http_client import HttpResponse
 from controlplane.models import Bake, BakeInput, WorkflowState
 from controlplane.outcomes import decide
@@ -37,6 +38,7 @@ def bake(
     listed: list[bytes] | None = None,
     token: str | None = None,
     previous: Bake | None = None,
+    read_token: Any = None,
     **env: str,
 ) -> Bake:
     """One invocation; `task_at(t)` / `probe_at(t)` say what ECS and /info answer t seconds in."""
@@ -56,7 +58,7 @@ def bake(
         error_lines=lambda task: ["[control-plane] ERROR java.lang.OutOfMemoryError: Java heap space"],
         probe=lambda ip, port: (probe_at or (lambda t: None))(clock.now() - start),
         http_get=http,
-        read_token=lambda: token,
+        read_token=read_token or (lambda: token),
     )
 
 
@@ -129,3 +131,13 @@ def test_a_failed_bake_is_the_rollbacks_failure_and_success_needs_a_passed_bake(
     passed = state.model_copy(update={"bake": bake(clock)})
     result, _ = decide(passed)
     assert result.outcome == "succeeded" and "stayed up through a 300 s bake" in result.cause
+
+
+def test_a_token_that_cannot_be_read_leaves_the_locations_unchecked_and_the_bake_passes(
+    clock: fakes.FakeClock,
+) -> None:
+    def unreadable() -> str | None:
+        raise ApiTokenUnreadable("the Gatling API token secret could not be read: AccessDeniedException")
+
+    passed = bake(clock, read_token=unreadable)
+    assert passed.status == "passed" and passed.failing_checks == 0 and passed.last_problem is None

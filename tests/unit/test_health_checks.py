@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from controlplane.errors import ApiTokenUnreadable
 from controlplane.health import (
     LOST_UPLOAD_GRACE_SECONDS,
     HealthReport,
@@ -241,6 +242,20 @@ def run_locations(
         read_token=lambda: hf.API_TOKEN,
     )
     return result, http
+
+
+def test_an_api_token_whose_secret_cannot_be_read_makes_locations_unknown_not_failed() -> None:
+    def unreadable() -> str | None:
+        raise ApiTokenUnreadable("the Gatling API token secret could not be read: AccessDeniedException")
+
+    settings = hf.settings(
+        GATLING_API_TOKEN_SECRET_ARN="arn:aws:secretsmanager:eu-west-1:123456789012:secret:t"
+    )
+    http = hf.FakeHttp({"/v2/locations": hf.locations("prl_a")})
+    result = check_locations(
+        "v1", location_ids=lambda version: ["prl_a"], settings=settings, http_get=http, read_token=unreadable
+    )
+    assert result.status == "unknown" and "could not be read" in result.detail and not http.requests
 
 
 def test_locations_are_skipped_without_an_api_token() -> None:

@@ -6,7 +6,7 @@ import http.server
 import io
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import boto3
@@ -16,7 +16,7 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from controlplane import endpoints
-from controlplane.errors import GatlingApiError, GatlingApiRefused, GatlingApiUnavailable
+from controlplane.errors import ApiTokenUnreadable, GatlingApiError, GatlingApiRefused, GatlingApiUnavailable
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpResponse, HttpUnreachable, http_get
 from controlplane.liveness import Probe, await_up, begin, invoked_probe, probe_info
@@ -67,6 +67,7 @@ def check(
     locations: list[str] | None = None,
     token: str | None = None,
     previous: UpCheck | None = None,
+    read_token: Callable[[], str | None] | None = None,
     **env: str,
 ) -> UpCheck:
     settings = fakes.settings(**env)
@@ -77,7 +78,14 @@ def check(
         settings=settings,
         probe=probe_with(http),
         http_get=http,
-        read_token=lambda: token,
+        read_token=read_token or (lambda: token),
+    )
+
+
+def unreadable_token() -> str | None:
+    """What `aws_clients.read_api_token` raises when Secrets Manager refuses the read."""
+    raise ApiTokenUnreadable(
+        "the Gatling API token secret could not be read: AccessDeniedException: not authorized to perform: kms:Decrypt"
     )
 
 
@@ -128,6 +136,16 @@ def test_a_refused_token_is_a_monitoring_problem_not_a_failed_control_plane(cloc
     assert "GatlingApiTokenSecretArn" in up.monitoring_problem and not up.locations_checked
     assert clock.sleeps == []
     assert TOKEN not in json.dumps(up.model_dump(mode="json"))
+
+
+def test_an_unreadable_token_is_a_monitoring_problem_not_a_failed_control_plane(
+    clock: fakes.FakeClock,
+) -> None:
+    http = FakeHttp(info=[200])
+    up = check(http, read_token=unreadable_token)
+    assert up.status == "up" and up.failure is None, "a control plane that answers /info is not rolled back"
+    assert up.monitoring_problem is not None and "kms:Decrypt" in up.monitoring_problem
+    assert not up.locations_checked and not [url for url, _ in http.requests if "locations" in url]
 
 
 def _task(arn: str, ip: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from controlplane.errors import GatlingApiRefused
+from controlplane.errors import ApiTokenUnreadable, GatlingApiRefused
 from controlplane.gatling_api import TERMINAL_RUN_STATUSES, active_runs
 from controlplane.http_client import HttpResponse, HttpUnreachable
 from controlplane.load_tests import await_load_tests
@@ -68,6 +68,7 @@ def wait(
     previous: LoadTestWait | None = None,
     notes: list[tuple[str, str]] | None = None,
     request: dict[str, Any] | None = None,
+    read_token: Any = None,
     **env: str,
 ) -> LoadTestWait:
     settings = fakes.settings(**{**ENV, "GATLING_API_URL": BASE, **env})
@@ -80,7 +81,7 @@ def wait(
         settings=settings,
         running_locations=lambda: ["prl_one", "prl_two"] if locations is None else locations,
         http_get=transport,
-        read_token=lambda: TOKEN,
+        read_token=read_token or (lambda: TOKEN),
         notify=lambda subject, message: sent.append((subject, message)),
     )
 
@@ -216,3 +217,15 @@ def test_an_upload_cannot_force() -> None:
     payload["request"]["force"] = True
     with pytest.raises(ValueError, match="cannot force"):
         AwaitLoadTestsInput.model_validate(payload)
+
+
+def test_a_token_that_cannot_be_read_means_gatling_cannot_tell_and_the_deployment_waits(
+    clock: fakes.FakeClock, gatling: FakeGatlingCloud
+) -> None:
+    def unreadable() -> str | None:
+        raise ApiTokenUnreadable("the Gatling API token secret could not be read: AccessDeniedException")
+
+    waited = wait(Transport(gatling), read_token=unreadable)
+    # Unknown is running: no restart until Gatling can say that no run is in the way.
+    assert waited.status == "waiting", waited
+    assert "Gatling cannot tell" in waited.detail and "could not be read" in waited.detail

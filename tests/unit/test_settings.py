@@ -84,3 +84,19 @@ def test_the_resolver_is_identity_until_the_twin_installs_one() -> None:
     finally:
         endpoints.install_resolver(None)
     assert endpoints.resolve("10.0.1.23", 8080) == ("10.0.1.23", 8080)
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_token_secret_that_cannot_be_read_is_a_broken_check_in_words_without_a_value() -> None:
+    from controlplane.errors import ApiTokenUnreadable, GatlingApiRefused
+    from moto import mock_aws
+
+    missing = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gatling-api-token-AbCdEf"
+    settings = fakes.settings(GATLING_API_TOKEN_SECRET_ARN=missing)
+    aws_clients.reset_clients()
+    with mock_aws(), pytest.raises(ApiTokenUnreadable) as unreadable:
+        aws_clients.read_api_token(settings)
+    assert isinstance(unreadable.value, GatlingApiRefused), "the checks treat it as a refused token"
+    assert str(unreadable.value).startswith("the Gatling API token secret could not be read: ")
+    assert "ResourceNotFoundException" in str(unreadable.value)
+    aws_clients.reset_clients()

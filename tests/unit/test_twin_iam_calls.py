@@ -149,3 +149,39 @@ def test_eventbridge_reaches_a_function_or_queue_only_through_its_resource_polic
     assert check({"Arn": QUEUE}, resource=events_may("sqs:SendMessage", QUEUE)) is Decision.ALLOW
     with pytest.raises(UnknownOperation):
         check({"Arn": "arn:aws:kinesis:eu-west-1:123456789012:stream/s"})
+
+
+def test_a_secret_under_a_customer_managed_key_also_needs_kms_decrypt_via_secrets_manager() -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        kms = boto3.client("kms", region_name=WHERE.region)
+        secrets = boto3.client("secretsmanager", region_name=WHERE.region)
+        key = kms.create_key()["KeyMetadata"]["Arn"]
+        plain = secrets.create_secret(Name="plain", SecretString="x")["ARN"]
+        encrypted = secrets.create_secret(Name="encrypted", SecretString="x", KmsKeyId=key)["ARN"]
+        read = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [plain, encrypted]}
+        decrypt = {
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}},
+        }
+
+        # The AWS managed key aws/secretsmanager: GetSecretValue alone.
+        assert authorizer(read).authorize("Fn", ROLE, "secretsmanager:GetSecretValue", {"SecretId": "plain"})
+        with pytest.raises(ClientError) as denied:
+            authorizer(read).authorize("Fn", ROLE, "secretsmanager:GetSecretValue", {"SecretId": encrypted})
+        assert f"not authorized to perform: kms:Decrypt on resource: {key}" in str(denied.value)
+        record = authorizer(read, decrypt).authorize(
+            "Fn", ROLE, "secretsmanager:GetSecretValue", {"SecretId": "encrypted"}
+        )
+        assert record.checks[1] == (
+            "kms:Decrypt",
+            key,
+            {
+                "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                "kms:EncryptionContext:SecretARN": encrypted,
+            },
+        )
