@@ -3,7 +3,8 @@
 The baseline is the commit before the twin learned to check IAM on every call, CloudFormation's
 lifecycle and ECS's documented behaviour (`BASELINE`); the target is at most 1.5x its wall time for
 both. The baseline is checked out into a temporary git worktree with an environment of its own lock
-(`make install` there), and the two trees run alternately, so that load on the machine falls on both.
+(`make install` there), and the two trees run alternately (`make local` by rounds, the e2e suite file by file), so that
+load on the machine falls on both.
 
 Run by `make bench`. Set BENCH_BASELINE_E2E=0 to time `make local` only (the e2e suite takes minutes
 per tree). Exits non-zero only if a run fails, not on a missed target (the table says so).
@@ -61,10 +62,12 @@ def main() -> int:
                     for path in (baseline / "tests" / "e2e").rglob("test_*.py")
                     if (REPO / path.relative_to(baseline)).exists()
                 )
-                e2e = {}
-                for name, tree in trees.items():
-                    e2e[name] = run(tree, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider", *common)
-                    print(f"e2e scenarios of {name} done", flush=True)
+                # File by file, the two trees in turn, so that a change of load falls on both.
+                e2e = dict.fromkeys(trees, 0.0)
+                for index, scenario in enumerate(common, 1):
+                    for name, tree in trees.items():
+                        e2e[name] += run(tree, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider", scenario)
+                    print(f"e2e scenario {index} of {len(common)} done: {scenario}", flush=True)
                 rows.append((f"e2e scenarios ({len(common)} files both have)", e2e["baseline"], e2e["main"]))
         finally:
             subprocess.run(  # noqa: S603
