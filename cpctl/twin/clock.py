@@ -176,13 +176,6 @@ class SimulatedClock:
         finally:
             stack.remove((at, error))
 
-    def deadlines(self) -> list[tuple[float, type[DeadlineExceeded]]]:
-        """The calling thread's deadlines, to hand to a thread it starts (see `inherit_deadlines`)."""
-        return list(self._deadlines())
-
-    def inherit_deadlines(self, deadlines: list[tuple[float, type[DeadlineExceeded]]]) -> None:
-        self._local.deadlines = list(deadlines)
-
     def close(self) -> None:
         """Stop the clock for good: every sleeper, now or later, gets `ClockStopped`."""
         with self._cond:

@@ -144,8 +144,8 @@ def _watching(
     )
 
 
-def ecs_rollback_onto(
-    task_definition_arn: str, *, failed: Watch, ecs: ECSClient, settings: Settings
+def _ecs_rollback(
+    services: Sequence[Mapping[str, Any]], task_definition_arn: str, *, failed: Watch, settings: Settings
 ) -> Watch | None:
     """ECS's own rollback onto the revision, to watch instead of starting another; None when there is none.
 
@@ -154,13 +154,6 @@ def ecs_rollback_onto(
     still IN_PROGRESS or already COMPLETED. A forced deployment on top of it would restart the task it
     has just started.
     """
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    return _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
-
-
-def _ecs_rollback(
-    services: Sequence[Mapping[str, Any]], task_definition_arn: str, *, failed: Watch, settings: Settings
-) -> Watch | None:
     if not services or services[0].get("status") != "ACTIVE":
         return None
     service = services[0]
@@ -195,9 +188,10 @@ def _ecs_rollback(
 def await_ecs_rollback(
     task_definition_arn: str, *, failed: Watch, ecs: ECSClient, settings: Settings
 ) -> Watch | None:
-    """`ecs_rollback_onto`, looked for again during the consistency window while ECS is bound to roll
-    back (our deployment FAILED, the circuit breaker's rollback on): DescribeServices may not list
-    ECS's rollback deployment yet, and a forced deployment instead would restart the control plane twice."""
+    """ECS's own rollback onto the revision (`_ecs_rollback`), looked for through the consistency
+    window while ECS is bound to roll back (our deployment FAILED, the circuit breaker's rollback on):
+    DescribeServices may not list ECS's rollback deployment yet, and a forced deployment instead would
+    restart the control plane twice."""
     end = clock.now() + settings.consistency_grace_seconds
     while True:
         services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]

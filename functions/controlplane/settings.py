@@ -141,11 +141,6 @@ class Settings(BaseModel):
             raise SettingsError("NOTIFICATION_TOPIC_ARN is not set")
         return self.topic_arn
 
-    def require_log_group(self) -> str:
-        if self.log_group is None:
-            raise SettingsError("LOG_GROUP_NAME is not set")
-        return self.log_group
-
     def require_state_machine_arn(self) -> str:
         if self.state_machine_arn is None:
             raise SettingsError("STATE_MACHINE_ARN is not set")
