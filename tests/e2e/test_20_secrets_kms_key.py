@@ -1,4 +1,4 @@
-"""Scenario 19: token secrets encrypted with a customer managed KMS key (`SecretsKmsKeyArn`).
+"""Scenario 20: token secrets encrypted with a customer managed KMS key (`SecretsKmsKeyArn`).
 
 Secrets Manager decrypts a secret's value with the caller's own `kms:Decrypt` on its key when that
 key is customer managed (Secrets Manager User Guide, "Secret encryption and decryption in AWS
