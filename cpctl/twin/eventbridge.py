@@ -35,8 +35,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
+from cpctl.twin import faults
 from cpctl.twin.capture import Capture
 from cpctl.twin.clock import ClockStopped, SimulatedClock
 from cpctl.twin.iam_calls import TargetCheck
@@ -59,8 +60,8 @@ _S3_REASONS = {
 # documents no figure ("typically ... in seconds but can sometimes take a minute or longer", S3 User
 # Guide, "Amazon S3 Event Notifications"): a minute puts it inside the rollout the first one started.
 REDELIVERY_SECONDS = 60.0
-# The faults of cpctl/twin/faults.py that EventBridge acts out.
-EVENT_FAULTS = ("events-duplicated", "event-late")
+# The faults of cpctl/twin/faults.py that EventBridge acts out (`arm`).
+EVENT_FAULTS: Final = faults.names("deploy", armed_by=("eventbridge",))
 
 
 class DeliveryError(RuntimeError):
