@@ -286,7 +286,8 @@ def _follow_executions(
 ) -> None:
     """Show every execution started while the twin is up, live, and run `schedule` when it is due
     and no execution runs, until `stopping` is set."""
-    seen = {item["executionArn"] for item in twin.executions()}
+    # One still running at the first look started as the twin came up: it is shown too.
+    seen = {item["executionArn"] for item in twin.executions() if item["status"] != "RUNNING"}
     watches: dict[str, Callable[[], None]] = {}
     while not stopping.wait(0.2):
         running = False

@@ -11,7 +11,13 @@ schedule. `EventBridge.install()` takes over both paths:
   each target receives what its `Input`, `InputPath` or `InputTransformer` makes of it;
 - a state machine target starts an execution with a unique name (AWS never lets a rule choose it),
   a Lambda target is invoked asynchronously, SQS, SNS and log group targets get the message;
-- `fire_schedules()` fires every enabled scheduled rule and EventBridge Scheduler schedule once.
+- `fire_schedules()` fires every enabled scheduled rule and EventBridge Scheduler schedule once;
+- delivery is at least once and unordered when a fault says so (`arm`, cpctl/twin/faults.py):
+  `events-duplicated` delivers every rule's event to each target again `REDELIVERY_SECONDS` later,
+  `event-late` holds the next S3 event back until `REDELIVERY_SECONDS` after a later one. Both
+  wait on the simulated clock in a worker thread of their own, so time moves to them like to any
+  sleeper; `pending()` says what is still to come, and `release_late()` delivers what no later
+  event overtook.
 
 A target of a kind the twin cannot deliver to fails loudly with the rule and target named.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import logging
 import re
@@ -28,10 +35,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
+from cpctl.twin import faults
 from cpctl.twin.capture import Capture
-from cpctl.twin.clock import SimulatedClock
+from cpctl.twin.clock import ClockStopped, SimulatedClock
 from cpctl.twin.iam_calls import TargetCheck
 from cpctl.twin.iam_eval import Decision
 from cpctl.twin.lambdas import LambdaRouter
@@ -46,6 +54,14 @@ _S3_REASONS = {
     "s3:ObjectRemoved:Delete": "DeleteObject",
     "s3:ObjectRemoved:DeleteMarkerCreated": "DeleteObject",
 }
+
+
+# How much later a duplicate, or a late event after the event that overtook it, is delivered. AWS
+# documents no figure ("typically ... in seconds but can sometimes take a minute or longer", S3 User
+# Guide, "Amazon S3 Event Notifications"): a minute puts it inside the rollout the first one started.
+REDELIVERY_SECONDS = 60.0
+# The faults of cpctl/twin/faults.py that EventBridge acts out (`arm`).
+EVENT_FAULTS: Final = faults.names("deploy", armed_by=("eventbridge",))
 
 
 class DeliveryError(RuntimeError):
@@ -78,6 +94,12 @@ class EventBridge:
     deliveries: list[Delivery] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # every event seen, in order
     held: list[dict[str, Any]] | None = None  # S3 events kept back instead of delivered (see hold)
+    duplicating: bool = False  # fault events-duplicated: every delivery again REDELIVERY_SECONDS later
+    late_next: bool = False  # fault event-late: the next S3 event waits for a later one
+    late: list[dict[str, Any]] = field(default_factory=list)  # S3 events no later event overtook yet
+    redelivery_errors: list[str] = field(default_factory=list)
+    _pending: int = 0
+    _threads: list[threading.Thread] = field(default_factory=list)
     _sequencer: int = 0x617F08299329D189
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _undo: list[Callable[[], None]] = field(default_factory=list)
@@ -96,10 +118,18 @@ class EventBridge:
 
         def send_s3_event(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
             event = bridge.s3_event(bucket, event_name, key)
+            created = event_name.startswith("s3:ObjectCreated")  # an upload (moto also sends ACL events)
             if bridge.held is not None:
                 bridge.held.append(event)
+            elif created and bridge.late_next:
+                bridge.late_next = False
+                bridge.late.append(event)
             else:
                 bridge.publish(event)
+                overtaken = [late for late in bridge.late if created and _same_object(late, event)]
+                bridge.late = [late for late in bridge.late if late not in overtaken]
+                for late in overtaken:  # this upload's event overtook them: they arrive a while after it
+                    bridge._later(REDELIVERY_SECONDS, functools.partial(bridge.publish, late), "late")
 
         events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
         notifications._send_event_bridge_message = send_s3_event
@@ -107,8 +137,60 @@ class EventBridge:
         self._undo.append(lambda: setattr(notifications, "_send_event_bridge_message", original_s3))
 
     def uninstall(self) -> None:
+        # The clock is closed by now: a redelivery still waiting ends with ClockStopped.
+        for thread in list(self._threads):
+            thread.join(timeout=5.0)
         while self._undo:
             self._undo.pop()()
+
+    # ---------------------------------------------------------------- at least once, unordered
+    def arm(self, fault: str) -> None:
+        """Act out `fault` (one of EVENT_FAULTS, declared in cpctl/twin/faults.py) from now on."""
+        if fault == "events-duplicated":
+            self.duplicating = True
+        elif fault == "event-late":
+            self.late_next = True
+        else:
+            raise ValueError(f"EventBridge acts out {', '.join(EVENT_FAULTS)}, not {fault!r}")
+
+    def pending(self) -> int:
+        """Deliveries still to come: redeliveries waiting on the clock, and late events held."""
+        with self._lock:
+            return self._pending + len(self.late)
+
+    def release_late(self) -> int:
+        """Deliver, now, the late events no later event overtook (late, never lost); how many."""
+        released, self.late = self.late, []
+        with self.clock.worker():
+            for event in released:
+                self.publish(event)
+        return len(released)
+
+    def _later(self, seconds: float, deliver: Callable[[], object], what: str) -> None:
+        """Run `deliver` after `seconds` of simulated time, in a clock worker of its own (counted from
+        now, so time cannot pass it by before the thread starts)."""
+        self.clock.enter_worker()
+        with self._lock:
+            self._pending += 1
+
+        def run() -> None:
+            try:
+                self.clock.sleep(seconds)
+                deliver()
+            except ClockStopped:
+                pass  # the twin stopped: nothing is delivered into the embedded AWS it stops
+            except Exception as error:  # a failed redelivery is a finding, not a silent loss
+                LOG.exception("eventbridge: %s delivery failed", what)
+                self.redelivery_errors.append(f"{what}: {type(error).__name__}: {error}")
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                self.clock.leave_worker()
+
+        thread = threading.Thread(target=run, daemon=True, name=f"eventbridge-{what}")
+        with self._lock:
+            self._threads = [item for item in self._threads if item.is_alive()] + [thread]
+        thread.start()
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[list[dict[str, Any]]]:
@@ -217,7 +299,13 @@ class EventBridge:
         return self._deliver_to_targets(rule.name, rule.arn, rule.targets, event)
 
     def _deliver_to_targets(
-        self, rule_name: str, rule_arn: str, targets: list[dict[str, Any]], event: dict[str, Any]
+        self,
+        rule_name: str,
+        rule_arn: str,
+        targets: list[dict[str, Any]],
+        event: dict[str, Any],
+        *,
+        again: bool = False,
     ) -> list[Delivery]:
         delivered = []
         for target in targets:
@@ -225,6 +313,11 @@ class EventBridge:
             refused = self._refused(rule_arn, target)
             if refused is None:
                 delivered.append(self._send(rule_name, target["Arn"], event.get("id", ""), payload, target))
+                if self.duplicating and not again:
+                    again_later = functools.partial(
+                        self._deliver_to_targets, rule_name, rule_arn, [target], event, again=True
+                    )
+                    self._later(REDELIVERY_SECONDS, again_later, "duplicate")
                 continue
             # EventBridge cannot invoke the target: after its retries the event goes to the target's
             # dead-letter queue when EventBridge may send there, else it is dropped
@@ -293,6 +386,15 @@ class EventBridge:
 
     def _iso_now(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _same_object(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two S3 events are about the same key of the same bucket."""
+    first, second = one["detail"], other["detail"]
+    return bool(
+        first["bucket"]["name"] == second["bucket"]["name"]
+        and first["object"]["key"] == second["object"]["key"]
+    )
 
 
 # ---------------------------------------------------------------- input of a target

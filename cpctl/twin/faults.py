@@ -138,6 +138,27 @@ FAULTS: Final[tuple[Fault, ...]] = (
         "a run left running (or a status the workflow cannot tell ended), which it counts as running",
     ),
     Fault(
+        "events-duplicated",
+        "deploy",
+        "eventbridge",
+        "from the upload on, every event a rule delivers (the upload's S3 event, ECS's task and "
+        "deployment events, schedules) reaches each target once at once and once more, the same event, "
+        "60 simulated seconds later",
+        "events are delivered at least once, so the same event can reach a target twice (S3 User "
+        'Guide, "Amazon S3 Event Notifications"; EventBridge User Guide, "Event delivery from AWS '
+        'services")',
+    ),
+    Fault(
+        "event-late",
+        "deploy",
+        "eventbridge",
+        "the upload's S3 event is held back and delivered 60 simulated seconds after the next upload's "
+        "event (out of order); with no later upload, once nothing else is left to run",
+        "event notifications are not guaranteed to arrive in the order the events happened, and "
+        "may take a minute or longer: an older upload's event can arrive after a newer one's (S3 User "
+        'Guide, "Event message structure" and "Amazon S3 Event Notifications")',
+    ),
+    Fault(
         "task-stopped",
         "health",
         "health",

@@ -41,7 +41,7 @@ from cpctl.twin import faults, moto_time
 from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
 from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
-from cpctl.twin.eventbridge import EventBridge
+from cpctl.twin.eventbridge import EVENT_FAULTS, EventBridge
 from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies, target_check
 from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
 from cpctl.twin.network import LambdaNetwork
@@ -582,16 +582,16 @@ class LocalTwin:
         """Put `data` as the config object (S3 sends its event at once); the new version id.
 
         Faults are armed for that version before simulated time can move, so the rollout it starts
-        already meets them.
+        already meets them; those that act on the upload's own event (EventBridge's) before the write.
         """
+        before_write = [f for f in faults if f in GATLING_RUN_FAULTS or f in EVENT_FAULTS]
         with self.clock.worker():
-            for fault in faults:
-                if fault in GATLING_RUN_FAULTS:
-                    self.start_run(never_ends=fault == "run-never-ends")
+            for fault in before_write:
+                self.arm(fault, "")
             response = self.client("s3").put_object(Bucket=self.bucket, Key=self.config_key, Body=data)
             version_id = str(response.get("VersionId") or "null")
             for fault in faults:
-                if fault not in GATLING_RUN_FAULTS:
+                if fault not in before_write:
                     self.arm(fault, version_id)
         return version_id
 
@@ -620,6 +620,9 @@ class LocalTwin:
                 self.lambdas.arm_transient_failures()
         elif declared.armed_by == "fargate":
             self.fargate.arm(fault, version_id)
+        elif declared.armed_by == "eventbridge":
+            assert self.eventbridge is not None
+            self.eventbridge.arm(fault)
         elif fault in GATLING_RUN_FAULTS:
             self.start_run(never_ends=fault == "run-never-ends")
         else:
@@ -652,9 +655,12 @@ class LocalTwin:
     def execution_for_version(self, version_id: str) -> str:
         """The execution the upload of `version_id` started."""
         assert self.eventbridge is not None
-        for delivery in self.eventbridge.deliveries:
-            if delivery.execution_arn and version_id in delivery.input:
-                return delivery.execution_arn
+        for attempt in range(2):
+            for delivery in self.eventbridge.deliveries:
+                if delivery.execution_arn and version_id in delivery.input:
+                    return delivery.execution_arn
+            if attempt == 0 and not self.eventbridge.release_late():
+                break  # no late event (fault event-late) that a later upload would have overtaken
         raise TwinError(f"no execution was started for config version {version_id}")
 
     def executions(self) -> list[dict[str, Any]]:
@@ -686,18 +692,25 @@ class LocalTwin:
                 )
 
     def wait_until_idle(self, *, wall_timeout: float = 60.0) -> list[ExecutionReport]:
-        """Wait until no execution runs; the reports of all executions, oldest first."""
+        """Wait until no execution runs and EventBridge has nothing left to deliver (a redelivery, or
+        a late event no later one overtook: delivered now); the reports of all executions, oldest first."""
+        assert self.eventbridge is not None
         deadline = time.monotonic() + wall_timeout
         while True:
             running = [item for item in self.executions() if item["status"] == "RUNNING"]
-            if not running:
+            pending = self.eventbridge.pending()
+            if not running and not pending:
                 return [self.report(item["executionArn"]) for item in self.executions()]
             if time.monotonic() > deadline:
                 raise TwinError(
-                    f"executions still running after {wall_timeout:.0f} s of wall time: {[i['name'] for i in running]}"
+                    f"executions still running after {wall_timeout:.0f} s of wall time: "
+                    f"{[i['name'] for i in running]} ({pending} event deliveries still to come)"
                 )
-            done = moto_time.EXECUTION_DONE.setdefault(running[0]["executionArn"], threading.Event())
-            done.wait(timeout=0.5)
+            if running:
+                done = moto_time.EXECUTION_DONE.setdefault(running[0]["executionArn"], threading.Event())
+                done.wait(timeout=0.5)
+            elif not self.eventbridge.release_late():
+                time.sleep(0.02)  # a redelivery waits on the clock, which moves on to it at once
 
     # ================================================================ what happened
     def history(self, arn: str) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ def twin() -> Iterator[LocalTwin]:
             (c.rule_arn, c.target_arn) for c in local.eventbridge.target_checks if c.decision.value != "allow"
         ]
         assert refused == [], f"EventBridge deliveries refused: {refused}"
+        assert local.eventbridge.redelivery_errors == [], "a redelivered or late event failed"
 
 
 @pytest.fixture

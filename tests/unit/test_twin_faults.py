@@ -11,6 +11,9 @@ import pytest
 
 from cpctl.cli import build_parser
 from cpctl.twin import faults
+from cpctl.twin.capture import Capture
+from cpctl.twin.clock import SimulatedClock
+from cpctl.twin.eventbridge import EVENT_FAULTS, EventBridge
 from cpctl.twin.fargate import FAULTS as FARGATE_FAULTS
 from cpctl.twin.health_faults import HealthFaults
 from cpctl.twin.twin import LocalTwin, TwinError
@@ -94,11 +97,20 @@ class _Recorder:
         return "run-1"
 
 
+class _EventRecorder:
+    def __init__(self, calls: list[tuple[str, ...]]) -> None:
+        self.calls = calls
+
+    def arm(self, fault: str) -> None:
+        self.calls.append(("eventbridge", fault))
+
+
 def test_the_twin_dispatches_every_deploy_fault_to_the_part_that_acts_it_out() -> None:
     twin = LocalTwin()
     recorder = _Recorder()
     twin.fargate, twin.gatling = recorder, recorder
     twin.lambdas = recorder  # type: ignore[assignment]
+    twin.eventbridge = _EventRecorder(recorder.calls)  # type: ignore[assignment]
     for name in faults.names("deploy"):
         declared = faults.find(name, "deploy")
         assert declared is not None
@@ -108,9 +120,25 @@ def test_the_twin_dispatches_every_deploy_fault_to_the_part_that_acts_it_out() -
         assert after != before, f"{name} armed nothing"
         if declared.armed_by == "fargate":
             assert recorder.calls[-1] == ("fargate", name, "v1")
+        if declared.armed_by == "eventbridge":
+            assert recorder.calls[-1] == ("eventbridge", name)
     with pytest.raises(TwinError, match="unknown fault 'task-stopped'"):
         twin.arm("task-stopped", "v1")  # a health fault is not a deploy fault
     assert set(faults.names("deploy", armed_by=("fargate",))) <= set(FARGATE_FAULTS)
+
+
+def test_eventbridge_acts_out_each_of_its_faults() -> None:
+    def bridge() -> EventBridge:
+        return EventBridge("123456789012", "eu-west-1", SimulatedClock(), Capture(), None, None)  # type: ignore[arg-type]
+
+    assert EVENT_FAULTS
+    for name in EVENT_FAULTS:
+        armed = bridge()
+        before = (armed.duplicating, armed.late_next)
+        armed.arm(name)
+        assert (armed.duplicating, armed.late_next) != before, f"{name} armed nothing"
+    with pytest.raises(ValueError, match="not 'never-up'"):
+        bridge().arm("never-up")
 
 
 def test_every_health_fault_has_its_injection() -> None:
