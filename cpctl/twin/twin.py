@@ -812,19 +812,38 @@ class LocalTwin:
         return sent
 
     def log_events(self) -> dict[str, list[str]]:
-        """Every CloudWatch Logs event of the twin, by log group."""
+        """Every CloudWatch Logs event of the twin, by log group.
+
+        Every page: DescribeLogStreams returns 50 streams by default (CloudWatch Logs API reference,
+        DescribeLogStreams), and GetLogEvents pages forward from the head until it hands back the
+        token it was given (API reference, GetLogEvents: "the same token you passed in")."""
         logs = self.client("logs")
         found: dict[str, list[str]] = {}
-        for group in logs.describe_log_groups()["logGroups"]:
-            name = group["logGroupName"]
-            messages: list[str] = []
-            for stream in logs.describe_log_streams(logGroupName=name)["logStreams"]:
-                events = logs.get_log_events(logGroupName=name, logStreamName=stream["logStreamName"])[
-                    "events"
-                ]
-                messages += [event["message"] for event in events]
-            found[name] = messages
+        for page in logs.get_paginator("describe_log_groups").paginate():
+            for group in page["logGroups"]:
+                name = group["logGroupName"]
+                messages: list[str] = []
+                for streams in logs.get_paginator("describe_log_streams").paginate(logGroupName=name):
+                    for stream in streams["logStreams"]:
+                        messages += self._stream_messages(name, stream["logStreamName"])
+                found[name] = messages
         return found
+
+    def _stream_messages(self, group: str, stream: str) -> list[str]:
+        logs = self.client("logs")
+        messages: list[str] = []
+        token: str | None = None
+        while True:
+            page = logs.get_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                startFromHead=True,
+                **({"nextToken": token} if token else {}),
+            )
+            messages += [event["message"] for event in page["events"]]
+            if not page["events"] or page.get("nextForwardToken") in (None, token):
+                return messages
+            token = page["nextForwardToken"]
 
     def captured(self) -> list[Captured]:
         """Everything the twin saw: logs, payloads, histories, records, notifications, events."""

@@ -38,7 +38,9 @@ def show_placeholders(text: str) -> str:
 class DeploymentContext(BaseModel):
     """What the stack gives the container; known in the workflow, optional on the CLI."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use: most handlers never validate a config, and building its schema at import
+    # loads pydantic's plugin machinery (importlib.metadata) into every cold start.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     token_injected: bool = False
     pass_role_configured: bool = False
