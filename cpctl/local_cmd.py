@@ -68,18 +68,12 @@ def register(subparsers: Any) -> None:
         help="wall seconds between scheduled runs of the health check; each moves simulated time on "
         f"by the schedule's rate (default {DEFAULT_SCHEDULE_EVERY:.0f}; 0: never)",
     )
+    _add_deploy_faults(up, " (each config version uploaded while the twin is up meets every fault given)")
     up.set_defaults(handler=run_up)
 
     deploy = commands.add_parser("deploy", help="on a fresh twin, deploy the initial config, then FILE")
     deploy.add_argument("file", type=Path, metavar="FILE", help="the control-plane.conf to deploy")
-    deploy.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        choices=faults.names("deploy"),
-        metavar="NAME",
-        help=faults.help_text("deploy", repeatable=True),
-    )
+    _add_deploy_faults(deploy)
     add_output_argument(deploy)
     deploy.add_argument(
         "--timeout", type=float, default=DEFAULT_WALL_TIMEOUT, help="wall seconds per deployment"
@@ -87,6 +81,18 @@ def register(subparsers: Any) -> None:
     deploy.set_defaults(handler=run_deploy)
 
     register_local(commands)  # `cpctl local health-check` (cpctl/local_health_cmd.py)
+
+
+def _add_deploy_faults(parser: argparse.ArgumentParser, applies: str = "") -> None:
+    """`--fault NAME` (repeatable), its choices and help read from cpctl/twin/faults.py."""
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=faults.names("deploy"),
+        metavar="NAME",
+        help=faults.help_text("deploy", repeatable=True) + applies,
+    )
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -171,6 +177,7 @@ def run_up(args: argparse.Namespace) -> int:
         with LocalTwin(TwinOptions(serve_port=args.port)) as twin:
             if not args.no_initial:
                 deploy_initial(twin)
+            twin.arm_every_upload(tuple(args.fault))
             # Serving, Ctrl-C only asks to stop: a health run in progress ends first, then the twin.
             signal.signal(signal.SIGINT, lambda *_: stopping.set())
             endpoint = twin.endpoint_url
@@ -179,6 +186,10 @@ def run_up(args: argparse.Namespace) -> int:
             _line(out, f"  bucket         s3://{twin.bucket}/{twin.config_key}")
             _line(out, f"  state machine  {twin.state_machine_arn}")
             _line(out, f"  fake Gatling   {twin.gatling.url}")
+            if args.fault:
+                _line(
+                    out, f"  faults         {', '.join(args.fault)} (armed for every config version uploaded)"
+                )
             _line(out, "")
             _line(out, "Deploy a config by hand:")
             _line(

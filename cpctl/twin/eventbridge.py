@@ -100,6 +100,8 @@ class EventBridge:
     redelivery_errors: list[str] = field(default_factory=list)
     _pending: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
+    # Called with each S3 event as S3 emits it, before any rule sees it (`cpctl local up --fault`).
+    on_s3_event: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     _sequencer: int = 0x617F08299329D189
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _undo: list[Callable[[], None]] = field(default_factory=list)
@@ -118,6 +120,8 @@ class EventBridge:
 
         def send_s3_event(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
             event = bridge.s3_event(bucket, event_name, key)
+            for observe in list(bridge.on_s3_event):
+                observe(event)
             created = event_name.startswith("s3:ObjectCreated")  # an upload (moto also sends ACL events)
             if bridge.held is not None:
                 bridge.held.append(event)

@@ -1,8 +1,8 @@
 """Every fault the twin can inject, declared once: its name, what the twin does, and the AWS behaviour
 it stands for.
 
-`cpctl local deploy --fault` offers the `deploy` faults, `cpctl local health-check --fault` the
-`health` ones; `test` faults are for the test suite only. The CLI's choices and help, the table in
+`cpctl local deploy --fault` and `cpctl local up --fault` offer the `deploy` faults, `cpctl local
+health-check --fault` the `health` ones; `test` faults are for the test suite only. The CLI's choices and help, the table in
 docs/local-twin.md (a test keeps the two equal) and the dispatch (`LocalTwin.arm`,
 `SimulatedFargate.arm`, `HealthFaults.inject`) all read `FAULTS`. A new fault is one entry here and
 one branch where the part of the twin named by `armed_by` acts it out.
@@ -229,7 +229,7 @@ def unknown(name: str, *scopes: Scope) -> str:
 
 
 _COMMANDS: Final[dict[Scope, str]] = {
-    "deploy": "`local deploy`",
+    "deploy": "`local deploy`, `local up`",
     "health": "`local health-check`",
     "test": "tests only",
 }

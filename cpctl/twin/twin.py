@@ -595,6 +595,32 @@ class LocalTwin:
                     self.arm(fault, version_id)
         return version_id
 
+    def arm_every_upload(self, names: tuple[str, ...]) -> None:
+        """Arm the `deploy` faults `names` for every config version put from now on, by anyone (the
+        `aws` CLI or `cpctl deploy` against `cpctl local up`), before the workflow hears of it."""
+        for name in names:
+            if faults.find(name, "deploy") is None:
+                raise TwinError(faults.unknown(name, "deploy"))
+        if not names:
+            return
+        assert self.eventbridge is not None
+
+        def arm_for(event: dict[str, Any]) -> None:
+            detail = event.get("detail") or {}
+            version_id = (detail.get("object") or {}).get("version-id")
+            if (
+                event.get("detail-type") != "Object Created"
+                or (detail.get("bucket") or {}).get("name") != self.bucket
+                or (detail.get("object") or {}).get("key") != self.config_key
+                or not version_id
+            ):
+                return
+            with self.clock.worker():
+                for name in names:
+                    self.arm(name, str(version_id))
+
+        self.eventbridge.on_s3_event.append(arm_for)
+
     def start_run(self, *, never_ends: bool = False) -> str:
         """A load test run on the first location the running control plane registered; its id."""
         locations = self.gatling.location_ids()

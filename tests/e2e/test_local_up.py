@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import boto3
 import pytest
 
 from cpctl import cli
@@ -18,6 +25,8 @@ from cpctl.twin.deployments import deploy_file, deploy_initial
 from cpctl.twin.twin import LocalTwin, TwinOptions, builtin_config
 
 from .conftest import WALL_TIMEOUT, records_of_kind
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_local_up_runs_the_health_check_and_status_shows_it() -> None:
@@ -100,3 +109,54 @@ def test_a_busy_port_fails_local_up_at_once_naming_port(capsys: pytest.CaptureFi
     assert "pass another --port" in capsys.readouterr().err
     assert port_problem(0) is None
     assert time.monotonic() - started < 5.0  # at once: before any twin starts
+
+
+def test_local_up_with_a_fault_gives_it_to_every_upload() -> None:
+    """`cpctl local up --fault task-fails-to-start`, run as a user runs it: the initial config deploys
+    cleanly, then a config put with any S3 client meets the fault and is rolled back."""
+    command = ["local", "up", "--port", "0", "--schedule-every", "0", "--fault", "task-fails-to-start"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cpctl.cli", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        output = _wait_for(lines, lambda text: "Deploy a config by hand:" in text, process)
+        endpoint = re.search(r"endpoint\s+(http://127\.0\.0\.1:\d+)", output)
+        bucket = re.search(r"bucket\s+s3://([^/\s]+)/(\S+)", output)
+        assert endpoint and bucket, output
+        assert "faults         task-fails-to-start (armed for every config version uploaded)" in output
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint.group(1),
+            region_name="eu-west-1",
+            aws_access_key_id="twin",
+            aws_secret_access_key="twin",
+        )
+        s3.put_object(Bucket=bucket.group(1), Key=bucket.group(2), Body=builtin_config("changed"))
+        output = _wait_for(lines, lambda text: re.search(r"Execution \S+ FAILED", text) is not None, process)
+        assert "DeploymentRolledBack" in output, output
+        assert "Roll back" in output, output
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does
+        code = process.wait(timeout=60)
+        reader.join(timeout=5)
+    assert code == 0, "".join(lines)
+    assert "Stopping the local twin" in "".join(lines)
+
+
+def _wait_for(lines: list[str], done: Callable[[str], bool], process: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + 3 * WALL_TIMEOUT
+    while time.monotonic() < deadline:
+        text = "".join(lines)
+        if done(text):
+            return text
+        assert process.poll() is None, f"cpctl local up ended with {process.returncode}:\n{text}"
+        time.sleep(0.2)
+    raise AssertionError("cpctl local up did not get there in time:\n" + "".join(lines))

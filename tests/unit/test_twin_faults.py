@@ -62,7 +62,12 @@ def _fault_option(*command: str) -> argparse.Action:
 
 
 @pytest.mark.parametrize(
-    ("command", "scope"), [(("local", "deploy"), "deploy"), (("local", "health-check"), "health")]
+    ("command", "scope"),
+    [
+        (("local", "deploy"), "deploy"),
+        (("local", "up"), "deploy"),
+        (("local", "health-check"), "health"),
+    ],
 )
 def test_the_cli_offers_and_explains_the_declared_faults(
     command: tuple[str, ...], scope: faults.Scope
