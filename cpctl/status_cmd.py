@@ -47,6 +47,29 @@ class StatusError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class StackState:
+    """The stack itself, as CloudFormation's DescribeStacks describes it (the `Stack` data type)."""
+
+    name: str
+    status: str  # StackStatus
+    created_at: str | None  # CreationTime
+    updated_at: str | None  # LastUpdatedTime: only once the stack has been updated at least once
+    reason: str | None = None  # StackStatusReason
+
+    @classmethod
+    def of(cls, described: Mapping[str, Any]) -> StackState | None:
+        if not described.get("StackStatus"):
+            return None
+        return cls(
+            name=str(described.get("StackName")),
+            status=str(described["StackStatus"]),
+            created_at=_iso(described.get("CreationTime")),
+            updated_at=_iso(described.get("LastUpdatedTime")),
+            reason=described.get("StackStatusReason"),
+        )
+
+
+@dataclass(frozen=True)
 class StackRef:
     """The resources of one deployed stack."""
 
@@ -58,6 +81,7 @@ class StackRef:
     bucket: str | None = None
     dashboard_url: str | None = None
     source: str = ""
+    stack: StackState | None = None  # read with the outputs (none when the endpoint has no stack)
 
 
 @dataclass(frozen=True)
@@ -140,7 +164,11 @@ def resolve_stack(clients: Clients, *, stack_name: str | None, endpoint_url: str
             raise StatusError(
                 f"stack {stack_name} has no output(s) {', '.join(missing)}: is it a Control Plane Autopilot stack?"
             )
-        return StackRef(source=f"stack {stack_name}", **{k: v for k, v in values.items()})  # type: ignore[arg-type]
+        return StackRef(
+            source=f"stack {stack_name}",
+            stack=StackState.of(stacks[0]),
+            **{k: v for k, v in values.items()},  # type: ignore[arg-type]
+        )
     if not endpoint_url:
         raise StatusError("pass --stack-name (AWS) or --endpoint-url (the local twin)")
     return discover(clients, source=f"twin at {endpoint_url}")
@@ -188,7 +216,20 @@ def discover(clients: Clients, *, source: str) -> StackRef:
         dashboard_url=dashboard_url,
         alarm=alarms[0]["AlarmName"] if alarms else None,
         source=source,
+        stack=_stack_of_service(clients, cluster=cluster, service=service),
     )
+
+
+def _stack_of_service(clients: Clients, *, cluster: str, service: str) -> StackState | None:
+    """The stack whose outputs name `service` in `cluster` (DescribeStacks without a name lists every
+    stack of the account and region); None when there is none."""
+    if clients.cloudformation is None:
+        return None
+    for described in clients.cloudformation.describe_stacks().get("Stacks", []):
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs") or []}
+        if outputs.get("ServiceName") == service and outputs.get("ClusterName") == cluster:
+            return StackState.of(described)
+    return None
 
 
 # ---------------------------------------------------------------------------------- what is read
@@ -272,6 +313,7 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
         if health
         else None,
         "alarm": alarm,
+        "stack": asdict(ref.stack) if ref.stack else None,
         "dashboard_url": ref.dashboard_url,
         "stopped_tasks": [
             {
@@ -430,6 +472,15 @@ def format_status(status: Mapping[str, Any]) -> str:
     alarm = status["alarm"]
     if alarm:
         lines.append(f"  Alarm            {alarm['name']}: {alarm['state']} since {_when(alarm['since'])}")
+    stack = status.get("stack")
+    if stack:
+        when = (
+            f"last updated {_when(stack['updated_at'])}"
+            if stack["updated_at"]
+            else f"created {_when(stack['created_at'])}, never updated"
+        )
+        why = f" ({stack['reason']})" if stack.get("reason") and stack["status"].endswith("FAILED") else ""
+        lines.append(f"  Stack            {stack['name']} {stack['status']}{why}, {when}")
     if status.get("dashboard_url"):
         lines.append(f"  Dashboard        {status['dashboard_url']}")
     if status["stopped_tasks"]:

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from moto.core.config import DefaultConfig
 from cpctl.twin import faults, moto_time
 from cpctl.twin.capture import Capture, Captured, CaptureLogHandler, StdStreams
 from cpctl.twin.clock import DEFAULT_EPOCH, SimulatedClock
+from cpctl.twin.cloudformation import ServedStack
+from cpctl.twin.cloudformation import register as described_stack
 from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EVENT_FAULTS, EventBridge
 from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies, target_check
@@ -152,6 +154,7 @@ class LocalTwin:
         self.account_id = ACCOUNT_ID
         self.region = REGION
         self.stack: Stack | None = None
+        self.described: ServedStack | None = None  # the stack as DescribeStacks answers it
         self.provisioner: Provisioner | None = None
         self.parameters: dict[str, str] = {}  # the values the stack was last deployed with
         self.startup_seconds = 0.0
@@ -340,6 +343,13 @@ class LocalTwin:
         self.provisioner = provisioner
         self.parameters = dict(parameters)
         self.stack = provisioner.provision(parameters)
+        self.described = described_stack(
+            self.stack,
+            translated.template,
+            account_id=self.account_id,
+            region=self.region,
+            now=self.clock.now(),
+        )
         for spec in self.stack.functions.values():
             self.lambdas.register(spec)
 
@@ -387,6 +397,8 @@ class LocalTwin:
         # CloudFormation's create of an AWS::ECS::Service ends only when the service is stable, and a
         # deployment the circuit breaker fails fails the stack (see await_services_stable).
         self.await_services_stable("CREATE")
+        if self.described is not None:
+            self.described.status = "CREATE_COMPLETE"
 
         if self.options.serve_port is not None:
             self._serve(undo, self.options.serve_port)
@@ -431,16 +443,26 @@ class LocalTwin:
         if self.provisioner is None or self.lambdas is None:
             raise TwinError("the twin is not started")
         merged = {**self.parameters, **parameters}
+        described = self.described
+        assert described is not None
+        described.status, described.stack_status_reason = "UPDATE_IN_PROGRESS", "User Initiated"
+        described.last_updated_time = datetime.fromtimestamp(self.clock.now(), UTC)
         try:
-            update = self.provisioner.update(merged)
-        except ProvisionError as error:
-            raise TwinError(f"stack {self._stack().name} UPDATE_FAILED: {error}") from error
-        assert update.stack is not None
-        self.parameters = merged
-        self.stack = update.stack
-        for spec in update.stack.functions.values():
-            self.lambdas.register(spec)
-        self.await_services_stable("UPDATE")
+            try:
+                update = self.provisioner.update(merged)
+            except ProvisionError as error:
+                raise TwinError(f"stack {self._stack().name} UPDATE_FAILED: {error}") from error
+            assert update.stack is not None
+            self.parameters = merged
+            self.stack = update.stack
+            described.describe(update.stack, self.provisioner.template)
+            for spec in update.stack.functions.values():
+                self.lambdas.register(spec)
+            self.await_services_stable("UPDATE")
+        except TwinError as error:
+            described.status, described.stack_status_reason = "UPDATE_FAILED", str(error)
+            raise
+        described.status, described.stack_status_reason = "UPDATE_COMPLETE", None
         ecs = self.client("ecs")
         for old in update.replaced.values():
             if old.type == "AWS::ECS::TaskDefinition":

@@ -3,21 +3,17 @@ from another terminal (`--endpoint-url`), through the same code that reads a sta
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from cpctl.cli import build_parser
-from cpctl.status_cmd import Clients, discover
 from cpctl.twin.control_plane import ContainerLog
 from cpctl.twin.deployments import deploy_file
-from cpctl.twin.twin import LocalTwin, builtin_config
+from cpctl.twin.twin import STACK_NAME, LocalTwin, builtin_config
 
 from .conftest import WALL_TIMEOUT
 
@@ -190,48 +186,45 @@ def test_logs_follow_moves_on_to_the_new_task_and_redacts(served: LocalTwin) -> 
     assert "DEBUG config token = ***" in after
 
 
-class StackOutputs:
-    """CloudFormation's answer for a deployed stack, naming the twin's resources as its outputs."""
-
-    def __init__(self, twin: LocalTwin, table: str) -> None:
-        self.outputs = {
-            "ClusterName": twin.cluster,
-            "ServiceName": twin.service_name,
-            "RecordsTableName": table,
-            "StateMachineArn": twin.state_machine_arn,
-            "ConfigBucketName": twin.bucket,
-        }
-        self.asked: list[str] = []
-
-    def describe_stacks(self, StackName: str) -> dict[str, Any]:
-        self.asked.append(StackName)
-        return {
-            "Stacks": [{"Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]}]
-        }
-
-
-def test_diff_and_logs_with_a_stack_name_read_the_stack_outputs(
-    served: LocalTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # What `--stack-name` does on AWS, with the twin's services standing in for AWS's.
-    twin_backed = Clients.create(region=served.region, endpoint_url=served.endpoint_url)
-    table = discover(twin_backed, source="twin").table
-    cloudformation = StackOutputs(served, table)
-    clients = dataclasses.replace(twin_backed, cloudformation=cloudformation)
-    monkeypatch.setattr(Clients, "create", classmethod(lambda cls, **_: clients))
-
+def test_diff_and_logs_with_a_stack_name_read_the_stack_outputs(served: LocalTwin, tmp_path: Path) -> None:
+    # What `--stack-name` does on AWS: DescribeStacks of that stack, its outputs naming the resources.
     changed = tmp_path / "control-plane.conf"
     changed.write_bytes(builtin_config("changed"))
-    for argv in (["diff", str(changed)], ["logs", "--container", "control-plane"]):
-        full = [*argv, "--stack-name", "gatling-prod", "--region", served.region]
-        args = build_parser(full).parse_args(full)
-        out = io.StringIO()
-        code = args.handler(args, out)
-        if argv[0] == "diff":
-            assert code == 1 and "Locations: added prl_twin_eu_central_1" in out.getvalue()
-        else:
-            assert code == 0 and "Server listening on 0.0.0.0:8080" in out.getvalue()
-    assert cloudformation.asked == ["gatling-prod", "gatling-prod"]
+    stack = ["--stack-name", STACK_NAME]
+    code, text = cpctl(served, "diff", str(changed), *stack)
+    assert code == 1 and "Locations: added prl_twin_eu_central_1" in text, text
+    code, text = cpctl(served, "logs", "--container", "control-plane", *stack)
+    assert code == 0 and "Server listening on 0.0.0.0:8080" in text, text
+    # The outputs were what found them: another name is another stack, which does not exist.
+    full = ["logs", "--stack-name", "gatling-prod", "--endpoint-url", str(served.endpoint_url)]
+    args = build_parser(full).parse_args([*full, "--region", served.region])
+    assert args.handler(args, io.StringIO()) == 2
+
+
+def test_status_prints_the_last_stack_update(served: LocalTwin) -> None:
+    code, text = cpctl(served, "status")
+    created = served.described.creation_time if served.described else None
+    assert created is not None
+    stamp = created.strftime("%Y-%m-%d %H:%M:%S")
+    assert code == 0, text
+    assert f"  Stack            {STACK_NAME} CREATE_COMPLETE, created {stamp}, never updated" in text, text
+
+    served.advance(3600.0)
+    served.update_stack({"ControlPlaneImage": "gatlingcorp/control-plane:1.99.0"})
+    served.wait_until_idle(wall_timeout=WALL_TIMEOUT)
+    for argv in (["status"], ["status", "--stack-name", STACK_NAME]):
+        code, text = cpctl(served, *argv, "--json")
+        stack = json.loads(text)["stack"]
+        assert code == 0 and stack["status"] == "UPDATE_COMPLETE", text
+        assert stack["created_at"] == created.isoformat(timespec="seconds")
+        updated = datetime.fromisoformat(stack["updated_at"])
+        assert updated.timestamp() - created.timestamp() >= 3600.0, text
+    code, text = cpctl(served, "status")
+    assert f"  Stack            {STACK_NAME} UPDATE_COMPLETE, last updated {_stamp(updated)}" in text, text
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_status_prints_the_dashboard_and_it_shows_only_emitted_metrics(served: LocalTwin) -> None:

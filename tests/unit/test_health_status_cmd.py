@@ -4,6 +4,8 @@ records say a heal happened. (Against the twin end to end: tests/e2e/test_health
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ from cpctl.status_cmd import StackRef, StatusError, format_history, format_statu
 
 
 class FakeCloudFormation:
-    def __init__(self, outputs: dict[str, str] | None) -> None:
+    def __init__(self, outputs: dict[str, str] | None, **described: Any) -> None:
         self.outputs = outputs
+        self.described = described
 
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
         if self.outputs is None:
@@ -29,13 +32,12 @@ class FakeCloudFormation:
                 },
                 "DescribeStacks",
             )
-        return {
-            "Stacks": [{"Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]}]
-        }
+        outputs = [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]
+        return {"Stacks": [{"StackName": StackName, "Outputs": outputs, **self.described}]}
 
 
-def clients(outputs: dict[str, str] | None) -> Any:
-    return argparse.Namespace(cloudformation=FakeCloudFormation(outputs))
+def clients(outputs: dict[str, str] | None, **described: Any) -> Any:
+    return argparse.Namespace(cloudformation=FakeCloudFormation(outputs, **described))
 
 
 OUTPUTS = {
@@ -60,6 +62,40 @@ def test_the_stack_outputs_name_every_resource() -> None:
         bucket="cp-config",
         source="stack cp-stack",
     )
+
+
+@pytest.mark.parametrize(
+    ("described", "line"),
+    [
+        (
+            {"StackStatus": "CREATE_COMPLETE", "CreationTime": datetime(2026, 11, 2, 9, 0, tzinfo=UTC)},
+            "  Stack            cp-stack CREATE_COMPLETE, created 2026-11-02 09:00:00, never updated",
+        ),
+        (
+            {
+                "StackStatus": "UPDATE_ROLLBACK_COMPLETE",
+                "StackStatusReason": "Resource update cancelled",
+                "CreationTime": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+                "LastUpdatedTime": datetime(2026, 11, 28, 17, 45, 3, tzinfo=UTC),
+            },
+            "  Stack            cp-stack UPDATE_ROLLBACK_COMPLETE, last updated 2026-11-28 17:45:03",
+        ),
+        (
+            {
+                "StackStatus": "UPDATE_FAILED",
+                "StackStatusReason": "Service did not stabilize",
+                "CreationTime": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+                "LastUpdatedTime": datetime(2026, 11, 28, 17, 45, 3, tzinfo=UTC),
+            },
+            "  Stack            cp-stack UPDATE_FAILED (Service did not stabilize), last updated 2026-11-28 17:45:03",
+        ),
+    ],
+)
+def test_status_shows_the_last_stack_update(described: dict[str, Any], line: str) -> None:
+    ref = resolve_stack(clients(OUTPUTS, **described), stack_name="cp-stack", endpoint_url=None)
+    assert ref.stack is not None and ref.stack.status == described["StackStatus"]
+    status = {**status_after_a_heal(), "stack": dataclasses.asdict(ref.stack)}
+    assert line in format_status(status).splitlines()
 
 
 def test_a_stack_without_the_health_alarm_still_resolves() -> None:
