@@ -6,7 +6,8 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-from-lock
+# Named for what it installs: a venv made before bytecode was compiled at install gets it once.
+STAMP := $(VENV)/.installed-from-lock-compiled
 export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 export BC_SKIP_MAPPING := TRUE
@@ -24,7 +25,9 @@ $(UV):
 
 $(STAMP): $(UV) uv.lock pyproject.toml
 	@echo "installing the locked environment into $(VENV) ..."
-	@$(UV) sync --frozen --quiet
+	@# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on this machine), every
+	@# python process would otherwise compile boto3, botocore and moto from source again.
+	@$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv from uv.lock (quick when up to date)

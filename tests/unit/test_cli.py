@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -48,8 +49,21 @@ def test_help_fits_one_screen_of_80_by_24(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_each_command_runs_from_its_own_module() -> None:
+    # One interpreter for every command (each a fresh interpreter would take a second): before each,
+    # the cpctl modules an earlier command loaded are forgotten, so each is seen loading its own.
+    script = (
+        "import json, sys; from cpctl import cli\n"
+        f"for command in {list(cli.COMMANDS)!r}:\n"
+        "    for name in [m for m in sys.modules if m.startswith('cpctl.') and m != 'cpctl.cli']:\n"
+        "        del sys.modules[name]\n"
+        "    cli.build_parser([command])\n"
+        "    print(json.dumps([command, sorted(m for m in sys.modules if m.startswith('cpctl.'))]))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = dict(json.loads(line) for line in completed.stdout.splitlines())
+    assert list(loaded) == list(cli.COMMANDS)
     for command, (module, _) in cli.COMMANDS.items():
-        assert module in imported_after([command]), command
+        assert module in loaded[command], command
 
 
 def test_a_reader_that_stops_early_ends_cpctl_quietly(tmp_path: Path) -> None:

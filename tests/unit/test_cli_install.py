@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -54,12 +55,30 @@ def test_validate_and_help_work_without_the_extra() -> None:
     config = (REPO / "cpctl/twin/configs/initial.conf").read_text()
     completed = cpctl_without_twin("validate", "--token-injected", "-", stdin=config)
     assert (completed.returncode, completed.stdout.strip()) == (0, "-: valid"), completed.stderr
-    listing = cpctl_without_twin("--help")
-    assert listing.returncode == 0 and "local" in listing.stdout and "validate" in listing.stdout
-    for command in ("status", "history", "diff", "logs"):
-        helped = cpctl_without_twin(command, "--help")
-        assert helped.returncode == 0, (command, helped.stderr)
-        assert "--endpoint-url" in helped.stdout
+    # Every --help in one interpreter without the extra (one each would take a second apiece).
+    commands = [[], ["status"], ["history"], ["diff"], ["logs"]]
+    script = (
+        WITHOUT_TWIN
+        + "import contextlib, io, json\nfrom cpctl.cli import main\n"
+        + f"for argv in {commands!r}:\n"
+        + "    out = io.StringIO()\n"
+        + "    with contextlib.redirect_stdout(out):\n"
+        + "        try:\n"
+        + "            code = main([*argv, '--help'])\n"
+        + "        except SystemExit as end:\n"
+        + "            code = end.code\n"
+        + "    print(json.dumps([argv, code, out.getvalue()]))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    helped = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [argv for argv, _, _ in helped] == commands, completed.stderr
+    (_, code, listing), *per_command = helped
+    assert code == 0 and "local" in listing and "validate" in listing
+    for argv, code, text in per_command:
+        assert code == 0, (argv, completed.stderr)
+        assert "--endpoint-url" in text, argv
 
 
 def test_an_install_without_a_checkout_needs_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
