@@ -15,7 +15,7 @@ from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.iam_eval import Decision
 from cpctl.twin.twin import LocalTwin, TwinOptions
 from tests.conftest import load_template
-from tests.template.test_workflow_template import actions, policy_statements
+from tests.template.policies import actions, policy_statements
 
 from .conftest import WALL_TIMEOUT, config_with_location, deploy
 from .test_02_invalid_config import INVALID
@@ -69,7 +69,7 @@ def granted_actions() -> dict[str, set[str]]:
             continue
         granted[logical_id] = {
             action
-            for _, statement in policy_statements(resource)
+            for _, statement in policy_statements(resource, resources)
             if statement.get("Effect") == "Allow"
             for action in actions(statement)
         }

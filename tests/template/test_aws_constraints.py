@@ -12,6 +12,7 @@ import pytest
 
 from cpctl.twin.provision import Provisioner, ProvisionError, translate
 from tests.conftest import TEMPLATE_PATH
+from tests.template.policies import actions, policy_statements
 from tests.template.test_infrastructure import by_sid, props
 
 # Values for the parameters without a default; nothing is created before the checks under test fail.
@@ -118,8 +119,11 @@ def test_elastic_ip_statements_name_the_allocation_ids(resources: dict[str, Any]
 
 @pytest.mark.parametrize("logical_id", ["RegisterRevisionFunction", "RollBackFunction"])
 def test_revisions_are_registered_only_in_the_family(resources: dict[str, Any], logical_id: str) -> None:
-    (policy,) = [p for p in resources[logical_id]["Properties"]["Policies"] if "Statement" in p]
-    registering = [s for s in policy["Statement"] if "ecs:RegisterTaskDefinition" in str(s["Action"])]
+    registering = [
+        s
+        for _, s in policy_statements(resources[logical_id], resources)
+        if "ecs:RegisterTaskDefinition" in actions(s)
+    ]
     assert registering and all(s["Resource"] != "*" for s in registering)
     assert all("task-definition/${ControlPlaneName}:*" in s["Resource"]["Fn::Sub"] for s in registering)
 

@@ -11,28 +11,11 @@ from controlplane.settings import Settings
 from controlplane.telemetry import METRICS_NAMESPACE, SERVICE
 
 from tests.conftest import TEMPLATE_PATH
+from tests.template.policies import actions, policy_statements
 
 
 def props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return dict(resources[logical_id]["Properties"])
-
-
-def policy_statements(function: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-    """Every statement of a function's inline policies, with the condition that guards it."""
-    found: list[tuple[str | None, dict[str, Any]]] = []
-    for policy in function["Properties"]["Policies"]:
-        if "Fn::If" in policy:
-            condition, when_true, when_false = policy["Fn::If"]
-            assert when_false == {"Ref": "AWS::NoValue"}
-            found += [(condition, statement) for statement in when_true["Statement"]]
-        else:
-            found += [(None, statement) for statement in policy["Statement"]]
-    return found
-
-
-def actions(statement: dict[str, Any]) -> set[str]:
-    value = statement["Action"]
-    return {value} if isinstance(value, str) else set(value)
 
 
 @cache
@@ -119,7 +102,7 @@ def test_the_state_machine_does_not_reference_the_health_check(resources: dict[s
 
 
 def test_the_health_check_may_start_only_the_deployment_workflow(resources: dict[str, Any]) -> None:
-    statements = policy_statements(resources["HealthCheckFunction"])
+    statements = policy_statements(resources["HealthCheckFunction"], resources)
     starting = [s for _, s in statements if any(a.startswith("states:") for a in actions(s))]
     by_action = {action: s["Resource"] for s in starting for action in actions(s)}
     assert by_action == {
@@ -131,7 +114,7 @@ def test_the_health_check_may_start_only_the_deployment_workflow(resources: dict
 
 
 def test_the_health_check_role_is_least_privilege(resources: dict[str, Any]) -> None:
-    statements = policy_statements(resources["HealthCheckFunction"])
+    statements = policy_statements(resources["HealthCheckFunction"], resources)
     granted = {action: (condition, s) for condition, s in statements for action in actions(s)}
     assert set(granted) == {
         "ecs:DescribeServices",
@@ -189,7 +172,7 @@ def test_stopped_tasks_of_this_service_reach_the_recorder(resources: dict[str, A
 
 
 def test_the_recorder_may_only_put_items_in_the_records_table(resources: dict[str, Any]) -> None:
-    statements = policy_statements(resources["RecordStoppedTaskFunction"])
+    statements = policy_statements(resources["RecordStoppedTaskFunction"], resources)
     assert [(actions(s), s["Resource"]) for _, s in statements] == [
         ({"dynamodb:PutItem"}, {"Fn::GetAtt": ["RecordsTable", "Arn"]})
     ]

@@ -9,6 +9,7 @@ import pytest
 
 from cpctl.twin.iam_eval import wildcard_match
 from cpctl.twin.provision import documented_attribute
+from tests.template.policies import policy_statements
 
 
 def props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -255,8 +256,7 @@ def test_log_statements_match_the_streams_the_containers_write(
     if resource["Type"] == "AWS::IAM::Role":
         statement = by_sid(resource)[sid][1]
     else:
-        (policy,) = [p for p in resource["Properties"]["Policies"] if "Statement" in p]
-        statement = next(s for s in policy["Statement"] if s.get("Sid") == sid)
+        statement = next(s for _, s in policy_statements(resource, resources) if s.get("Sid") == sid)
     resolved = _resolved_log_resource(statement)
     assert wildcard_match(resolved, stream), f"{logical_id}.{sid}: {resolved} matches no log stream"
 

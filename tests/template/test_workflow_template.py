@@ -4,6 +4,7 @@ handlers, the ASL and the docs rely on."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from controlplane.settings import Settings
 
 from cpctl.twin.iam_eval import wildcard_match
 from tests.conftest import REPO_ROOT
+from tests.template.policies import actions, policy_statements
+from tests.template.test_health_template import translated
 
 FUNCTIONS = {
     "AdmitDeploymentFunction": "admit_deployment",
@@ -36,22 +39,6 @@ UNSCOPABLE = {
 
 def props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return dict(resources[logical_id]["Properties"])
-
-
-def policy_statements(function: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-    found: list[tuple[str | None, dict[str, Any]]] = []
-    for policy in function["Properties"].get("Policies", []):
-        condition = None
-        if "Fn::If" in policy:
-            condition, policy, absent = policy["Fn::If"]
-            assert absent == {"Ref": "AWS::NoValue"}
-        found.extend((condition, statement) for statement in policy["Statement"])
-    return found
-
-
-def actions(statement: dict[str, Any]) -> set[str]:
-    value = statement["Action"]
-    return {value} if isinstance(value, str) else set(value)
 
 
 def environment(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -167,7 +154,7 @@ def test_the_validator_gets_the_stack_s_deployment_context(
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_each_function_s_statements_are_scoped(resources: dict[str, Any], logical_id: str) -> None:
     # Which actions each function needs is proved by its recorded calls (tests/e2e/test_13_least_privilege.py).
-    statements = policy_statements(resources[logical_id])
+    statements = policy_statements(resources[logical_id], resources)
     for _, statement in statements:
         assert statement["Effect"] == "Allow"
         assert not any(a.endswith("*") for a in actions(statement)), "no wildcard actions"
@@ -181,7 +168,7 @@ def test_each_function_s_statements_are_scoped(resources: dict[str, Any], logica
 
 def test_pass_role_is_only_for_the_task_and_execution_roles(resources: dict[str, Any]) -> None:
     for logical_id in FUNCTIONS:
-        for _, statement in policy_statements(resources[logical_id]):
+        for _, statement in policy_statements(resources[logical_id], resources):
             if "iam:PassRole" in actions(statement):
                 assert actions(statement) == {"iam:PassRole"}
                 assert statement["Resource"] == [
@@ -195,7 +182,7 @@ def test_pass_role_is_only_for_the_task_and_execution_roles(resources: dict[str,
 
 def test_service_actions_are_scoped_to_the_service(resources: dict[str, Any]) -> None:
     for logical_id in FUNCTIONS:
-        for _, statement in policy_statements(resources[logical_id]):
+        for _, statement in policy_statements(resources[logical_id], resources):
             if actions(statement) & {"ecs:UpdateService", "ecs:DescribeServices"}:
                 assert statement["Resource"] == {"Ref": "Service"}
             if "ecs:TagResource" in actions(statement):
@@ -207,7 +194,7 @@ def test_service_actions_are_scoped_to_the_service(resources: dict[str, Any]) ->
 def test_only_the_checkers_read_the_api_token_and_only_when_it_is_set(resources: dict[str, Any]) -> None:
     readers = {"AwaitControlPlaneUpFunction", "AwaitLoadTestsFunction", "BakeControlPlaneFunction"}
     for logical_id in FUNCTIONS:
-        for condition, statement in policy_statements(resources[logical_id]):
+        for condition, statement in policy_statements(resources[logical_id], resources):
             if "secretsmanager:GetSecretValue" in actions(statement):
                 assert logical_id in readers and condition == "HasGatlingApiToken", logical_id
                 assert statement["Resource"] == {"Ref": "GatlingApiTokenSecretArn"}
@@ -255,7 +242,9 @@ def test_the_checkers_may_invoke_exactly_the_probe(
     template: dict[str, Any], resources: dict[str, Any], logical_id: str
 ) -> None:
     invoking = [
-        s for _, s in policy_statements(resources[logical_id]) if "lambda:InvokeFunction" in actions(s)
+        s
+        for _, s in policy_statements(resources[logical_id], resources)
+        if "lambda:InvokeFunction" in actions(s)
     ]
     assert [(actions(s), s["Resource"]) for s in invoking] == [
         ({"lambda:InvokeFunction"}, {"Fn::GetAtt": ["ProbeInfoFunction", "Arn"]})
@@ -281,7 +270,7 @@ def topic_publishers(resources: dict[str, Any]) -> list[str]:
         name
         for name, item in resources.items()
         if item["Type"] == "AWS::Serverless::Function"
-        for _, statement in policy_statements(item)
+        for _, statement in policy_statements(item, resources)
         if "sns:Publish" in actions(statement) and statement["Resource"] == {"Ref": "NotificationTopic"}
     )
 
@@ -301,7 +290,7 @@ def key_gaps(resources: dict[str, Any]) -> list[str]:
         granted = set().union(
             *(
                 actions(statement)
-                for _, statement in policy_statements(resources[name])
+                for _, statement in policy_statements(resources[name], resources)
                 if statement["Resource"] == key_arn
             )
         )
@@ -340,7 +329,8 @@ def test_an_encrypted_topic_needs_its_key_in_every_publishers_policy(resources: 
     ]
 
     for publisher in ("AwaitLoadTestsFunction", "RecordOutcomeFunction"):
-        statements = encrypted[publisher]["Properties"]["Policies"][0]["Statement"]
+        (inline,) = [p for p in encrypted[publisher]["Properties"]["Policies"] if "Statement" in p]
+        statements = inline["Statement"]
         statements.append(
             {
                 "Effect": "Allow",
@@ -382,7 +372,56 @@ def test_the_lock_lease_outlives_any_execution(resources: dict[str, Any]) -> Non
 def test_admission_may_read_only_this_state_machine_s_executions(resources: dict[str, Any]) -> None:
     (statement,) = [
         s
-        for _, s in policy_statements(resources["AdmitDeploymentFunction"])
+        for _, s in policy_statements(resources["AdmitDeploymentFunction"], resources)
         if "states:DescribeExecution" in actions(s)
     ]
     assert statement["Resource"]["Fn::Sub"].endswith(":execution:${ControlPlaneName}-deploy:*")
+
+
+def test_statements_several_functions_share_are_managed_policies_said_once(resources: dict[str, Any]) -> None:
+    managed = {name for name, item in resources.items() if item["Type"] == "AWS::IAM::ManagedPolicy"}
+    functions = {
+        name: item for name, item in resources.items() if item["Type"] == "AWS::Serverless::Function"
+    }
+    users = {
+        name: sorted(f for f, item in functions.items() if {"Ref": name} in str_refs(item))
+        for name in managed
+    }
+    assert all(len(found) >= 2 for found in users.values()), (
+        f"a managed policy used once belongs inline: {users}"
+    )
+    shared = {
+        json.dumps(statement, sort_keys=True)
+        for name in managed
+        for statement in resources[name]["Properties"]["PolicyDocument"]["Statement"]
+    }
+    inline: dict[str, list[str]] = {}
+    for name, item in functions.items():
+        for policy in item["Properties"].get("Policies", []):
+            body = policy["Fn::If"][1] if "Fn::If" in policy else policy
+            for statement in body.get("Statement", []):
+                inline.setdefault(json.dumps(statement, sort_keys=True), []).append(name)
+    assert not shared & set(inline), f"repeated inline: {sorted(shared & set(inline))}"
+    repeated = {statement: names for statement, names in inline.items() if len(names) > 1}
+    assert repeated == {}, f"statements repeated across functions: {repeated}"
+
+
+def str_refs(function: dict[str, Any]) -> list[Any]:
+    """The managed policies a function's Policies reference (directly or under Fn::If)."""
+    found = []
+    for policy in function["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            policy = policy["Fn::If"][1]
+        if set(policy) == {"Ref"}:
+            found.append(policy)
+    return found
+
+
+def test_no_role_is_over_iam_s_default_quota_of_managed_policies() -> None:
+    # "Managed policies attached to an IAM role": 10 by default (IAM User Guide, "IAM and AWS STS quotas").
+    roles = {
+        name: item["Properties"].get("ManagedPolicyArns", [])
+        for name, item in translated().items()
+        if item["Type"] == "AWS::IAM::Role"
+    }
+    assert max(len(arns) for arns in roles.values()) <= 10, {name: len(arns) for name, arns in roles.items()}

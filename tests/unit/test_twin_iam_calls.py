@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
-from cpctl.twin.iam_calls import CallAuthorizer, UnknownOperation, Where, target_check
+from cpctl.twin.iam_calls import CallAuthorizer, UnknownOperation, Where, role_policies, target_check
 from cpctl.twin.iam_eval import Decision
 
 WHERE = Where(partition="aws", region="eu-west-1", account="123456789012")
@@ -185,3 +188,38 @@ def test_a_secret_under_a_customer_managed_key_also_needs_kms_decrypt_via_secret
                 "kms:EncryptionContext:SecretARN": encrypted,
             },
         )
+
+
+def test_a_role_s_attached_managed_policies_count_with_their_default_version_only() -> None:
+    def document(*actions: str) -> str:
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": TABLE}],
+            }
+        )
+
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument=document("sts:AssumeRole"))["Role"][
+            "Arn"
+        ]
+        arn = iam.create_policy(PolicyName="shared-read", PolicyDocument=document("dynamodb:GetItem"))[
+            "Policy"
+        ]["Arn"]
+        checker = CallAuthorizer(
+            where=WHERE,
+            policies_of=lambda r: role_policies(WHERE.account, WHERE.region, r),
+            current=lambda: None,
+        )
+        request = {"TableName": "records", "Key": {}}
+        with pytest.raises(ClientError):  # not attached yet: nothing grants it
+            checker.authorize("Fn", role, "dynamodb:GetItem", request)
+        iam.attach_role_policy(RoleName="fn", PolicyArn=arn)
+        assert checker.authorize("Fn", role, "dynamodb:GetItem", request).decision is Decision.ALLOW
+        # A new default version without the action takes it away (IAM evaluates the default version).
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=document("dynamodb:Query"), SetAsDefault=True)
+        with pytest.raises(ClientError):
+            checker.authorize("Fn", role, "dynamodb:GetItem", request)
+        iam.detach_role_policy(RoleName="fn", PolicyArn=arn)
+        assert role_policies(WHERE.account, WHERE.region, role) == []
