@@ -55,17 +55,23 @@ class StackState:
     created_at: str | None  # CreationTime
     updated_at: str | None  # LastUpdatedTime: only once the stack has been updated at least once
     reason: str | None = None  # StackStatusReason
+    health_check_enabled: bool | None = None  # its HealthCheckEnabled parameter (None: not given)
 
     @classmethod
     def of(cls, described: Mapping[str, Any]) -> StackState | None:
         if not described.get("StackStatus"):
             return None
+        parameters = {
+            item.get("ParameterKey"): item.get("ParameterValue") for item in described.get("Parameters") or []
+        }
+        enabled = parameters.get("HealthCheckEnabled")
         return cls(
             name=str(described.get("StackName")),
             status=str(described["StackStatus"]),
             created_at=_iso(described.get("CreationTime")),
             updated_at=_iso(described.get("LastUpdatedTime")),
             reason=described.get("StackStatusReason"),
+            health_check_enabled=None if enabled is None else enabled == "true",
         )
 
 
@@ -467,6 +473,14 @@ def format_status(status: Mapping[str, Any]) -> str:
             lines.append(
                 f"                   last heal {health['last_heal_execution']} at {_when(health['last_heal_at'])}"
             )
+        if (status.get("stack") or {}).get("health_check_enabled") is False:
+            lines.append(
+                "                   (the last run before the check was turned off: HealthCheckEnabled=false)"
+            )
+    elif (status.get("stack") or {}).get("health_check_enabled") is False:
+        lines.append(
+            "  Health           check off (HealthCheckEnabled=false): no schedule, no alarm, no self-heal"
+        )
     else:
         lines.append("  Health           not checked yet")
     alarm = status["alarm"]

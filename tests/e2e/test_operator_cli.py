@@ -12,8 +12,10 @@ from pathlib import Path
 
 from cpctl.cli import build_parser
 from cpctl.twin.control_plane import ContainerLog
-from cpctl.twin.deployments import deploy_file
-from cpctl.twin.twin import STACK_NAME, LocalTwin, builtin_config
+from cpctl.twin.deployments import deploy_file, deploy_initial
+from cpctl.twin.twin import STACK_NAME, LocalTwin, TwinOptions, builtin_config
+from tests.conftest import load_template
+from tests.template.test_health_template import dashboard_widgets
 
 from .conftest import WALL_TIMEOUT
 
@@ -235,15 +237,10 @@ def test_status_prints_the_dashboard_and_it_shows_only_emitted_metrics(served: L
     body = json.loads(
         served.client("cloudwatch").get_dashboard(DashboardName="gatling-control-plane")["DashboardBody"]
     )
+    # The widgets the template declares (tests/template/test_health_template.py names them).
+    declared = dashboard_widgets(load_template()["Resources"], health_check_on=True)
     titles = [widget["properties"]["title"] for widget in body["widgets"]]
-    assert titles == [
-        "Health (1 healthy, 0 unhealthy)",
-        "Running tasks (per health check)",
-        "Deployments by outcome (per hour)",
-        "Time per phase (seconds, average)",
-        "Self-heals",
-        "Alarm state",
-    ]
+    assert titles == [widget["properties"]["title"] for widget in declared] and len(titles) == 6
     named = {
         part
         for widget in body["widgets"]
@@ -283,3 +280,25 @@ def test_status_prints_the_dashboard_and_it_shows_only_emitted_metrics(served: L
     assert 'key="running_tasks"' in emitted and "max(running_tasks)" in running["properties"]["query"]
     assert "SOURCE '/aws/lambda/gatling-control-plane-workflow'" in heals["properties"]["query"]
     assert 'filter message = "heal action"' in heals["properties"]["query"]
+
+
+def test_with_the_health_check_off_status_says_so_and_the_dashboard_keeps_the_deployments() -> None:
+    with LocalTwin(TwinOptions(serve_port=0, parameters={"HealthCheckEnabled": "false"})) as twin:
+        deploy_initial(twin, wall_timeout=WALL_TIMEOUT)
+        code, text = cpctl(twin, "status")
+        url = f"https://{twin.region}.console.aws.amazon.com/cloudwatch/home?region={twin.region}#dashboards:name=gatling-control-plane"
+        assert code == 0 and f"  Dashboard        {url}" in text.splitlines(), text
+        assert (
+            "  Health           check off (HealthCheckEnabled=false): no schedule, no alarm, no self-heal"
+            in text.splitlines()
+        ), text
+        assert "Alarm  " not in text, text
+        code, text = cpctl(twin, "status", "--json")
+        status = json.loads(text)
+        assert status["stack"]["health_check_enabled"] is False and status["dashboard_url"] == url
+        body = json.loads(
+            twin.client("cloudwatch").get_dashboard(DashboardName="gatling-control-plane")["DashboardBody"]
+        )
+        declared = dashboard_widgets(load_template()["Resources"], health_check_on=False)
+        assert [w["type"] for w in body["widgets"]] == ["metric", "metric", "text"]
+        assert [w["properties"] for w in body["widgets"]][2:] == [w["properties"] for w in declared][2:]

@@ -3,6 +3,8 @@ the schedule, the stopped-task rule and the alarm. Each test fails if what it na
 
 from __future__ import annotations
 
+import json
+import re
 from functools import cache
 from typing import Any
 
@@ -225,3 +227,44 @@ def test_the_outputs_name_the_health_function_and_alarm(template: dict[str, Any]
     outputs = template["Outputs"]
     assert outputs["HealthCheckFunctionName"]["Value"] == {"Ref": "HealthCheckFunction"}
     assert outputs["HealthAlarmName"]["Value"] == {"Ref": "HealthAlarm"}
+
+
+# ---------------------------------------------------------------- dashboard
+def dashboard_widgets(resources: dict[str, Any], *, health_check_on: bool) -> list[dict[str, Any]]:
+    """The dashboard's widgets as CloudFormation renders its body, with the health check on or off
+    (every ${...} stands in as its own name)."""
+
+    def render(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        if "Fn::If" in part:
+            condition, when_true, when_false = part["Fn::If"]
+            assert condition == "HealthCheckOn"
+            return render(when_true if health_check_on else when_false)
+        text = part["Fn::Sub"] if isinstance(part["Fn::Sub"], str) else part["Fn::Sub"][0]
+        return re.sub(r"\$\{([^}]+)\}", lambda m: m.group(1), text)
+
+    dashboard = resources["Dashboard"]
+    assert "Condition" not in dashboard, "the dashboard exists with the health check on and off"
+    delimiter, parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"]
+    return list(json.loads(delimiter.join(render(part) for part in parts))["widgets"])
+
+
+def test_with_the_health_check_off_the_dashboard_keeps_the_deployments_and_says_why_the_rest_is_gone(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    on = [w["properties"].get("title") for w in dashboard_widgets(resources, health_check_on=True)]
+    assert on == [
+        "Deployments by outcome (per hour)",
+        "Time per phase (seconds, average)",
+        "Health (1 healthy, 0 unhealthy)",
+        "Running tasks (per health check)",
+        "Self-heals",
+        "Alarm state",
+    ]
+    off = dashboard_widgets(resources, health_check_on=False)
+    assert [w["properties"].get("title") for w in off[:2]] == on[:2]
+    (note,) = off[2:]
+    assert note["type"] == "text" and "HealthCheckEnabled=false" in note["properties"]["markdown"]
+    assert "HealthAlarm" not in json.dumps(off), "no reference to the alarm, which does not exist then"
+    assert "Condition" not in template["Outputs"]["DashboardUrl"]

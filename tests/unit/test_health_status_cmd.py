@@ -248,3 +248,22 @@ def test_status_shows_the_validator_warnings_of_a_failed_deployment() -> None:
     text = format_status(status)
     assert "Version v4 failed and the service is back on cp:7." in text
     assert "validator warning: line 3, column 3: a literal token is set while the stack injects" in text
+
+
+def test_a_stack_with_the_health_check_off_says_so_instead_of_not_checked_yet() -> None:
+    described = {
+        "StackStatus": "UPDATE_COMPLETE",
+        "CreationTime": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        "Parameters": [{"ParameterKey": "HealthCheckEnabled", "ParameterValue": "false"}],
+    }
+    ref = resolve_stack(clients(OUTPUTS, **described), stack_name="cp-stack", endpoint_url=None)
+    assert ref.stack is not None and ref.stack.health_check_enabled is False
+    status = {**status_after_a_heal(), "health": None, "stack": dataclasses.asdict(ref.stack)}
+    lines = format_status(status).splitlines()
+    assert (
+        "  Health           check off (HealthCheckEnabled=false): no schedule, no alarm, no self-heal"
+        in lines
+    )
+    assert "  Health           not checked yet" not in lines
+    on = dataclasses.replace(ref.stack, health_check_enabled=True)
+    assert "  Health           not checked yet" in format_status({**status, "stack": dataclasses.asdict(on)})
