@@ -36,7 +36,7 @@ local: install ## run the whole pipeline on the local twin (no AWS, no Docker)
 	@$(BIN)/cpctl local demo
 
 unit: install ## the fast loop: unit and template tests only (no twin, no network)
-	$(BIN)/pytest tests/unit tests/template -q
+	$(BIN)/pytest tests/unit tests/template -q -n auto
 
 test: install ## pytest, then cfn-lint and sam validate --lint on the template
 	$(BIN)/pytest
