@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from controlplane import clock
-from controlplane.errors import error_code
+from controlplane.errors import error_code, outcome_of_error
 from controlplane.health import CONTROL_PLANE_CHECKS, HealthReport
 from controlplane.models import Payload
 from controlplane.records import TTL_ATTRIBUTE, to_item
@@ -58,15 +58,6 @@ DRIFT_REASON = "drift: the service was moved off the last good revision by someo
 _REMEMBERED_DRIFTS = 20
 # How many lost-upload versions HEALTH_STATE remembers (each is redelivered once).
 _REMEMBERED_LOST_UPLOADS = 20
-# Step Functions error names of the workflow's Fail states -> the heal's outcome.
-_OUTCOME_OF_ERROR = {
-    "DeploymentRolledBack": "rolled_back",
-    "ConfigRejected": "rejected",
-    "DeploymentFailed": "failed",
-    "RollbackFailed": "rollback_failed",
-    "AdmissionFailed": "failed",
-    "RecordingFailed": "failed",
-}
 
 ActionKind = Literal["self-heal", "deploy-lost-upload", "heal-drift"]
 HealDecisionKind = Literal[
@@ -496,12 +487,8 @@ def _resolve_open_actions(
         action = store.action(str(key))
         if action is None:
             continue
-        if status == "SUCCEEDED":
-            outcome = "succeeded"
-        elif error in _OUTCOME_OF_ERROR:
-            outcome = _OUTCOME_OF_ERROR[error]
-        else:
-            outcome = status.lower()
+        # A failed execution reports the outcome its Fail state stands for; any other end, its status.
+        outcome = "succeeded" if status == "SUCCEEDED" else outcome_of_error(error) or status.lower()
         finished = stopped if isinstance(stopped, datetime) else clock.utcnow()
         updated = action.model_copy(
             update={

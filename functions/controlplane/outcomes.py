@@ -12,14 +12,8 @@ from botocore.exceptions import ClientError
 
 from controlplane import clock
 from controlplane.config_versions import mark_retention
-from controlplane.errors import (
-    ConfigRejected,
-    DeploymentFailed,
-    DeploymentRolledBack,
-    InconsistentState,
-    RollbackFailed,
-)
-from controlplane.models import Finding, OutcomeResult, RecordOutcomeInput, WorkflowState
+from controlplane.errors import InconsistentState, error_of_outcome
+from controlplane.models import Finding, Outcome, OutcomeResult, RecordOutcomeInput, WorkflowState
 from controlplane.notifications import notify
 from controlplane.records import LastGood, RecordStore, deployment_sk
 from controlplane.revisions import prune_revisions, service_task_definitions
@@ -76,7 +70,7 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             f"Why the deployment failed: {failure.describe()}\n"
             f"Why the rollback failed: {_rollback_problem(state)}"
         )
-        return _result("rollback_failed", RollbackFailed, cause), "rollback failed"
+        return _result("rollback_failed", cause), "rollback failed"
     if rollback is not None and rollback.status == "succeeded":
         back = (
             f"ECS rolled the service back to {rollback.target_task_definition_arn} by itself "
@@ -90,17 +84,17 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             f"Version {version} failed and {back}. "
             f"Fix the config and upload it again.\nWhy: {rollback.failure.describe()}"
         )
-        return _result("rolled_back", DeploymentRolledBack, cause), "rolled back"
+        return _result("rolled_back", cause), "rolled back"
     if rollback is not None and rollback.status == "not_needed":
         cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {rollback.failure.describe()}"
-        return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+        return _result("failed", cause), "failed before the service changed"
     if state.validation is not None and state.validation.unchanged:
         cause = (
             f"Version {version} has the same content (sha256 {state.config.sha256 if state.config else '?'}) "
             f"as the config {state.validation.running_task_definition_arn} runs: recorded, the control "
             "plane was not restarted. To restart it anyway, start a manual redeploy."
         )
-        return _result("unchanged", None, cause), "unchanged"
+        return _result("unchanged", cause), "unchanged"
     if state.validation is not None and not state.validation.valid:
         errors = [format_finding(finding) for finding in state.validation.errors]
         if state.validation.omitted_findings:
@@ -110,20 +104,20 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             f"{state.admission.target.key if state.admission else '?'} is invalid ({len(errors)} error(s)); "
             "the service was not touched.\n" + "\n".join(errors)
         )
-        return _result("rejected", ConfigRejected, cause), "rejected"
+        return _result("rejected", cause), "rejected"
     if state.error is not None:
         cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {error_message(state.error)}"
-        return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+        return _result("failed", cause), "failed before the service changed"
     if state.admission is not None and state.admission.decision != "admitted":
         cause = f"Version {version} was not deployed: {state.admission.detail}"
-        return _result("failed", DeploymentFailed, cause), "gave up waiting"
+        return _result("failed", cause), "gave up waiting"
     if state.load_tests is not None and state.load_tests.status in ("gave_up", "waiting"):
         cause = (
             f"Version {version} was not deployed, so as not to restart the control plane under a load test; "
             f"the service was not changed: {state.load_tests.detail}. "
             'Upload it again when the run has ended, or start a manual request with "force": true.'
         )
-        return _result("failed", DeploymentFailed, cause), "gave up waiting for load tests"
+        return _result("failed", cause), "gave up waiting for load tests"
     baked = state.bake is None or state.bake.status in ("passed", "off")
     if state.up is not None and state.up.status == "up" and state.revision is not None and baked:
         cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up"
@@ -132,7 +126,7 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
         cause += "."
         if state.up.monitoring_problem:
             cause += f"\nThe up-check could not check everything: {state.up.monitoring_problem}"
-        return _result("succeeded", None, cause), "succeeded"
+        return _result("succeeded", cause), "succeeded"
     raise InconsistentState("the workflow state names no outcome: no success, failure or rollback")
 
 
@@ -146,10 +140,8 @@ def _rollback_problem(state: WorkflowState) -> str:
     return "unknown"
 
 
-def _result(outcome: Any, error: type[Exception] | None, cause: str) -> OutcomeResult:
-    return OutcomeResult(
-        outcome=outcome, error=error.__name__ if error else None, cause=_fit(cause), record_key=""
-    )
+def _result(outcome: Outcome, cause: str) -> OutcomeResult:
+    return OutcomeResult(outcome=outcome, error=error_of_outcome(outcome), cause=_fit(cause), record_key="")
 
 
 def _fit(cause: str) -> str:
