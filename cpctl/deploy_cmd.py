@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from cpctl import exit_codes
 from cpctl.aws_options import add_stack_arguments
-from cpctl.status_cmd import Clients, StackRef, StatusError, with_stack
+from cpctl.status_cmd import Clients, StackRef, StatusError, service_of, with_stack
 from cpctl.terminal import BOLD, GREEN, RED, YELLOW, paint, wants_json, write
 
 DEFAULT_POLL_SECONDS = 2.0
@@ -222,10 +222,9 @@ class Follower:
     def _ecs(self) -> list[tuple[datetime, str]]:
         ecs, ref = self.clients.ecs, self.ref
         found: list[tuple[datetime, str]] = []
-        services = ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-        if not services:
+        service = service_of(ref, self.clients)
+        if service is None:
             return found
-        service = services[0]
         for event in service.get("events", []):
             if event["id"] not in self._service_events:
                 self._service_events.add(event["id"])
@@ -325,7 +324,7 @@ def _ended(
         and (last_good is None or last_good.version_id != version_id)
     ):
         code = exit_codes.FAILED  # never 0 unless the records say the asked version is the running one
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
+    service = service_of(ref, clients)
     return Followed(
         execution_arn=described["executionArn"],
         execution=described["name"],
@@ -334,7 +333,7 @@ def _ended(
         error=described.get("error"),
         cause=described.get("cause"),
         states=states,
-        task_definition=services[0].get("taskDefinition") if services else None,
+        task_definition=service.get("taskDefinition") if service else None,
         running_version_id=last_good.version_id if last_good else None,
         exit_code=code,
     )

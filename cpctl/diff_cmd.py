@@ -32,7 +32,7 @@ from controlplane.revisions import CONFIG_LOADER
 from controlplane.validation import MAX_CONFIG_BYTES, ConfigParseError, DeploymentContext, load_config
 
 from cpctl.aws_options import add_stack_arguments
-from cpctl.status_cmd import Clients, StackRef, StatusError, run_against_stack
+from cpctl.status_cmd import Clients, StackRef, StatusError, run_against_stack, service_revision
 
 EXIT_SAME, EXIT_DIFFERENT = 0, 1
 HIDDEN = "***"
@@ -150,10 +150,7 @@ def sides(args: argparse.Namespace, ref: StackRef, clients: Clients) -> tuple[Si
 def _revision(last_good: LastGood | None, ref: StackRef, clients: Clients) -> str:
     if last_good is not None:
         return last_good.task_definition_arn
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-    if not services:
-        raise StatusError(f"service {ref.service} not found in cluster {ref.cluster}")
-    return str(services[0]["taskDefinition"])
+    return service_revision(ref, clients)
 
 
 # ---------------------------------------------------------------------------------- comparing

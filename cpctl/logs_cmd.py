@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from controlplane.diagnostics import redact
 
 from cpctl.aws_options import add_stack_arguments
-from cpctl.status_cmd import Clients, StackRef, StatusError, with_stack
+from cpctl.status_cmd import Clients, StackRef, StatusError, service_revision, with_stack
 from cpctl.terminal import wants_json
 
 DEFAULT_POLL_SECONDS = 2.0
@@ -145,10 +145,7 @@ def _described(ref: StackRef, clients: Clients, tasks: list[str]) -> list[dict[s
 
 
 def _service_definition(ref: StackRef, clients: Clients) -> str:
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-    if not services:
-        raise StatusError(f"service {ref.service} not found in cluster {ref.cluster}")
-    return str(services[0]["taskDefinition"])
+    return service_revision(ref, clients)
 
 
 def _streams(clients: Clients, task_definition: str, task_id: str) -> TaskLogs:

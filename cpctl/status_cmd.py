@@ -20,16 +20,20 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from controlplane.ecs_service import describe_service
 from controlplane.healing import HealthStore
 from controlplane.health import CHECKS, short
 from controlplane.revisions import pinned_version
 
 from cpctl.aws_options import REGION_HELP, LocationError, add_stack_arguments, locate
 from cpctl.terminal import wants_json, write
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef
 
 STACK_OUTPUTS = {
     "ClusterName": "cluster",
@@ -192,11 +196,23 @@ def discover(clients: Clients, *, source: str) -> StackRef:
 
 
 # ---------------------------------------------------------------------------------- what is read
+def service_of(ref: StackRef, clients: Clients) -> ServiceTypeDef | None:
+    """The stack's ECS service as DescribeServices shows it; None when ECS does not know it."""
+    return describe_service(clients.ecs, cluster=ref.cluster, service=ref.service)
+
+
+def service_revision(ref: StackRef, clients: Clients) -> str:
+    """The task definition the stack's service is set to."""
+    service = service_of(ref, clients)
+    if service is None:
+        raise StatusError(f"service {ref.service} not found in cluster {ref.cluster}")
+    return str(service["taskDefinition"])
+
+
 def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
     """Everything `cpctl status` shows, as plain JSON values."""
     store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-    service = services[0] if services else None
+    service = service_of(ref, clients)
     arns = clients.ecs.list_tasks(cluster=ref.cluster, serviceName=ref.service, desiredStatus="RUNNING").get(
         "taskArns", []
     )

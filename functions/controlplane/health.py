@@ -35,6 +35,7 @@ from controlplane.config_versions import (
     no_config_uploaded,
     read_version,
 )
+from controlplane.ecs_service import describe_service
 from controlplane.errors import GatlingApiError, GatlingApiRefused, error_code
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
@@ -48,6 +49,7 @@ from controlplane.telemetry import metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef, TaskTypeDef
     from mypy_boto3_s3 import S3Client
 
 CheckName = Literal["service", "revision", "info", "locations", "config"]
@@ -135,16 +137,13 @@ def _epoch(value: Any) -> float | None:
 
 def service_and_tasks(
     *, ecs: ECSClient, settings: Settings
-) -> tuple[Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+) -> tuple[ServiceTypeDef | None, list[TaskTypeDef]]:
     """The service as DescribeServices shows it, and its tasks whose last status is RUNNING."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service]).get(
-        "services", []
-    )
-    service: Mapping[str, Any] | None = services[0] if services else None
+    service = describe_service(ecs, cluster=settings.cluster, service=settings.service)
     arns = ecs.list_tasks(
         cluster=settings.cluster, serviceName=settings.service, desiredStatus="RUNNING"
     ).get("taskArns", [])
-    tasks: list[Mapping[str, Any]] = []
+    tasks: list[TaskTypeDef] = []
     if arns:
         described = ecs.describe_tasks(cluster=settings.cluster, tasks=arns[:100]).get("tasks", [])
         tasks = [task for task in described if task.get("lastStatus") == "RUNNING"]
@@ -177,8 +176,8 @@ def deployment_for(version_id: str, store: RecordStore, *, is_running: IsRunning
 
 
 def check_service(
-    service: Mapping[str, Any] | None,
-    tasks: Sequence[Mapping[str, Any]],
+    service: ServiceTypeDef | None,
+    tasks: Sequence[TaskTypeDef],
     *,
     now: float,
     deadline_seconds: float,
@@ -220,8 +219,8 @@ def check_service(
 
 
 def check_revision(
-    service: Mapping[str, Any] | None,
-    tasks: Sequence[Mapping[str, Any]],
+    service: ServiceTypeDef | None,
+    tasks: Sequence[TaskTypeDef],
     last_good: LastGood | None,
     *,
     ecs: ECSClient,
@@ -274,7 +273,7 @@ def _registered_by(arn: str, *, ecs: ECSClient) -> str | None:
 
 
 def _who_changed(
-    arn: str, service: Mapping[str, Any] | None, tasks: Sequence[Mapping[str, Any]], *, ecs: ECSClient
+    arn: str, service: ServiceTypeDef | None, tasks: Sequence[TaskTypeDef], *, ecs: ECSClient
 ) -> str:
     """What ECS says about a drifted revision: its config, who registered it, which deployment started it."""
     parts: list[str] = []
@@ -313,7 +312,7 @@ def _who_changed(
 # ---------------------------------------------------------------- 3. /info
 
 
-def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, probe: Probe) -> CheckResult:
+def check_info(tasks: Sequence[TaskTypeDef], *, settings: Settings, probe: Probe) -> CheckResult:
     """`GET /info` on the running task answers 200 (the same probe as the workflow's up-check)."""
     if not tasks:
         return CheckResult(status="fail", detail="no running task to probe")
@@ -555,7 +554,7 @@ def run_checks(
     return report
 
 
-def _ecs_rollout(service: Mapping[str, Any] | None, *, now: float, deadline_seconds: float) -> str | None:
+def _ecs_rollout(service: ServiceTypeDef | None, *, now: float, deadline_seconds: float) -> str | None:
     """An ECS deployment rolling out within its deadline (started by hand, or by ECS itself), in words."""
     for deployment in service.get("deployments", []) if service is not None else []:
         created = _epoch(deployment.get("createdAt"))

@@ -10,7 +10,7 @@ that, the service-deployments API says what became of it (service_deployments.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane import clock
 from controlplane.diagnostics import failure_lines, stopped_tasks, tasks_started_by, unavailable_reason
+from controlplane.ecs_service import active_service, describe_service, primary_deployment
 from controlplane.errors import ServiceNotFound
 from controlplane.liveness import task_private_ip as private_ip
 from controlplane.models import FailureReport, TaskFailure, Watch, WatchStatus
@@ -29,6 +30,7 @@ from controlplane.telemetry import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import DeploymentTypeDef, ServiceTypeDef
     from mypy_boto3_logs import CloudWatchLogsClient
 
     from controlplane.records import RecordStore
@@ -94,28 +96,25 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
         desiredCount=CONTROL_PLANE_TASKS,
         forceNewDeployment=True,
     )["service"]
-    primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
-    if not primary:
+    primary = primary_deployment(service)
+    if primary is None:
         raise ServiceNotFound(f"UpdateService on {settings.service} returned no PRIMARY deployment")
     started = clock.utcnow()
     logger.info(
-        "rollout started", extra={"deployment_id": primary[0]["id"], "task_definition": task_definition_arn}
+        "rollout started", extra={"deployment_id": primary["id"], "task_definition": task_definition_arn}
     )
     return Watch(
-        deployment_id=primary[0]["id"],
+        deployment_id=primary["id"],
         task_definition_arn=task_definition_arn,
         started_at=started,
         deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
-        created_at=primary[0].get("createdAt"),
+        created_at=primary.get("createdAt"),
     )
 
 
 def _deployment_of(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch | None:
     """The service's live PRIMARY deployment of the revision with our desired count, to watch; else None."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    if not services or services[0].get("status") != "ACTIVE":
-        return None
-    primary = next((d for d in services[0].get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(active_service(ecs, cluster=settings.cluster, service=settings.service))
     if (
         primary is None
         or primary.get("taskDefinition") != task_definition_arn
@@ -145,7 +144,7 @@ def _watching(
 
 
 def _ecs_rollback(
-    services: Sequence[Mapping[str, Any]], task_definition_arn: str, *, failed: Watch, settings: Settings
+    service: ServiceTypeDef | None, task_definition_arn: str, *, failed: Watch, settings: Settings
 ) -> Watch | None:
     """ECS's own rollback onto the revision, to watch instead of starting another; None when there is none.
 
@@ -154,13 +153,12 @@ def _ecs_rollback(
     still IN_PROGRESS or already COMPLETED. A forced deployment on top of it would restart the task it
     has just started.
     """
-    if not services or services[0].get("status") != "ACTIVE":
+    if service is None or service.get("status") != "ACTIVE":
         return None
-    service = services[0]
     if service.get("taskDefinition") != task_definition_arn:
         return None
     deployments = service.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(service)
     if (
         primary is None
         or primary.get("id") == failed.deployment_id
@@ -194,18 +192,18 @@ def await_ecs_rollback(
     restart the control plane twice."""
     end = clock.now() + settings.consistency_grace_seconds
     while True:
-        services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-        found = _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
-        if found is not None or clock.now() >= end or not _ecs_rolls_back(services, failed):
+        service = describe_service(ecs, cluster=settings.cluster, service=settings.service)
+        found = _ecs_rollback(service, task_definition_arn, failed=failed, settings=settings)
+        if found is not None or clock.now() >= end or not _ecs_rolls_back(service, failed):
             return found
         clock.sleep(settings.poll_interval_seconds)
 
 
-def _ecs_rolls_back(services: Sequence[Mapping[str, Any]], failed: Watch) -> bool:
-    if not services:
+def _ecs_rolls_back(service: ServiceTypeDef | None, failed: Watch) -> bool:
+    if service is None:
         return False
-    breaker = services[0].get("deploymentConfiguration", {}).get("deploymentCircuitBreaker", {})
-    ours = next((d for d in services[0].get("deployments", []) if d.get("id") == failed.deployment_id), None)
+    breaker = service.get("deploymentConfiguration", {}).get("deploymentCircuitBreaker", {})
+    ours = next((d for d in service.get("deployments", []) if d.get("id") == failed.deployment_id), None)
     return bool(breaker.get("rollback")) and ours is not None and ours.get("rolloutState") == "FAILED"
 
 
@@ -251,12 +249,11 @@ def running_task(
 
 def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
     """Where the watched deployment stands now."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    if not services or services[0].get("status") != "ACTIVE":
+    service = active_service(ecs, cluster=settings.cluster, service=settings.service)
+    if service is None:
         return Observation("failed", f"the service {settings.service} is missing or inactive")
-    service = services[0]
     deployments = service.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(service)
     now_running = (
         f"; the service now runs deployment {primary.get('id')} of {primary.get('taskDefinition')}"
         if primary
@@ -302,7 +299,7 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
 
 def _not_listed(
     watch: Watch,
-    primary: Mapping[str, Any] | None,
+    primary: DeploymentTypeDef | None,
     now_running: str,
     *,
     ecs: ECSClient,
@@ -331,7 +328,7 @@ def _not_listed(
     )
 
 
-def _created_after(deployment: Mapping[str, Any], moment: datetime | None) -> bool:
+def _created_after(deployment: DeploymentTypeDef, moment: datetime | None) -> bool:
     created = deployment.get("createdAt")
     return isinstance(created, datetime) and moment is not None and created > moment
 
