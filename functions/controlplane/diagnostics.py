@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from controlplane.deployment_context import hide_token_like
 from controlplane.models import ContainerExit, TaskFailure
 from controlplane.revisions import CONFIG_LOADER
 
@@ -25,7 +26,6 @@ MAX_LOG_LINES = 20
 MAX_LOG_BYTES = 2048
 MAX_LINE_CHARS = 300
 _INTERESTING = re.compile(r"error|exception|failed|fatal|refused|denied", re.IGNORECASE)
-_TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
 _ASSIGNED_SECRET = re.compile(r"(?i)\b(token|authorization|password|secret)(\"?\s*[=:]\s*\"?)[^\s\",}]+")
 
 
@@ -42,7 +42,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with known secrets, token-like words and `token = ...` values replaced by `***`."""
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
-    text = _TOKEN_LIKE.sub("cpt_***", text)
+    text = hide_token_like(text)
     return _ASSIGNED_SECRET.sub(r"\1\2***", text)
 
 
