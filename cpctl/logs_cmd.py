@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 from controlplane.diagnostics import redact
+from controlplane.errors import error_code
 
 from cpctl.aws_options import add_stack_arguments
 from cpctl.status_cmd import Clients, StackRef, StatusError, service_revision, with_stack
@@ -192,7 +193,7 @@ def _events(clients: Clients, stream: Stream, since_ms: int | None) -> Iterator[
         try:
             page = clients.logs.filter_log_events(**arguments)
         except ClientError as error:
-            if error.response["Error"].get("Code") == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 return  # the container has not written yet (its stream is created with its first line)
             raise
         yield from page.get("events", [])

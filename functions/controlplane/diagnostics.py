@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from controlplane.deployment_context import hide_token_like
+from controlplane.errors import error_code
 from controlplane.models import ContainerExit, TaskFailure
 from controlplane.revisions import CONFIG_LOADER
 
@@ -80,7 +81,7 @@ def tasks_started_by(
     try:
         arns = _task_arns(ecs, cluster=cluster, startedBy=deployment_id, desiredStatus=desired_status)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in _REFUSED_FILTER:
+        if error_code(error) not in _REFUSED_FILTER:
             raise
         arns = _task_arns(ecs, cluster=cluster, desiredStatus=desired_status)
     return [task for task in _described(ecs, cluster, arns) if task.get("startedBy") == deployment_id]
