@@ -549,9 +549,9 @@ def previous_version(store: HealthStore) -> str:
     """The newest version that succeeded and is not the one running now."""
     last_good = store.last_good()
     running = last_good.version_id if last_good else None
-    for item in store.deployments(limit=50):
-        if item.get("outcome") == "succeeded" and item.get("version_id") and item["version_id"] != running:
-            return str(item["version_id"])
+    for record in store.deployments(limit=50):
+        if record.outcome == "succeeded" and record.version_id and record.version_id != running:
+            return record.version_id
     raise StatusError("no earlier version succeeded: pass --to VERSION (cpctl rollback lists them)")
 
 

@@ -38,7 +38,7 @@ from controlplane import clock
 from controlplane.errors import error_code, outcome_of_error
 from controlplane.health import CONTROL_PLANE_CHECKS, HealthReport
 from controlplane.models import Payload
-from controlplane.records import TTL_ATTRIBUTE, to_item
+from controlplane.records import TTL_ATTRIBUTE, ItemAttributes, to_item
 from controlplane.settings import Settings
 from controlplane.stopped_tasks import DAY_SECONDS, StoppedTaskStore
 from controlplane.telemetry import logger
@@ -103,12 +103,40 @@ class HealthOutcome(Payload):
     notes: list[str] = Field(default_factory=list)
 
 
+class OpenAction(Payload):
+    """An action whose execution had not ended at the last run."""
+
+    record_key: str | None = None
+    execution_arn: str | None = None
+
+
+class HealthState(ItemAttributes):
+    """`HEALTH_STATE`: what one health run leaves the next (docs/records.md)."""
+
+    consecutive_failures: int | None = None
+    last_checked_at: str | None = None
+    last_healthy: bool | None = None
+    last_run: str | None = None
+    last_report: HealthReport | None = None
+    last_heal_decision: HealDecision | None = None
+    # The heal slot, written only by `HealthStore.claim_heal_slot` (epoch seconds).
+    last_heal_at: int | None = None
+    last_heal_execution: str | None = None
+    open_actions: list[OpenAction] = Field(default_factory=list)
+    lost_uploads: dict[str, str] = Field(default_factory=dict)  # version id -> execution that redelivered it
+    drifts: dict[str, str] = Field(default_factory=dict)  # drifted revision -> execution that healed it
+
+
+_HEAL_SLOT = {"last_heal_at", "last_heal_execution"}
+
+
 class HealthStore(StoppedTaskStore):
     """The records table, with the health runs, the health state and the heal actions of the service."""
 
     # ---------------------------------------------------------------- state
-    def health_state(self) -> dict[str, Any]:
-        return self._get(HEALTH_STATE_SK) or {}
+    def health_state(self) -> HealthState | None:
+        item = self._get(HEALTH_STATE_SK)
+        return None if item is None else HealthState.model_validate(item)
 
     def claim_heal_slot(self, *, now: float, min_interval_seconds: float, execution_name: str) -> bool:
         """Take the right to heal now: False when the last heal is younger than the interval."""
@@ -134,9 +162,13 @@ class HealthStore(StoppedTaskStore):
             raise
         return True
 
-    def save_state(self, values: dict[str, Any]) -> None:
-        """Set these attributes of HEALTH_STATE (the heal slot is only ever written by `claim_heal_slot`)."""
-        values = {"kind": "health_state", **values}
+    def save_state(self, state: HealthState) -> None:
+        """Set the attributes of HEALTH_STATE that `state` has (the heal slot is only ever written by
+        `claim_heal_slot`)."""
+        values = {
+            "kind": "health_state",
+            **state.model_dump(mode="json", exclude=_HEAL_SLOT, exclude_none=True),
+        }
         names = {f"#a{index}": name for index, name in enumerate(values)}
         self._dynamodb.update_item(
             TableName=self._table,
@@ -207,9 +239,9 @@ def next_consecutive(report: HealthReport, previous: int) -> int:
     return previous + 1
 
 
-def heal_allowed_at(state: dict[str, Any], *, min_interval_seconds: float) -> float | None:
+def heal_allowed_at(state: HealthState | None, *, min_interval_seconds: float) -> float | None:
     """When the next heal may start (epoch), or None if no heal was ever started."""
-    last = state.get("last_heal_at")
+    last = state.last_heal_at if state is not None else None
     return None if last is None else float(last) + min_interval_seconds
 
 
@@ -222,18 +254,18 @@ def execution_name(prefix: str, now: float) -> str:
 def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: Settings) -> HealthOutcome:
     """Apply the rules to one report; record the run and every action; the outcome."""
     now = clock.now()
-    state = store.health_state()
+    state = store.health_state() or HealthState()
     resolved = _resolve_open_actions(state, store=store, sfn=sfn, now=now)
     open_actions = [
         entry
-        for entry in state.get("open_actions", [])
-        if entry.get("record_key") not in {action.record_key for action in resolved}
+        for entry in state.open_actions
+        if entry.record_key not in {action.record_key for action in resolved}
     ]
-    consecutive = next_consecutive(report, int(state.get("consecutive_failures", 0)))
+    consecutive = next_consecutive(report, state.consecutive_failures or 0)
     busy = report.deployment_running
     actions: list[HealAction] = []
     notes: list[str] = []
-    lost_uploads: dict[str, str] = dict(state.get("lost_uploads", {}))
+    lost_uploads = dict(state.lost_uploads)
 
     # Each of these acts at once, once per what it found (a version, a revision), never while busy.
     once = _OnceEach(actions=actions, notes=notes, store=store, sfn=sfn, settings=settings, now=now)
@@ -249,7 +281,7 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
             trigger=report.checks["config"].detail,
             what=f"lost upload {lost.version_id}",
         )
-    drifts: dict[str, str] = dict(state.get("drifts", {}))
+    drifts = dict(state.drifts)
     drifted = _drifted_revision(report)
     if drifted is not None and report.last_good_version_id is not None:
         busy = once.start(
@@ -269,7 +301,7 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
     if decision[1] is not None:
         actions.append(decision[1])
     open_actions += [
-        {"record_key": action.record_key, "execution_arn": action.execution_arn}
+        OpenAction(record_key=action.record_key, execution_arn=action.execution_arn)
         for action in actions
         if action.execution_arn is not None
     ]
@@ -283,17 +315,17 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
     )
     key = store.put_run(outcome, now=now)
     store.save_state(
-        {
-            "consecutive_failures": consecutive,
-            "last_checked_at": report.checked_at.isoformat(),
-            "last_healthy": report.healthy,
-            "last_run": key,
-            "last_report": report.model_dump(mode="json"),
-            "last_heal_decision": decision[0].model_dump(mode="json"),
-            "open_actions": open_actions,
-            "lost_uploads": dict(list(lost_uploads.items())[-_REMEMBERED_LOST_UPLOADS:]),
-            "drifts": dict(list(drifts.items())[-_REMEMBERED_DRIFTS:]),
-        }
+        HealthState(
+            consecutive_failures=consecutive,
+            last_checked_at=report.checked_at.isoformat(),
+            last_healthy=report.healthy,
+            last_run=key,
+            last_report=report,
+            last_heal_decision=decision[0],
+            open_actions=open_actions,
+            lost_uploads=dict(list(lost_uploads.items())[-_REMEMBERED_LOST_UPLOADS:]),
+            drifts=dict(list(drifts.items())[-_REMEMBERED_DRIFTS:]),
+        )
     )
     logger.info(
         "health checked",
@@ -368,7 +400,7 @@ def _heal(
     consecutive: int,
     *,
     busy: str | None,
-    state: dict[str, Any],
+    state: HealthState,
     store: HealthStore,
     sfn: SFNClient,
     settings: Settings,
@@ -393,7 +425,7 @@ def _heal(
     interval = settings.self_heal_min_interval_seconds
     if not store.claim_heal_slot(now=now, min_interval_seconds=interval, execution_name=name):
         allowed = heal_allowed_at(store.health_state(), min_interval_seconds=interval) or now
-        last = state.get("last_heal_execution", "?")
+        last = state.last_heal_execution or "?"
         return (
             HealDecision(
                 decision="rate_limited",
@@ -467,13 +499,13 @@ def _start(
 
 
 def _resolve_open_actions(
-    state: dict[str, Any], *, store: HealthStore, sfn: SFNClient, now: float
+    state: HealthState, *, store: HealthStore, sfn: SFNClient, now: float
 ) -> list[HealAction]:
     """Actions whose execution has ended since the last run, with their outcome recorded."""
     resolved: list[HealAction] = []
-    for entry in state.get("open_actions", []):
-        arn = entry.get("execution_arn")
-        key = entry.get("record_key")
+    for entry in state.open_actions:
+        arn = entry.execution_arn
+        key = entry.record_key
         if not arn or not key:
             continue
         try:

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed", "unchanged"]
 AdmissionDecision = Literal["admitted", "waiting", "duplicate", "stale", "superseded", "timed_out"]
 WatchStatus = Literal["in_progress", "succeeded", "failed"]
+RollbackStatus = Literal["in_progress", "succeeded", "failed", "not_needed"]
+RollbackStarter = Literal["workflow", "ecs"]
+LoadTestStatus = Literal["waiting", "clear", "not_needed", "expired", "gave_up"]
+BakeStatus = Literal["baking", "passed", "failed", "off"]
 
 # Findings carried in the state, the record and the notification; the rest are counted.
 MAX_FINDINGS = 200
@@ -265,13 +269,13 @@ class Rollback(Payload):
 
     failure: FailureReport
     target_task_definition_arn: str | None = None
-    status: Literal["in_progress", "succeeded", "failed", "not_needed"] = "in_progress"
+    status: RollbackStatus = "in_progress"
     invocations: int = 0
     watch: Watch | None = None
     problem: str | None = None
     # "ecs": the circuit breaker had already put the service back on the target; the workflow watched
     # that deployment instead of forcing another one (which would restart the task ECS just started).
-    started_by: Literal["workflow", "ecs"] = "workflow"
+    started_by: RollbackStarter = "workflow"
     # The last good revision whose software the target restores: the target is its copy with each
     # image pinned to the digest the last good deployment ran.
     restores_task_definition_arn: str | None = None
@@ -283,7 +287,7 @@ class LoadTestWait(Payload):
     # waiting: a run uses a location (or Gatling cannot tell); clear: none does; not_needed: nothing to
     # wait for (off, forced, a heal of a control plane that is down, nothing deployed yet); expired:
     # RunWaitMinutes passed and RunWaitExpiry is deploy; gave_up: passed, and it is skip.
-    status: Literal["waiting", "clear", "not_needed", "expired", "gave_up"]
+    status: LoadTestStatus
     detail: str
     started_at: datetime
     deadline: datetime
@@ -298,7 +302,7 @@ class LoadTestWait(Payload):
 class Bake(Payload):
     """Watching the new control plane for `BakeMinutes` after "up", before it becomes the last good."""
 
-    status: Literal["baking", "passed", "failed", "off"]
+    status: BakeStatus
     started_at: datetime
     deadline: datetime
     invocations: int = 0

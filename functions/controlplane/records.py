@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any, Self
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
 
 from controlplane.errors import error_code
+from controlplane.models import (
+    BakeStatus,
+    FailureReport,
+    LoadTestStatus,
+    Outcome,
+    RollbackStarter,
+    RollbackStatus,
+)
 from controlplane.settings import Settings
 
 if TYPE_CHECKING:
@@ -105,6 +114,70 @@ class LastGood:
     execution_name: str
     newest_sequencer: str | None
     image_digests: dict[str, str] | None = None  # container -> digest of the task that proved it good
+
+
+class ItemAttributes(BaseModel):
+    """Attributes of an item: read back ignoring the keys and what a later version adds."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+
+class LoadTestsRecord(ItemAttributes):
+    status: LoadTestStatus
+    detail: str
+    waited_seconds: float
+    runs: list[str] | None = None
+    forced: bool = False
+
+
+class BakeRecord(ItemAttributes):
+    status: BakeStatus
+    checks: int
+    seconds: float
+    problem: str | None = None
+
+
+class RollbackRecord(ItemAttributes):
+    target_task_definition_arn: str | None = None
+    status: RollbackStatus
+    deployment_id: str | None = None
+    started_by: RollbackStarter = "workflow"
+    restores_task_definition_arn: str | None = None
+    problem: str | None = None
+
+
+class DeploymentRecord(ItemAttributes):
+    """The history item of one execution (docs/records.md, "A deployment record")."""
+
+    execution_name: str
+    execution_arn: str
+    cluster: str
+    service: str
+    outcome: Outcome
+    error: str | None = None
+    cause: str
+    source: str
+    reason: str | None = None
+    event_id: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    sha256: str | None = None
+    task_definition_arn: str | None = None
+    previous_task_definition_arn: str | None = None
+    deployment_id: str | None = None
+    image_digests: dict[str, str] | None = None
+    started_at: str  # ISO 8601, as `datetime.isoformat()` writes it
+    finished_at: str
+    phase_seconds: dict[str, float]
+    validation_errors: list[str] | None = None
+    validation_warnings: list[str] | None = None
+    failure: FailureReport | None = None
+    load_tests: LoadTestsRecord | None = None
+    bake: BakeRecord | None = None
+    monitoring_problem: str | None = None
+    rollback: RollbackRecord | None = None
+    notified_at: str | None = None  # set once its notification is published
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -377,15 +450,22 @@ class RecordStore:
         item = {"pk": self._pk, "sk": LAST_GOOD_SK, "kind": "last_good", **last_good.__dict__}
         self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
 
-    def put_deployment(self, sk: str, record: Mapping[str, Any]) -> None:
-        item = {**record, "pk": self._pk, "sk": sk, "kind": "deployment"}
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+    def _deployment_item(self, sk: str, record: DeploymentRecord) -> dict[str, Any]:
+        return {**record.model_dump(mode="json"), "pk": self._pk, "sk": sk, "kind": "deployment"}
 
-    def add_deployment(self, sk: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    def put_deployment(self, sk: str, record: DeploymentRecord) -> None:
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(self._deployment_item(sk, record)))
+
+    def add_deployment(self, sk: str, record: DeploymentRecord) -> DeploymentRecord | None:
         """Write the history item unless it exists; the item already there, if any (a retried call)."""
-        if self._put_new({**record, "pk": self._pk, "sk": sk, "kind": "deployment"}):
+        if self._put_new(self._deployment_item(sk, record)):
             return None
-        return self._get(sk) or {}
+        # Gone again since (deleted by hand): it was there, and nothing says it was notified.
+        return self.deployment(sk) or record.model_copy(update={"notified_at": None})
+
+    def deployment(self, sk: str) -> DeploymentRecord | None:
+        item = self._get(sk)
+        return None if item is None else DeploymentRecord.model_validate(item)
 
     def mark_notified(self, sk: str, *, at_iso: str) -> None:
         """Note on the history item that its notification was published."""
@@ -396,6 +476,7 @@ class RecordStore:
             ExpressionAttributeValues=to_item({":at": at_iso}),
         )
 
-    def deployments(self, *, limit: int = 20) -> list[dict[str, Any]]:
+    def deployments(self, *, limit: int = 20) -> list[DeploymentRecord]:
         """The newest deployment records first."""
-        return self._query_prefix(DEPLOYMENT_PREFIX, newest_first=True, limit=limit)
+        items = self._query_prefix(DEPLOYMENT_PREFIX, newest_first=True, limit=limit)
+        return [DeploymentRecord.model_validate(item) for item in items]

@@ -119,7 +119,8 @@ def test_the_self_heal_starts_after_n_consecutive_failures_with_the_manual_reque
     assert heal_item["execution_name"] == started["name"] and heal_item["expires_at"] > world.clock.time
     assert len(world.items(HEALTH_PREFIX)) == 3
     state = world.store.health_state()
-    assert state["consecutive_failures"] == 3 and state["last_heal_execution"] == started["name"]
+    assert state is not None
+    assert state.consecutive_failures == 3 and state.last_heal_execution == started["name"]
 
 
 def test_the_threshold_comes_from_the_settings(world: World) -> None:
@@ -209,7 +210,7 @@ def test_the_outcome_of_a_heal_is_recorded_when_its_execution_ends(world: World)
     [resolved] = after.resolved
     assert resolved.outcome == "succeeded" and resolved.finished_at is not None
     assert world.store.action(resolved.record_key).outcome == "succeeded"  # type: ignore[union-attr]
-    assert world.store.health_state()["open_actions"] == []
+    assert world.store.health_state().open_actions == []  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- lost uploads
