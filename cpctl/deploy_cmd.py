@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
-from controlplane.healing import HealthStore
+from controlplane.records import RecordStore
 from controlplane.settings import Settings
 from controlplane.validation import DeploymentContext, validate_config
 from pydantic import ValidationError
@@ -317,7 +317,7 @@ def _ended(
     code = exit_codes.of_execution(
         described["status"], described.get("error"), states[-1] if states else None
     )
-    last_good = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service).last_good()
+    last_good = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service).last_good()
     if (
         code == exit_codes.SUCCEEDED
         and version_id
@@ -432,7 +432,7 @@ def run_rollback(
 
     def body(ref: StackRef, clients: Clients) -> int:
         target = target_of(ref, clients)
-        store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+        store = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
         if args.previous:
             version_id = previous_version(store)
         elif args.to:
@@ -545,7 +545,7 @@ def _follow_and_report(
 
 
 # ---------------------------------------------------------------------------------- rollback targets
-def previous_version(store: HealthStore) -> str:
+def previous_version(store: RecordStore) -> str:
     """The newest version that succeeded and is not the one running now."""
     last_good = store.last_good()
     running = last_good.version_id if last_good else None
@@ -555,7 +555,7 @@ def previous_version(store: HealthStore) -> str:
     raise StatusError("no earlier version succeeded: pass --to VERSION (cpctl rollback lists them)")
 
 
-def candidates(clients: Clients, store: HealthStore, target: Target, *, limit: int) -> list[dict[str, Any]]:
+def candidates(clients: Clients, store: RecordStore, target: Target, *, limit: int) -> list[dict[str, Any]]:
     """The config object's versions, newest first, with their sha256 and outcome where recorded."""
     last_good = store.last_good()
     found: list[dict[str, Any]] = []

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from controlplane.ecs_service import describe_service
-from controlplane.healing import HealthStore
-from controlplane.health import CHECKS, short
+from controlplane.health import short
+from controlplane.models import CHECKS
+from controlplane.records import RecordStore
 from controlplane.revisions import pinned_version
 
 from cpctl.aws_options import REGION_HELP, LocationError, add_stack_arguments, locate
@@ -212,7 +213,7 @@ def service_revision(ref: StackRef, clients: Clients) -> str:
 
 def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
     """Everything `cpctl status` shows, as plain JSON values."""
-    store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+    store = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
     service = service_of(ref, clients)
     arns = clients.ecs.list_tasks(cluster=ref.cluster, serviceName=ref.service, desiredStatus="RUNNING").get(
         "taskArns", []
@@ -304,7 +305,7 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
 
 def collect_history(ref: StackRef, clients: Clients, *, limit: int = 20) -> list[dict[str, Any]]:
     """Deployments and heal actions, newest first."""
-    store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+    store = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
     entries = [
         {"kind": "deployment", "at": record.started_at, **_deployment_view(record)}
         for record in store.deployments(limit=limit)

@@ -20,7 +20,8 @@ Rules (docs/health.md):
   waiting for consecutive failures; it copies the stack's current revision, so an image or size
   change of that `sam deploy` is deployed too, on the validated config.
 - Every action is a `HEAL#` item; its outcome is updated when its execution ends. Every run is a
-  `HEALTH#` item, and `HEALTH_STATE` keeps the count, the last heal and the last report.
+  `HEALTH#` item, and `HEALTH_STATE` keeps the count, the last heal and the last report (the item
+  kinds are in `records`).
 """
 
 from __future__ import annotations
@@ -29,28 +30,30 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import Field
 
 from controlplane import clock
 from controlplane.errors import error_code, outcome_of_error
-from controlplane.health import CONTROL_PLANE_CHECKS, HealthReport
-from controlplane.models import Payload
-from controlplane.records import TTL_ATTRIBUTE, ItemAttributes, to_item
+from controlplane.models import CONTROL_PLANE_CHECKS, HealthReport, Payload
+from controlplane.records import (
+    HEAL_PREFIX,
+    ActionKind,
+    HealAction,
+    HealDecision,
+    HealDecisionKind,
+    HealthState,
+    OpenAction,
+    RecordStore,
+)
 from controlplane.settings import Settings
-from controlplane.stopped_tasks import DAY_SECONDS, StoppedTaskStore
 from controlplane.telemetry import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-HEALTH_STATE_SK = "HEALTH_STATE"
-HEALTH_PREFIX = "HEALTH#"
-HEAL_PREFIX = "HEAL#"
-HEALTH_TTL_DAYS = 14
-HEAL_TTL_DAYS = 400
 SELF_HEAL_REASON = "self-heal"
 LOST_UPLOAD_REASON = "lost upload: the health check found a config version the workflow never saw"
 DRIFT_REASON = "drift: the service was moved off the last good revision by someone else"
@@ -58,38 +61,6 @@ DRIFT_REASON = "drift: the service was moved off the last good revision by someo
 _REMEMBERED_DRIFTS = 20
 # How many lost-upload versions HEALTH_STATE remembers (each is redelivered once).
 _REMEMBERED_LOST_UPLOADS = 20
-
-ActionKind = Literal["self-heal", "deploy-lost-upload", "heal-drift"]
-HealDecisionKind = Literal[
-    "not_needed",
-    "counting",
-    "deployment_running",
-    "no_last_good",
-    "rate_limited",
-    "started",
-    "failed_to_start",
-]
-
-
-class HealAction(Payload):
-    """One action the health check took: which execution it started for which version, and how it ended."""
-
-    record_key: str
-    action: ActionKind
-    version_id: str
-    reason: str
-    trigger: str
-    at: datetime
-    execution_name: str
-    execution_arn: str | None = None
-    outcome: str  # started, failed_to_start, then succeeded, rolled_back, rejected, failed ... when it ends
-    detail: str = ""
-    finished_at: datetime | None = None
-
-
-class HealDecision(Payload):
-    decision: HealDecisionKind
-    detail: str
 
 
 class HealthOutcome(Payload):
@@ -101,130 +72,6 @@ class HealthOutcome(Payload):
     actions: list[HealAction] = Field(default_factory=list)
     resolved: list[HealAction] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-
-
-class OpenAction(Payload):
-    """An action whose execution had not ended at the last run."""
-
-    record_key: str | None = None
-    execution_arn: str | None = None
-
-
-class HealthState(ItemAttributes):
-    """`HEALTH_STATE`: what one health run leaves the next (docs/records.md)."""
-
-    consecutive_failures: int | None = None
-    last_checked_at: str | None = None
-    last_healthy: bool | None = None
-    last_run: str | None = None
-    last_report: HealthReport | None = None
-    last_heal_decision: HealDecision | None = None
-    # The heal slot, written only by `HealthStore.claim_heal_slot` (epoch seconds).
-    last_heal_at: int | None = None
-    last_heal_execution: str | None = None
-    open_actions: list[OpenAction] = Field(default_factory=list)
-    lost_uploads: dict[str, str] = Field(default_factory=dict)  # version id -> execution that redelivered it
-    drifts: dict[str, str] = Field(default_factory=dict)  # drifted revision -> execution that healed it
-
-
-_HEAL_SLOT = {"last_heal_at", "last_heal_execution"}
-
-
-class HealthStore(StoppedTaskStore):
-    """The records table, with the health runs, the health state and the heal actions of the service."""
-
-    # ---------------------------------------------------------------- state
-    def health_state(self) -> HealthState | None:
-        item = self._get(HEALTH_STATE_SK)
-        return None if item is None else HealthState.model_validate(item)
-
-    def claim_heal_slot(self, *, now: float, min_interval_seconds: float, execution_name: str) -> bool:
-        """Take the right to heal now: False when the last heal is younger than the interval."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key=self._key(HEALTH_STATE_SK),
-                UpdateExpression="SET #kind = :kind, last_heal_at = :now, last_heal_execution = :name",
-                ConditionExpression="attribute_not_exists(last_heal_at) OR last_heal_at <= :cutoff",
-                ExpressionAttributeNames={"#kind": "kind"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":kind": "health_state",
-                        ":now": int(now),
-                        ":name": execution_name,
-                        ":cutoff": int(now - min_interval_seconds),
-                    }
-                ),
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def save_state(self, state: HealthState) -> None:
-        """Set the attributes of HEALTH_STATE that `state` has (the heal slot is only ever written by
-        `claim_heal_slot`)."""
-        values = {
-            "kind": "health_state",
-            **state.model_dump(mode="json", exclude=_HEAL_SLOT, exclude_none=True),
-        }
-        names = {f"#a{index}": name for index, name in enumerate(values)}
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key=self._key(HEALTH_STATE_SK),
-            UpdateExpression="SET " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(
-                {f":v{index}": value for index, value in enumerate(values.values())}
-            ),
-        )
-
-    # ---------------------------------------------------------------- runs and actions
-    def put_run(self, outcome: HealthOutcome, *, now: float) -> str:
-        sk = f"{HEALTH_PREFIX}{outcome.report.checked_at.isoformat()}"
-        item = {
-            "pk": self._pk,
-            "sk": sk,
-            "kind": "health",
-            "healthy": outcome.report.healthy,
-            "summary": outcome.report.summary(),
-            "report": outcome.report.model_dump(mode="json"),
-            "consecutive_failures": outcome.consecutive_failures,
-            "heal": outcome.heal.model_dump(mode="json"),
-            "actions": [action.record_key for action in outcome.actions],
-            TTL_ATTRIBUTE: int(now) + HEALTH_TTL_DAYS * DAY_SECONDS,
-        }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
-        return sk
-
-    def runs(self, *, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest health runs first."""
-        return self._query_prefix(HEALTH_PREFIX, newest_first=True, limit=limit)
-
-    def put_action(self, action: HealAction, *, now: float) -> None:
-        item = {
-            **action.model_dump(mode="json"),
-            "pk": self._pk,
-            "sk": action.record_key,
-            "kind": "heal",
-            TTL_ATTRIBUTE: int(now) + HEAL_TTL_DAYS * DAY_SECONDS,
-        }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
-
-    def actions(self, *, limit: int = 20) -> list[HealAction]:
-        """The newest heal actions first."""
-        items = self._query_prefix(HEAL_PREFIX, newest_first=True, limit=limit)
-        return [
-            HealAction.model_validate({k: v for k, v in item.items() if k in HealAction.model_fields})
-            for item in items
-        ]
-
-    def action(self, record_key: str) -> HealAction | None:
-        item = self._get(record_key)
-        if item is None:
-            return None
-        return HealAction.model_validate({k: v for k, v in item.items() if k in HealAction.model_fields})
 
 
 # ---------------------------------------------------------------- the rules
@@ -251,7 +98,7 @@ def execution_name(prefix: str, now: float) -> str:
     return f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
-def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: Settings) -> HealthOutcome:
+def act(report: HealthReport, *, store: RecordStore, sfn: SFNClient, settings: Settings) -> HealthOutcome:
     """Apply the rules to one report; record the run and every action; the outcome."""
     now = clock.now()
     state = store.health_state() or HealthState()
@@ -313,7 +160,13 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
         resolved=resolved,
         notes=notes,
     )
-    key = store.put_run(outcome, now=now)
+    key = store.put_run(
+        report,
+        consecutive_failures=consecutive,
+        heal=decision[0],
+        action_keys=[action.record_key for action in actions],
+        now=now,
+    )
     store.save_state(
         HealthState(
             consecutive_failures=consecutive,
@@ -346,7 +199,7 @@ class _OnceEach:
 
     actions: list[HealAction]
     notes: list[str]
-    store: HealthStore
+    store: RecordStore
     sfn: SFNClient
     settings: Settings
     now: float
@@ -401,7 +254,7 @@ def _heal(
     *,
     busy: str | None,
     state: HealthState,
-    store: HealthStore,
+    store: RecordStore,
     sfn: SFNClient,
     settings: Settings,
     now: float,
@@ -458,7 +311,7 @@ def _start(
     *,
     reason: str,
     trigger: str,
-    store: HealthStore,
+    store: RecordStore,
     sfn: SFNClient,
     settings: Settings,
     now: float,
@@ -499,7 +352,7 @@ def _start(
 
 
 def _resolve_open_actions(
-    state: HealthState, *, store: HealthStore, sfn: SFNClient, now: float
+    state: HealthState, *, store: RecordStore, sfn: SFNClient, now: float
 ) -> list[HealAction]:
     """Actions whose execution has ended since the last run, with their outcome recorded."""
     resolved: list[HealAction] = []

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
@@ -41,7 +41,7 @@ from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
 from controlplane.liveness import Probe
 from controlplane.liveness import task_private_ip as private_ip
-from controlplane.models import Payload
+from controlplane.models import CheckResult, HealthReport, LostUpload
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
 from controlplane.settings import Settings
@@ -52,11 +52,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs.type_defs import ServiceTypeDef, TaskTypeDef
     from mypy_boto3_s3 import S3Client
 
-CheckName = Literal["service", "revision", "info", "locations", "config"]
-CheckStatus = Literal["pass", "fail", "skipped", "unknown"]
-CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "locations", "config")
-# Checks whose failure a redeployment of the last good version can repair (the self-heal counts these).
-CONTROL_PLANE_CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "locations")
 # An upload's event normally starts the workflow within seconds; younger uploads are not "lost" yet.
 LOST_UPLOAD_GRACE_SECONDS = 120.0
 # Version statuses the workflow writes once it has decided about an upload (records.mark_version).
@@ -67,50 +62,6 @@ _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 IsRunning = Callable[[str], bool]
 ReadToken = Callable[[], str | None]
-
-
-class CheckResult(Payload):
-    """One check's verdict and why."""
-
-    status: CheckStatus
-    detail: str
-
-
-class LostUpload(Payload):
-    """A config version in the bucket that the workflow never saw."""
-
-    version_id: str
-    uploaded_at: datetime
-
-
-class HealthReport(Payload):
-    """Everything one run of the checks found (no secret, no token: it is logged, stored and returned)."""
-
-    checked_at: datetime
-    healthy: bool
-    checks: dict[str, CheckResult]
-    running_tasks: int
-    running_task_definition_arn: str | None = None
-    service_task_definition_arn: str | None = None  # what the service is set to run
-    running_config_version_id: str | None = None
-    last_good_task_definition_arn: str | None = None
-    last_good_version_id: str | None = None
-    newest_config_version_id: str | None = None
-    revision_drift: bool = False
-    pending_config: bool = False
-    deployment_running: str | None = None  # what runs, in words, or None
-    lost_upload: LostUpload | None = None
-
-    def failed(self, names: Sequence[str] = CHECKS) -> list[str]:
-        """The names of the checks among `names` that failed."""
-        return [name for name in names if name in self.checks and self.checks[name].status == "fail"]
-
-    def summary(self) -> str:
-        """`healthy` or `unhealthy: info (GET /info ... got no answer); ...`."""
-        failed = self.failed()
-        if not failed:
-            return "healthy"
-        return "unhealthy: " + "; ".join(f"{name} ({self.checks[name].detail})" for name in failed)
 
 
 def short(task_definition_arn: str | None) -> str:

@@ -10,17 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from controlplane.healing import (
-    HEAL_PREFIX,
-    HEALTH_PREFIX,
-    HEALTH_STATE_SK,
-    SELF_HEAL_REASON,
-    HealthOutcome,
-    HealthStore,
-    act,
-    next_consecutive,
-)
-from controlplane.health import CHECKS, HealthReport
+from controlplane.healing import SELF_HEAL_REASON, HealthOutcome, act, next_consecutive
+from controlplane.models import CHECKS, HealthReport
+from controlplane.records import HEAL_PREFIX, HEALTH_PREFIX, HEALTH_STATE_SK, RecordStore
 
 from tests.unit import health_fakes as hf
 from tests.unit import workflow_fakes as fakes
@@ -54,7 +46,7 @@ def report(
 
 @dataclass
 class World:
-    store: HealthStore
+    store: RecordStore
     sfn: hf.FakeSfn
     clock: Any
 
@@ -72,7 +64,7 @@ class World:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with hf.aws(monkeypatch) as aws, fakes.fake_clock() as clock:
-        store = HealthStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER)
+        store = RecordStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER)
         yield World(store=store, sfn=hf.FakeSfn(), clock=clock)
 
 

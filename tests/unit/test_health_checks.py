@@ -16,7 +16,6 @@ from botocore.stub import Stubber
 from controlplane.errors import ApiTokenUnreadable
 from controlplane.health import (
     LOST_UPLOAD_GRACE_SECONDS,
-    HealthReport,
     check_config,
     check_info,
     check_locations,
@@ -27,6 +26,7 @@ from controlplane.health import (
     run_checks,
 )
 from controlplane.http_client import HttpResponse, HttpUnreachable
+from controlplane.models import HealthReport
 from controlplane.records import Ticket
 from controlplane.telemetry import METRICS_NAMESPACE, metrics
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import types
 import typing
 from typing import Any
 
-from controlplane.healing import HealthState
-from controlplane.records import DeploymentRecord
+import pytest
+from controlplane.records import (
+    TTL_ATTRIBUTE,
+    DeploymentRecord,
+    HealAction,
+    HealthState,
+    LastGood,
+    StoppedTask,
+)
 from pydantic import BaseModel
 
 from tests.conftest import REPO_ROOT
@@ -68,3 +76,29 @@ def test_each_documented_map_lists_the_attributes_of_its_model() -> None:
 def test_the_health_state_row_lists_the_attributes_of_the_model() -> None:
     (row,) = [row for row in table_after("## Health checks, heal actions") if row[0] == "`HEALTH_STATE`"]
     assert set(names(row[3])) == set(HealthState.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("heading", "sk", "fields", "beside"),
+    [
+        ("## Item kinds", "`LAST_GOOD`", {f.name for f in dataclasses.fields(LastGood)}, set()),
+        (
+            "## Health checks, heal actions",
+            "`HEAL#<at>#<execution name>`",
+            set(HealAction.model_fields),
+            {TTL_ATTRIBUTE},
+        ),
+        (
+            "## Health checks, heal actions",
+            "`STOPPED#<stopped at>#<task id>`",
+            set(StoppedTask.model_fields),
+            {"event_id", "recorded_at", TTL_ATTRIBUTE},
+        ),
+    ],
+)
+def test_each_item_kind_with_a_model_lists_its_attributes(
+    heading: str, sk: str, fields: set[str], beside: set[str]
+) -> None:
+    """The attributes of the item are those of its model, and those the store writes beside them."""
+    (row,) = [row for row in table_after(heading) if row[0] == sk]
+    assert set(names(row[3])) == fields | beside
