@@ -19,6 +19,7 @@ from controlplane.revisions import CONFIG_LOADER
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
     from mypy_boto3_logs import CloudWatchLogsClient
 
 CONTROL_PLANE = "control-plane"
@@ -48,7 +49,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def task_failure(task: Mapping[str, Any]) -> TaskFailure:
-    """What ECS says about one stopped task; a side-car that did not exit 0 means the config download failed."""
+    """What ECS says about one stopped task (a DescribeTasks answer, or the task of a task state change
+    event); a side-car that did not exit 0 means the config download failed."""
     containers = [
         ContainerExit(name=str(c.get("name")), exit_code=c.get("exitCode"), reason=c.get("reason"))
         for c in task.get("containers", [])
@@ -66,7 +68,7 @@ def task_failure(task: Mapping[str, Any]) -> TaskFailure:
 
 def tasks_started_by(
     deployment_id: str, *, desired_status: str, cluster: str, ecs: ECSClient
-) -> list[dict[str, Any]]:
+) -> list[TaskTypeDef]:
     """The tasks (as DescribeTasks describes them) a service deployment started, with this desired status.
 
     The ECS API reference says of ListTasks' `startedBy`: "When you specify startedBy as the filter,
@@ -103,11 +105,10 @@ def _task_arns(ecs: ECSClient, **request: Any) -> list[str]:
     return arns
 
 
-def _described(ecs: ECSClient, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
-    tasks: list[dict[str, Any]] = []
+def _described(ecs: ECSClient, cluster: str, arns: list[str]) -> list[TaskTypeDef]:
+    tasks: list[TaskTypeDef] = []
     for start in range(0, len(arns), 100):  # DescribeTasks takes at most 100 tasks
-        described = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100]).get("tasks", [])
-        tasks += [dict(task) for task in described]
+        tasks += ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100]).get("tasks", [])
     return tasks
 
 

@@ -21,7 +21,7 @@ control plane unhealthy. Nothing here writes anything: `healing` acts on the rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ from controlplane.telemetry import metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-    from mypy_boto3_ecs.type_defs import ServiceTypeDef, TaskTypeDef
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef, TaskDefinitionTypeDef, TaskTypeDef
     from mypy_boto3_s3 import S3Client
 
 # An upload's event normally starts the workflow within seconds; younger uploads are not "lost" yet.
@@ -238,7 +238,7 @@ def _who_changed(
     except ClientError as error:
         parts.append(f"ECS cannot describe it ({error.response.get('Error', {}).get('Code', 'error')})")
     else:
-        definition: Mapping[str, Any] = described.get("taskDefinition", {})
+        definition: TaskDefinitionTypeDef = described.get("taskDefinition", {})
         version = pinned_version(definition)
         parts.append(f"config version {version}" if version else "config not pinned: reads the latest object")
         tags = {tag.get("key"): tag.get("value") for tag in described.get("tags", [])}

@@ -10,10 +10,9 @@ that, the service-deployments API says what became of it (service_deployments.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,7 +29,7 @@ from controlplane.telemetry import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-    from mypy_boto3_ecs.type_defs import DeploymentTypeDef, ServiceTypeDef
+    from mypy_boto3_ecs.type_defs import DeploymentTypeDef, ServiceTypeDef, TaskTypeDef
     from mypy_boto3_logs import CloudWatchLogsClient
 
     from controlplane.records import RecordStore
@@ -47,7 +46,7 @@ class Observation:
 
     status: WatchStatus
     detail: str
-    task: Mapping[str, Any] | None = None
+    task: TaskTypeDef | None = None
 
 
 def start_or_adopt_rollout(
@@ -207,7 +206,7 @@ def _ecs_rolls_back(service: ServiceTypeDef | None, failed: Watch) -> bool:
     return bool(breaker.get("rollback")) and ours is not None and ours.get("rolloutState") == "FAILED"
 
 
-def image_digests(task: Mapping[str, Any]) -> dict[str, str]:
+def image_digests(task: TaskTypeDef) -> dict[str, str]:
     """Container name -> the image digest it runs, as DescribeTasks reports it."""
     return {
         str(container["name"]): str(container["imageDigest"])
@@ -216,7 +215,7 @@ def image_digests(task: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _side_car_exit(task: Mapping[str, Any]) -> int | None:
+def _side_car_exit(task: TaskTypeDef) -> int | None:
     for container in task.get("containers", []):
         if container.get("name") == CONFIG_LOADER:
             code = container.get("exitCode")
@@ -234,7 +233,7 @@ def _stopped_count(watch: Watch, *, ecs: ECSClient, settings: Settings) -> int:
 
 def running_task(
     deployment_id: str, task_definition_arn: str, *, ecs: ECSClient, settings: Settings
-) -> Mapping[str, Any] | None:
+) -> TaskTypeDef | None:
     """A RUNNING task of the deployment, of that revision, whose config-loader side-car exited 0."""
     tasks = tasks_started_by(deployment_id, desired_status="RUNNING", cluster=settings.cluster, ecs=ecs)
     for task in tasks:
