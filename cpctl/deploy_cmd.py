@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
-from controlplane.healing import HealthStore
+from controlplane.records import RecordStore
 from controlplane.settings import Settings
 from controlplane.validation import DeploymentContext, validate_config
 from pydantic import ValidationError
 
 from cpctl import exit_codes
 from cpctl.aws_options import add_stack_arguments
-from cpctl.status_cmd import Clients, StackRef, StatusError, with_stack
+from cpctl.status_cmd import Clients, StackRef, StatusError, service_of, with_stack
 from cpctl.terminal import BOLD, GREEN, RED, YELLOW, paint, wants_json, write
 
 DEFAULT_POLL_SECONDS = 2.0
@@ -222,10 +222,9 @@ class Follower:
     def _ecs(self) -> list[tuple[datetime, str]]:
         ecs, ref = self.clients.ecs, self.ref
         found: list[tuple[datetime, str]] = []
-        services = ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-        if not services:
+        service = service_of(ref, self.clients)
+        if service is None:
             return found
-        service = services[0]
         for event in service.get("events", []):
             if event["id"] not in self._service_events:
                 self._service_events.add(event["id"])
@@ -318,14 +317,14 @@ def _ended(
     code = exit_codes.of_execution(
         described["status"], described.get("error"), states[-1] if states else None
     )
-    last_good = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service).last_good()
+    last_good = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service).last_good()
     if (
         code == exit_codes.SUCCEEDED
         and version_id
         and (last_good is None or last_good.version_id != version_id)
     ):
         code = exit_codes.FAILED  # never 0 unless the records say the asked version is the running one
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
+    service = service_of(ref, clients)
     return Followed(
         execution_arn=described["executionArn"],
         execution=described["name"],
@@ -334,7 +333,7 @@ def _ended(
         error=described.get("error"),
         cause=described.get("cause"),
         states=states,
-        task_definition=services[0].get("taskDefinition") if services else None,
+        task_definition=service.get("taskDefinition") if service else None,
         running_version_id=last_good.version_id if last_good else None,
         exit_code=code,
     )
@@ -433,7 +432,7 @@ def run_rollback(
 
     def body(ref: StackRef, clients: Clients) -> int:
         target = target_of(ref, clients)
-        store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+        store = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
         if args.previous:
             version_id = previous_version(store)
         elif args.to:
@@ -546,17 +545,17 @@ def _follow_and_report(
 
 
 # ---------------------------------------------------------------------------------- rollback targets
-def previous_version(store: HealthStore) -> str:
+def previous_version(store: RecordStore) -> str:
     """The newest version that succeeded and is not the one running now."""
     last_good = store.last_good()
     running = last_good.version_id if last_good else None
-    for item in store.deployments(limit=50):
-        if item.get("outcome") == "succeeded" and item.get("version_id") and item["version_id"] != running:
-            return str(item["version_id"])
+    for record in store.deployments(limit=50):
+        if record.outcome == "succeeded" and record.version_id and record.version_id != running:
+            return record.version_id
     raise StatusError("no earlier version succeeded: pass --to VERSION (cpctl rollback lists them)")
 
 
-def candidates(clients: Clients, store: HealthStore, target: Target, *, limit: int) -> list[dict[str, Any]]:
+def candidates(clients: Clients, store: RecordStore, target: Target, *, limit: int) -> list[dict[str, Any]]:
     """The config object's versions, newest first, with their sha256 and outcome where recorded."""
     last_good = store.last_good()
     found: list[dict[str, Any]] = []

@@ -25,20 +25,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
-from controlplane.deployment_context import show_placeholders
+from controlplane.deployment_context import hide_token_like, show_placeholders
 from controlplane.hocon_source import SECRET_KEYS, SourceError, scan
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import CONFIG_LOADER
 from controlplane.validation import MAX_CONFIG_BYTES, ConfigParseError, DeploymentContext, load_config
 
 from cpctl.aws_options import add_stack_arguments
-from cpctl.status_cmd import Clients, StackRef, StatusError, run_against_stack
+from cpctl.status_cmd import Clients, StackRef, StatusError, run_against_stack, service_revision
 
 EXIT_SAME, EXIT_DIFFERENT = 0, 1
 HIDDEN = "***"
 # Key names whose values are secrets, wherever they are in the tree.
 _SECRET_KEY = re.compile(r"(?i)(token|password|secret|authorization|api[-_]?key)")
-_TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
 # `token = "..."`, `"password": value`: a secret key assigned a literal (a `${...}` substitution is kept).
 _ASSIGNED_SECRET = re.compile(
     r"""(?ix)\b(?P<key>"?[\w-]*(?:token|password|secret|authorization|api[-_]?key)"?)
@@ -150,10 +149,7 @@ def sides(args: argparse.Namespace, ref: StackRef, clients: Clients) -> tuple[Si
 def _revision(last_good: LastGood | None, ref: StackRef, clients: Clients) -> str:
     if last_good is not None:
         return last_good.task_definition_arn
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-    if not services:
-        raise StatusError(f"service {ref.service} not found in cluster {ref.cluster}")
-    return str(services[0]["taskDefinition"])
+    return service_revision(ref, clients)
 
 
 # ---------------------------------------------------------------------------------- comparing
@@ -165,7 +161,7 @@ def redact_text(text: str) -> str:
         secrets = set()
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, HIDDEN)
-    text = _TOKEN_LIKE.sub("cpt_" + HIDDEN, text)
+    text = hide_token_like(text, HIDDEN)
     return _ASSIGNED_SECRET.sub(lambda m: f"{m['key']}{m['sep']}{_hidden_like(m['value'])}", text)
 
 
@@ -210,7 +206,7 @@ def _shown(key: str, value: Any) -> Any:
             return shown
         if _SECRET_KEY.search(key) or key in SECRET_KEYS:
             return HIDDEN
-        return _TOKEN_LIKE.sub("cpt_" + HIDDEN, value)
+        return hide_token_like(value, HIDDEN)
     if isinstance(value, list):
         return [_shown(key, item) for item in value]
     if isinstance(value, Mapping):

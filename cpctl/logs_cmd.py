@@ -27,9 +27,10 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 from controlplane.diagnostics import redact
+from controlplane.errors import error_code
 
 from cpctl.aws_options import add_stack_arguments
-from cpctl.status_cmd import Clients, StackRef, StatusError, with_stack
+from cpctl.status_cmd import Clients, StackRef, StatusError, service_revision, with_stack
 from cpctl.terminal import wants_json
 
 DEFAULT_POLL_SECONDS = 2.0
@@ -145,10 +146,7 @@ def _described(ref: StackRef, clients: Clients, tasks: list[str]) -> list[dict[s
 
 
 def _service_definition(ref: StackRef, clients: Clients) -> str:
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-    if not services:
-        raise StatusError(f"service {ref.service} not found in cluster {ref.cluster}")
-    return str(services[0]["taskDefinition"])
+    return service_revision(ref, clients)
 
 
 def _streams(clients: Clients, task_definition: str, task_id: str) -> TaskLogs:
@@ -195,7 +193,7 @@ def _events(clients: Clients, stream: Stream, since_ms: int | None) -> Iterator[
         try:
             page = clients.logs.filter_log_events(**arguments)
         except ClientError as error:
-            if error.response["Error"].get("Code") == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 return  # the container has not written yet (its stream is created with its first line)
             raise
         yield from page.get("events", [])

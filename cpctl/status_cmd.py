@@ -20,16 +20,22 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
-from controlplane.healing import HealthStore
-from controlplane.health import CHECKS, short
+from controlplane.ecs_service import describe_service
+from controlplane.health import short
+from controlplane.models import CHECKS
+from controlplane.records import RecordStore
 from controlplane.revisions import pinned_version
 
 from cpctl.aws_options import REGION_HELP, LocationError, add_stack_arguments, locate
 from cpctl.terminal import wants_json, write
+
+if TYPE_CHECKING:
+    from controlplane.records import DeploymentRecord
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef
 
 STACK_OUTPUTS = {
     "ClusterName": "cluster",
@@ -239,11 +245,23 @@ def _stack_of_service(clients: Clients, *, cluster: str, service: str) -> StackS
 
 
 # ---------------------------------------------------------------------------------- what is read
+def service_of(ref: StackRef, clients: Clients) -> ServiceTypeDef | None:
+    """The stack's ECS service as DescribeServices shows it; None when ECS does not know it."""
+    return describe_service(clients.ecs, cluster=ref.cluster, service=ref.service)
+
+
+def service_revision(ref: StackRef, clients: Clients) -> str:
+    """The task definition the stack's service is set to."""
+    service = service_of(ref, clients)
+    if service is None:
+        raise StatusError(f"service {ref.service} not found in cluster {ref.cluster}")
+    return str(service["taskDefinition"])
+
+
 def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
     """Everything `cpctl status` shows, as plain JSON values."""
-    store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
-    services = clients.ecs.describe_services(cluster=ref.cluster, services=[ref.service]).get("services", [])
-    service = services[0] if services else None
+    store = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+    service = service_of(ref, clients)
     arns = clients.ecs.list_tasks(cluster=ref.cluster, serviceName=ref.service, desiredStatus="RUNNING").get(
         "taskArns", []
     )
@@ -308,13 +326,13 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
         else None,
         "last_deployment": _deployment_view(deployments[0]) if deployments else None,
         "health": {
-            "checked_at": health.get("last_checked_at"),
-            "healthy": health.get("last_healthy"),
-            "consecutive_failures": health.get("consecutive_failures"),
-            "checks": (health.get("last_report") or {}).get("checks", {}),
-            "heal": health.get("last_heal_decision"),
-            "last_heal_execution": health.get("last_heal_execution"),
-            "last_heal_at": _iso(health.get("last_heal_at")),
+            "checked_at": health.last_checked_at,
+            "healthy": health.last_healthy,
+            "consecutive_failures": health.consecutive_failures,
+            "checks": health.last_report.model_dump(mode="json")["checks"] if health.last_report else {},
+            "heal": health.last_heal_decision.model_dump(mode="json") if health.last_heal_decision else None,
+            "last_heal_execution": health.last_heal_execution,
+            "last_heal_at": _iso(health.last_heal_at),
         }
         if health
         else None,
@@ -335,10 +353,10 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
 
 def collect_history(ref: StackRef, clients: Clients, *, limit: int = 20) -> list[dict[str, Any]]:
     """Deployments and heal actions, newest first."""
-    store = HealthStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
+    store = RecordStore(dynamodb=clients.dynamodb, table=ref.table, service=ref.service)
     entries = [
-        {"kind": "deployment", "at": item.get("started_at"), **_deployment_view(item)}
-        for item in store.deployments(limit=limit)
+        {"kind": "deployment", "at": record.started_at, **_deployment_view(record)}
+        for record in store.deployments(limit=limit)
     ]
     for action in store.actions(limit=limit):
         entries.append(
@@ -358,19 +376,18 @@ def collect_history(ref: StackRef, clients: Clients, *, limit: int = 20) -> list
     return entries
 
 
-def _deployment_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    cause = str(item.get("cause") or "")
+def _deployment_view(record: DeploymentRecord) -> dict[str, Any]:
     return {
-        "execution": item.get("execution_name"),
-        "outcome": item.get("outcome"),
-        "source": item.get("source"),
-        "reason": item.get("reason"),
-        "version_id": item.get("version_id"),
-        "task_definition": item.get("task_definition_arn"),
-        "started_at": item.get("started_at"),
-        "finished_at": item.get("finished_at"),
-        "cause": cause.splitlines()[0] if cause else None,
-        "validation_warnings": list(item.get("validation_warnings") or []),
+        "execution": record.execution_name,
+        "outcome": record.outcome,
+        "source": record.source,
+        "reason": record.reason,
+        "version_id": record.version_id,
+        "task_definition": record.task_definition_arn,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "cause": record.cause.splitlines()[0] if record.cause else None,
+        "validation_warnings": list(record.validation_warnings or []),
     }
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import trustme
+from controlplane.deployment_context import TOKEN_PREFIX
 
 from cpctl.twin.loopback import serve_in_thread, shut_down
 
@@ -277,7 +278,7 @@ class FakeGatlingCloud:
         `engines` (`classic`/`javascript` per id) decide the artifact format a location accepts.
         """
         if control_plane_token != self._control_plane_token and not (
-            from_file and control_plane_token.startswith("cpt_") and not self.file_tokens_rejected
+            from_file and control_plane_token.startswith(TOKEN_PREFIX) and not self.file_tokens_rejected
         ):
             return False
         with self._lock:

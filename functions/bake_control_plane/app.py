@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from controlplane.aws_clients import ecs_client, lambda_client, logs_client, read_api_token
@@ -17,9 +16,10 @@ from controlplane.telemetry import correlate, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
 
 
-def _describe_task(task_arn: str, settings: Settings) -> Mapping[str, Any] | None:
+def _describe_task(task_arn: str, settings: Settings) -> TaskTypeDef | None:
     tasks = ecs_client().describe_tasks(cluster=settings.cluster, tasks=[task_arn]).get("tasks", [])
     return tasks[0] if tasks else None
 

@@ -15,10 +15,11 @@ from controlplane.aws_clients import (
     sfn_client,
 )
 from controlplane.handler import parse_event
-from controlplane.healing import HealthStore, act
+from controlplane.healing import act
 from controlplane.health import emit_metrics, run_checks
 from controlplane.http_client import http_get
 from controlplane.liveness import invoked_probe
+from controlplane.records import RecordStore
 from controlplane.settings import get_settings
 from controlplane.telemetry import logger, metrics
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +44,7 @@ class HealthCheckTrigger(BaseModel):
 def lambda_handler(event: HealthCheckTrigger, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(trigger=event.id)
     settings = get_settings()
-    store = HealthStore.of(settings, dynamodb=dynamodb_client())
+    store = RecordStore.of(settings, dynamodb=dynamodb_client())
     is_running = execution_liveness(sfn_client())
     report = run_checks(
         settings=settings,

@@ -15,9 +15,9 @@ It long-polls like the other waits: a 5-minute bake is one invocation, two state
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controlplane import clock
 from controlplane.diagnostics import task_failure
@@ -29,11 +29,14 @@ from controlplane.models import Bake, FailureReport, TaskFailure
 from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
+
 FAILING_CHECKS_BEFORE_FAILING = 2
 # The state keeps times to the microsecond: a bake whose end is this close has ended.
 _END_TOLERANCE_SECONDS = 0.001
 
-DescribeTask = Callable[[str], Mapping[str, Any] | None]
+DescribeTask = Callable[[str], "TaskTypeDef | None"]
 """The task as DescribeTasks shows it; None when ECS does not know it (any more)."""
 ErrorLines = Callable[[TaskFailure], list[str]]
 """The control plane's last error lines of a stopped task (redacted)."""

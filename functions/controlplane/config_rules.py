@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controlplane.deployment_context import (
+    TOKEN_PREFIX,
     TOKEN_VARIABLE,
     DeploymentContext,
     is_environment_placeholder,
@@ -443,8 +444,8 @@ class _Checker:
         if not isinstance(token, str) or not token.strip():
             self.error(path, f"token must be a non-empty string, not {_type_name(token)}")
             return
-        if not token.startswith("cpt_"):
-            self.warning(path, "token does not start with cpt_, as control plane tokens do")
+        if not token.startswith(TOKEN_PREFIX):
+            self.warning(path, f"token does not start with {TOKEN_PREFIX}, as control plane tokens do")
         if injected:
             self.warning(
                 path,

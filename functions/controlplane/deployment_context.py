@@ -2,7 +2,7 @@
 values of environment variables, with no HOCON parser loaded.
 
 The settings of every Lambda build a `DeploymentContext`; the scanner, the rules and the
-validator share the placeholders. Keeping these here, away from `validation` and the parser,
+validator share the placeholders, and everything that redacts shares the token's shape. Keeping these here, away from `validation` and the parser,
 gives the modules that use them one direction of import.
 """
 
@@ -13,6 +13,10 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 TOKEN_VARIABLE = "CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
+# Control plane tokens start with this (their full format is not documented).
+TOKEN_PREFIX = "cpt_"  # noqa: S105 - a prefix, not a secret
+# A word with the shape of a control plane token: whatever holds one is redacted with this pattern.
+TOKEN_LIKE = re.compile(TOKEN_PREFIX + r"[A-Za-z0-9._~+/=-]+")
 
 # Values of environment variables are unknown when validating: each one resolves to a placeholder
 # made of private-use characters, which the rules recognise and skip and messages show as ${NAME}.
@@ -28,6 +32,11 @@ def environment_placeholder(name: str) -> str:
 def is_environment_placeholder(value: object) -> bool:
     """True when `value` is or contains the value of an environment variable."""
     return isinstance(value, str) and _PLACEHOLDER_OPEN in value
+
+
+def hide_token_like(text: str, hidden: str = "***") -> str:
+    """`text` with every token-shaped word replaced by the prefix and `hidden` (`cpt_***`)."""
+    return TOKEN_LIKE.sub(TOKEN_PREFIX + hidden, text) if TOKEN_PREFIX in text else text
 
 
 def show_placeholders(text: str) -> str:

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from controlplane.deployment_context import hide_token_like
+from controlplane.errors import error_code
 from controlplane.models import ContainerExit, TaskFailure
 from controlplane.revisions import CONFIG_LOADER
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
     from mypy_boto3_logs import CloudWatchLogsClient
 
 CONTROL_PLANE = "control-plane"
@@ -25,7 +28,6 @@ MAX_LOG_LINES = 20
 MAX_LOG_BYTES = 2048
 MAX_LINE_CHARS = 300
 _INTERESTING = re.compile(r"error|exception|failed|fatal|refused|denied", re.IGNORECASE)
-_TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
 _ASSIGNED_SECRET = re.compile(r"(?i)\b(token|authorization|password|secret)(\"?\s*[=:]\s*\"?)[^\s\",}]+")
 
 
@@ -42,12 +44,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with known secrets, token-like words and `token = ...` values replaced by `***`."""
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
-    text = _TOKEN_LIKE.sub("cpt_***", text)
+    text = hide_token_like(text)
     return _ASSIGNED_SECRET.sub(r"\1\2***", text)
 
 
 def task_failure(task: Mapping[str, Any]) -> TaskFailure:
-    """What ECS says about one stopped task; a side-car that did not exit 0 means the config download failed."""
+    """What ECS says about one stopped task (a DescribeTasks answer, or the task of a task state change
+    event); a side-car that did not exit 0 means the config download failed."""
     containers = [
         ContainerExit(name=str(c.get("name")), exit_code=c.get("exitCode"), reason=c.get("reason"))
         for c in task.get("containers", [])
@@ -65,7 +68,7 @@ def task_failure(task: Mapping[str, Any]) -> TaskFailure:
 
 def tasks_started_by(
     deployment_id: str, *, desired_status: str, cluster: str, ecs: ECSClient
-) -> list[dict[str, Any]]:
+) -> list[TaskTypeDef]:
     """The tasks (as DescribeTasks describes them) a service deployment started, with this desired status.
 
     The ECS API reference says of ListTasks' `startedBy`: "When you specify startedBy as the filter,
@@ -80,7 +83,7 @@ def tasks_started_by(
     try:
         arns = _task_arns(ecs, cluster=cluster, startedBy=deployment_id, desiredStatus=desired_status)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in _REFUSED_FILTER:
+        if error_code(error) not in _REFUSED_FILTER:
             raise
         arns = _task_arns(ecs, cluster=cluster, desiredStatus=desired_status)
     return [task for task in _described(ecs, cluster, arns) if task.get("startedBy") == deployment_id]
@@ -102,11 +105,10 @@ def _task_arns(ecs: ECSClient, **request: Any) -> list[str]:
     return arns
 
 
-def _described(ecs: ECSClient, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
-    tasks: list[dict[str, Any]] = []
+def _described(ecs: ECSClient, cluster: str, arns: list[str]) -> list[TaskTypeDef]:
+    tasks: list[TaskTypeDef] = []
     for start in range(0, len(arns), 100):  # DescribeTasks takes at most 100 tasks
-        described = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100]).get("tasks", [])
-        tasks += [dict(task) for task in described]
+        tasks += ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100]).get("tasks", [])
     return tasks
 
 

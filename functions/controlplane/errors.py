@@ -2,16 +2,19 @@
 
 Step Functions reports an unhandled Python exception under its class name, so `Retry` and `Catch`
 in `statemachine/deploy_control_plane.asl.json` name these classes. The `Fail` states of the
-workflow end with the names of the `WorkflowOutcome` subclasses; `tests/unit/test_asl.py` checks
-that every name the ASL uses is defined here.
+workflow end with the error names of `WORKFLOW_ENDS`, the one table of how an execution ends;
+`tests/unit/test_asl.py` checks that every name the ASL uses is defined here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
+
+    from controlplane.models import Outcome
 
 
 def error_code(error: ClientError, default: str = "") -> str:
@@ -70,32 +73,45 @@ class ApiTokenUnreadable(GatlingApiRefused):
     broken check, like a refused token, never a broken control plane."""
 
 
-# ---------------------------------------------------------------- names of the workflow's Fail states
+# ---------------------------------------------------------------- how an execution ends
 
 
-class WorkflowOutcome(ControlPlaneError):
-    """Base of the error names a failed execution ends with; `cpctl` shows them as they are."""
+@dataclass(frozen=True)
+class WorkflowEnd:
+    """One way a deployment execution ends: the Error of its Fail state (None: it succeeds) and the
+    outcome that stands for it; `decided` when Record outcome decides it, else a Fail state ends the
+    execution after a caught error and Record outcome never ran to its end."""
+
+    error: str | None
+    outcome: Outcome
+    decided: bool = True
 
 
-class AdmissionFailed(WorkflowOutcome):
-    """The trigger could not be admitted (malformed input, unknown version): nothing was touched."""
+# Every way the workflow ends; `cpctl` shows these error names as they are.
+WORKFLOW_ENDS: tuple[WorkflowEnd, ...] = (
+    WorkflowEnd(None, "succeeded"),
+    # An upload of the content the service already runs: recorded, not restarted.
+    WorkflowEnd(None, "unchanged"),
+    # Invalid: recorded and notified with every error; the service untouched.
+    WorkflowEnd("ConfigRejected", "rejected"),
+    # Failed before the service was changed, or gave up waiting for its turn or for load tests.
+    WorkflowEnd("DeploymentFailed", "failed"),
+    # The new revision failed and the service is back on the last good revision.
+    WorkflowEnd("DeploymentRolledBack", "rolled_back"),
+    # The new revision failed and so did the rollback: manual action needed.
+    WorkflowEnd("RollbackFailed", "rollback_failed"),
+    # The trigger could not be admitted (malformed input, unknown version): nothing was touched.
+    WorkflowEnd("AdmissionFailed", "failed", decided=False),
+    # The outcome could not be recorded or notified; the Cause says what happened to the service.
+    WorkflowEnd("RecordingFailed", "failed", decided=False),
+)
 
 
-class ConfigRejected(WorkflowOutcome):
-    """The config version is invalid: recorded and notified with every error; the service untouched."""
+def error_of_outcome(outcome: Outcome) -> str | None:
+    """The Error a decided outcome ends the execution with (None: the execution succeeds)."""
+    return next(end.error for end in WORKFLOW_ENDS if end.decided and end.outcome == outcome)
 
 
-class DeploymentFailed(WorkflowOutcome):
-    """The deployment failed before the service was changed, or gave up waiting for its turn."""
-
-
-class DeploymentRolledBack(WorkflowOutcome):
-    """The new revision failed and the service is back on the last good revision."""
-
-
-class RollbackFailed(WorkflowOutcome):
-    """The new revision failed and so did the rollback: manual action needed."""
-
-
-class RecordingFailed(WorkflowOutcome):
-    """The outcome could not be recorded or notified; the Cause says what happened to the service."""
+def outcome_of_error(error: str | None) -> Outcome | None:
+    """The outcome an execution that failed with this Error stands for; None for another error."""
+    return next((end.outcome for end in WORKFLOW_ENDS if error and end.error == error), None)

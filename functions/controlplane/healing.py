@@ -20,7 +20,8 @@ Rules (docs/health.md):
   waiting for consecutive failures; it copies the stack's current revision, so an image or size
   change of that `sam deploy` is deployed too, on the validated config.
 - Every action is a `HEAL#` item; its outcome is updated when its execution ends. Every run is a
-  `HEALTH#` item, and `HEALTH_STATE` keeps the count, the last heal and the last report.
+  `HEALTH#` item, and `HEALTH_STATE` keeps the count, the last heal and the last report (the item
+  kinds are in `records`).
 """
 
 from __future__ import annotations
@@ -29,28 +30,30 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import Field
 
 from controlplane import clock
-from controlplane.errors import error_code
-from controlplane.health import CONTROL_PLANE_CHECKS, HealthReport
-from controlplane.models import Payload
-from controlplane.records import TTL_ATTRIBUTE, to_item
+from controlplane.errors import error_code, outcome_of_error
+from controlplane.models import CONTROL_PLANE_CHECKS, HealthReport, Payload
+from controlplane.records import (
+    HEAL_PREFIX,
+    ActionKind,
+    HealAction,
+    HealDecision,
+    HealDecisionKind,
+    HealthState,
+    OpenAction,
+    RecordStore,
+)
 from controlplane.settings import Settings
-from controlplane.stopped_tasks import DAY_SECONDS, StoppedTaskStore
 from controlplane.telemetry import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-HEALTH_STATE_SK = "HEALTH_STATE"
-HEALTH_PREFIX = "HEALTH#"
-HEAL_PREFIX = "HEAL#"
-HEALTH_TTL_DAYS = 14
-HEAL_TTL_DAYS = 400
 SELF_HEAL_REASON = "self-heal"
 LOST_UPLOAD_REASON = "lost upload: the health check found a config version the workflow never saw"
 DRIFT_REASON = "drift: the service was moved off the last good revision by someone else"
@@ -58,47 +61,6 @@ DRIFT_REASON = "drift: the service was moved off the last good revision by someo
 _REMEMBERED_DRIFTS = 20
 # How many lost-upload versions HEALTH_STATE remembers (each is redelivered once).
 _REMEMBERED_LOST_UPLOADS = 20
-# Step Functions error names of the workflow's Fail states -> the heal's outcome.
-_OUTCOME_OF_ERROR = {
-    "DeploymentRolledBack": "rolled_back",
-    "ConfigRejected": "rejected",
-    "DeploymentFailed": "failed",
-    "RollbackFailed": "rollback_failed",
-    "AdmissionFailed": "failed",
-    "RecordingFailed": "failed",
-}
-
-ActionKind = Literal["self-heal", "deploy-lost-upload", "heal-drift"]
-HealDecisionKind = Literal[
-    "not_needed",
-    "counting",
-    "deployment_running",
-    "no_last_good",
-    "rate_limited",
-    "started",
-    "failed_to_start",
-]
-
-
-class HealAction(Payload):
-    """One action the health check took: which execution it started for which version, and how it ended."""
-
-    record_key: str
-    action: ActionKind
-    version_id: str
-    reason: str
-    trigger: str
-    at: datetime
-    execution_name: str
-    execution_arn: str | None = None
-    outcome: str  # started, failed_to_start, then succeeded, rolled_back, rejected, failed ... when it ends
-    detail: str = ""
-    finished_at: datetime | None = None
-
-
-class HealDecision(Payload):
-    decision: HealDecisionKind
-    detail: str
 
 
 class HealthOutcome(Payload):
@@ -110,98 +72,6 @@ class HealthOutcome(Payload):
     actions: list[HealAction] = Field(default_factory=list)
     resolved: list[HealAction] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-
-
-class HealthStore(StoppedTaskStore):
-    """The records table, with the health runs, the health state and the heal actions of the service."""
-
-    # ---------------------------------------------------------------- state
-    def health_state(self) -> dict[str, Any]:
-        return self._get(HEALTH_STATE_SK) or {}
-
-    def claim_heal_slot(self, *, now: float, min_interval_seconds: float, execution_name: str) -> bool:
-        """Take the right to heal now: False when the last heal is younger than the interval."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key=self._key(HEALTH_STATE_SK),
-                UpdateExpression="SET #kind = :kind, last_heal_at = :now, last_heal_execution = :name",
-                ConditionExpression="attribute_not_exists(last_heal_at) OR last_heal_at <= :cutoff",
-                ExpressionAttributeNames={"#kind": "kind"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":kind": "health_state",
-                        ":now": int(now),
-                        ":name": execution_name,
-                        ":cutoff": int(now - min_interval_seconds),
-                    }
-                ),
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def save_state(self, values: dict[str, Any]) -> None:
-        """Set these attributes of HEALTH_STATE (the heal slot is only ever written by `claim_heal_slot`)."""
-        values = {"kind": "health_state", **values}
-        names = {f"#a{index}": name for index, name in enumerate(values)}
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key=self._key(HEALTH_STATE_SK),
-            UpdateExpression="SET " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(
-                {f":v{index}": value for index, value in enumerate(values.values())}
-            ),
-        )
-
-    # ---------------------------------------------------------------- runs and actions
-    def put_run(self, outcome: HealthOutcome, *, now: float) -> str:
-        sk = f"{HEALTH_PREFIX}{outcome.report.checked_at.isoformat()}"
-        item = {
-            "pk": self._pk,
-            "sk": sk,
-            "kind": "health",
-            "healthy": outcome.report.healthy,
-            "summary": outcome.report.summary(),
-            "report": outcome.report.model_dump(mode="json"),
-            "consecutive_failures": outcome.consecutive_failures,
-            "heal": outcome.heal.model_dump(mode="json"),
-            "actions": [action.record_key for action in outcome.actions],
-            TTL_ATTRIBUTE: int(now) + HEALTH_TTL_DAYS * DAY_SECONDS,
-        }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
-        return sk
-
-    def runs(self, *, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest health runs first."""
-        return self._query_prefix(HEALTH_PREFIX, newest_first=True, limit=limit)
-
-    def put_action(self, action: HealAction, *, now: float) -> None:
-        item = {
-            **action.model_dump(mode="json"),
-            "pk": self._pk,
-            "sk": action.record_key,
-            "kind": "heal",
-            TTL_ATTRIBUTE: int(now) + HEAL_TTL_DAYS * DAY_SECONDS,
-        }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
-
-    def actions(self, *, limit: int = 20) -> list[HealAction]:
-        """The newest heal actions first."""
-        items = self._query_prefix(HEAL_PREFIX, newest_first=True, limit=limit)
-        return [
-            HealAction.model_validate({k: v for k, v in item.items() if k in HealAction.model_fields})
-            for item in items
-        ]
-
-    def action(self, record_key: str) -> HealAction | None:
-        item = self._get(record_key)
-        if item is None:
-            return None
-        return HealAction.model_validate({k: v for k, v in item.items() if k in HealAction.model_fields})
 
 
 # ---------------------------------------------------------------- the rules
@@ -216,9 +86,9 @@ def next_consecutive(report: HealthReport, previous: int) -> int:
     return previous + 1
 
 
-def heal_allowed_at(state: dict[str, Any], *, min_interval_seconds: float) -> float | None:
+def heal_allowed_at(state: HealthState | None, *, min_interval_seconds: float) -> float | None:
     """When the next heal may start (epoch), or None if no heal was ever started."""
-    last = state.get("last_heal_at")
+    last = state.last_heal_at if state is not None else None
     return None if last is None else float(last) + min_interval_seconds
 
 
@@ -228,21 +98,21 @@ def execution_name(prefix: str, now: float) -> str:
     return f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
-def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: Settings) -> HealthOutcome:
+def act(report: HealthReport, *, store: RecordStore, sfn: SFNClient, settings: Settings) -> HealthOutcome:
     """Apply the rules to one report; record the run and every action; the outcome."""
     now = clock.now()
-    state = store.health_state()
+    state = store.health_state() or HealthState()
     resolved = _resolve_open_actions(state, store=store, sfn=sfn, now=now)
     open_actions = [
         entry
-        for entry in state.get("open_actions", [])
-        if entry.get("record_key") not in {action.record_key for action in resolved}
+        for entry in state.open_actions
+        if entry.record_key not in {action.record_key for action in resolved}
     ]
-    consecutive = next_consecutive(report, int(state.get("consecutive_failures", 0)))
+    consecutive = next_consecutive(report, state.consecutive_failures or 0)
     busy = report.deployment_running
     actions: list[HealAction] = []
     notes: list[str] = []
-    lost_uploads: dict[str, str] = dict(state.get("lost_uploads", {}))
+    lost_uploads = dict(state.lost_uploads)
 
     # Each of these acts at once, once per what it found (a version, a revision), never while busy.
     once = _OnceEach(actions=actions, notes=notes, store=store, sfn=sfn, settings=settings, now=now)
@@ -258,7 +128,7 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
             trigger=report.checks["config"].detail,
             what=f"lost upload {lost.version_id}",
         )
-    drifts: dict[str, str] = dict(state.get("drifts", {}))
+    drifts = dict(state.drifts)
     drifted = _drifted_revision(report)
     if drifted is not None and report.last_good_version_id is not None:
         busy = once.start(
@@ -278,7 +148,7 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
     if decision[1] is not None:
         actions.append(decision[1])
     open_actions += [
-        {"record_key": action.record_key, "execution_arn": action.execution_arn}
+        OpenAction(record_key=action.record_key, execution_arn=action.execution_arn)
         for action in actions
         if action.execution_arn is not None
     ]
@@ -290,19 +160,25 @@ def act(report: HealthReport, *, store: HealthStore, sfn: SFNClient, settings: S
         resolved=resolved,
         notes=notes,
     )
-    key = store.put_run(outcome, now=now)
+    key = store.put_run(
+        report,
+        consecutive_failures=consecutive,
+        heal=decision[0],
+        action_keys=[action.record_key for action in actions],
+        now=now,
+    )
     store.save_state(
-        {
-            "consecutive_failures": consecutive,
-            "last_checked_at": report.checked_at.isoformat(),
-            "last_healthy": report.healthy,
-            "last_run": key,
-            "last_report": report.model_dump(mode="json"),
-            "last_heal_decision": decision[0].model_dump(mode="json"),
-            "open_actions": open_actions,
-            "lost_uploads": dict(list(lost_uploads.items())[-_REMEMBERED_LOST_UPLOADS:]),
-            "drifts": dict(list(drifts.items())[-_REMEMBERED_DRIFTS:]),
-        }
+        HealthState(
+            consecutive_failures=consecutive,
+            last_checked_at=report.checked_at.isoformat(),
+            last_healthy=report.healthy,
+            last_run=key,
+            last_report=report,
+            last_heal_decision=decision[0],
+            open_actions=open_actions,
+            lost_uploads=dict(list(lost_uploads.items())[-_REMEMBERED_LOST_UPLOADS:]),
+            drifts=dict(list(drifts.items())[-_REMEMBERED_DRIFTS:]),
+        )
     )
     logger.info(
         "health checked",
@@ -323,7 +199,7 @@ class _OnceEach:
 
     actions: list[HealAction]
     notes: list[str]
-    store: HealthStore
+    store: RecordStore
     sfn: SFNClient
     settings: Settings
     now: float
@@ -377,8 +253,8 @@ def _heal(
     consecutive: int,
     *,
     busy: str | None,
-    state: dict[str, Any],
-    store: HealthStore,
+    state: HealthState,
+    store: RecordStore,
     sfn: SFNClient,
     settings: Settings,
     now: float,
@@ -402,7 +278,7 @@ def _heal(
     interval = settings.self_heal_min_interval_seconds
     if not store.claim_heal_slot(now=now, min_interval_seconds=interval, execution_name=name):
         allowed = heal_allowed_at(store.health_state(), min_interval_seconds=interval) or now
-        last = state.get("last_heal_execution", "?")
+        last = state.last_heal_execution or "?"
         return (
             HealDecision(
                 decision="rate_limited",
@@ -435,7 +311,7 @@ def _start(
     *,
     reason: str,
     trigger: str,
-    store: HealthStore,
+    store: RecordStore,
     sfn: SFNClient,
     settings: Settings,
     now: float,
@@ -476,13 +352,13 @@ def _start(
 
 
 def _resolve_open_actions(
-    state: dict[str, Any], *, store: HealthStore, sfn: SFNClient, now: float
+    state: HealthState, *, store: RecordStore, sfn: SFNClient, now: float
 ) -> list[HealAction]:
     """Actions whose execution has ended since the last run, with their outcome recorded."""
     resolved: list[HealAction] = []
-    for entry in state.get("open_actions", []):
-        arn = entry.get("execution_arn")
-        key = entry.get("record_key")
+    for entry in state.open_actions:
+        arn = entry.execution_arn
+        key = entry.record_key
         if not arn or not key:
             continue
         try:
@@ -496,12 +372,8 @@ def _resolve_open_actions(
         action = store.action(str(key))
         if action is None:
             continue
-        if status == "SUCCEEDED":
-            outcome = "succeeded"
-        elif error in _OUTCOME_OF_ERROR:
-            outcome = _OUTCOME_OF_ERROR[error]
-        else:
-            outcome = status.lower()
+        # A failed execution reports the outcome its Fail state stands for; any other end, its status.
+        outcome = "succeeded" if status == "SUCCEEDED" else outcome_of_error(error) or status.lower()
         finished = stopped if isinstance(stopped, datetime) else clock.utcnow()
         updated = action.model_copy(
             update={

@@ -21,9 +21,9 @@ control plane unhealthy. Nothing here writes anything: `healing` acts on the rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
@@ -35,12 +35,13 @@ from controlplane.config_versions import (
     no_config_uploaded,
     read_version,
 )
+from controlplane.ecs_service import describe_service
 from controlplane.errors import GatlingApiError, GatlingApiRefused, error_code
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet
 from controlplane.liveness import Probe
 from controlplane.liveness import task_private_ip as private_ip
-from controlplane.models import Payload
+from controlplane.models import CheckResult, HealthReport, LostUpload
 from controlplane.records import LastGood, RecordStore
 from controlplane.revisions import TAG_EXECUTION, pinned_version
 from controlplane.settings import Settings
@@ -48,13 +49,9 @@ from controlplane.telemetry import metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef, TaskDefinitionTypeDef, TaskTypeDef
     from mypy_boto3_s3 import S3Client
 
-CheckName = Literal["service", "revision", "info", "locations", "config"]
-CheckStatus = Literal["pass", "fail", "skipped", "unknown"]
-CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "locations", "config")
-# Checks whose failure a redeployment of the last good version can repair (the self-heal counts these).
-CONTROL_PLANE_CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "locations")
 # An upload's event normally starts the workflow within seconds; younger uploads are not "lost" yet.
 LOST_UPLOAD_GRACE_SECONDS = 120.0
 # Version statuses the workflow writes once it has decided about an upload (records.mark_version).
@@ -65,50 +62,6 @@ _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 IsRunning = Callable[[str], bool]
 ReadToken = Callable[[], str | None]
-
-
-class CheckResult(Payload):
-    """One check's verdict and why."""
-
-    status: CheckStatus
-    detail: str
-
-
-class LostUpload(Payload):
-    """A config version in the bucket that the workflow never saw."""
-
-    version_id: str
-    uploaded_at: datetime
-
-
-class HealthReport(Payload):
-    """Everything one run of the checks found (no secret, no token: it is logged, stored and returned)."""
-
-    checked_at: datetime
-    healthy: bool
-    checks: dict[str, CheckResult]
-    running_tasks: int
-    running_task_definition_arn: str | None = None
-    service_task_definition_arn: str | None = None  # what the service is set to run
-    running_config_version_id: str | None = None
-    last_good_task_definition_arn: str | None = None
-    last_good_version_id: str | None = None
-    newest_config_version_id: str | None = None
-    revision_drift: bool = False
-    pending_config: bool = False
-    deployment_running: str | None = None  # what runs, in words, or None
-    lost_upload: LostUpload | None = None
-
-    def failed(self, names: Sequence[str] = CHECKS) -> list[str]:
-        """The names of the checks among `names` that failed."""
-        return [name for name in names if name in self.checks and self.checks[name].status == "fail"]
-
-    def summary(self) -> str:
-        """`healthy` or `unhealthy: info (GET /info ... got no answer); ...`."""
-        failed = self.failed()
-        if not failed:
-            return "healthy"
-        return "unhealthy: " + "; ".join(f"{name} ({self.checks[name].detail})" for name in failed)
 
 
 def short(task_definition_arn: str | None) -> str:
@@ -135,16 +88,13 @@ def _epoch(value: Any) -> float | None:
 
 def service_and_tasks(
     *, ecs: ECSClient, settings: Settings
-) -> tuple[Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+) -> tuple[ServiceTypeDef | None, list[TaskTypeDef]]:
     """The service as DescribeServices shows it, and its tasks whose last status is RUNNING."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service]).get(
-        "services", []
-    )
-    service: Mapping[str, Any] | None = services[0] if services else None
+    service = describe_service(ecs, cluster=settings.cluster, service=settings.service)
     arns = ecs.list_tasks(
         cluster=settings.cluster, serviceName=settings.service, desiredStatus="RUNNING"
     ).get("taskArns", [])
-    tasks: list[Mapping[str, Any]] = []
+    tasks: list[TaskTypeDef] = []
     if arns:
         described = ecs.describe_tasks(cluster=settings.cluster, tasks=arns[:100]).get("tasks", [])
         tasks = [task for task in described if task.get("lastStatus") == "RUNNING"]
@@ -177,8 +127,8 @@ def deployment_for(version_id: str, store: RecordStore, *, is_running: IsRunning
 
 
 def check_service(
-    service: Mapping[str, Any] | None,
-    tasks: Sequence[Mapping[str, Any]],
+    service: ServiceTypeDef | None,
+    tasks: Sequence[TaskTypeDef],
     *,
     now: float,
     deadline_seconds: float,
@@ -220,8 +170,8 @@ def check_service(
 
 
 def check_revision(
-    service: Mapping[str, Any] | None,
-    tasks: Sequence[Mapping[str, Any]],
+    service: ServiceTypeDef | None,
+    tasks: Sequence[TaskTypeDef],
     last_good: LastGood | None,
     *,
     ecs: ECSClient,
@@ -274,7 +224,7 @@ def _registered_by(arn: str, *, ecs: ECSClient) -> str | None:
 
 
 def _who_changed(
-    arn: str, service: Mapping[str, Any] | None, tasks: Sequence[Mapping[str, Any]], *, ecs: ECSClient
+    arn: str, service: ServiceTypeDef | None, tasks: Sequence[TaskTypeDef], *, ecs: ECSClient
 ) -> str:
     """What ECS says about a drifted revision: its config, who registered it, which deployment started it."""
     parts: list[str] = []
@@ -288,7 +238,7 @@ def _who_changed(
     except ClientError as error:
         parts.append(f"ECS cannot describe it ({error.response.get('Error', {}).get('Code', 'error')})")
     else:
-        definition: Mapping[str, Any] = described.get("taskDefinition", {})
+        definition: TaskDefinitionTypeDef = described.get("taskDefinition", {})
         version = pinned_version(definition)
         parts.append(f"config version {version}" if version else "config not pinned: reads the latest object")
         tags = {tag.get("key"): tag.get("value") for tag in described.get("tags", [])}
@@ -313,7 +263,7 @@ def _who_changed(
 # ---------------------------------------------------------------- 3. /info
 
 
-def check_info(tasks: Sequence[Mapping[str, Any]], *, settings: Settings, probe: Probe) -> CheckResult:
+def check_info(tasks: Sequence[TaskTypeDef], *, settings: Settings, probe: Probe) -> CheckResult:
     """`GET /info` on the running task answers 200 (the same probe as the workflow's up-check)."""
     if not tasks:
         return CheckResult(status="fail", detail="no running task to probe")
@@ -555,7 +505,7 @@ def run_checks(
     return report
 
 
-def _ecs_rollout(service: Mapping[str, Any] | None, *, now: float, deadline_seconds: float) -> str | None:
+def _ecs_rollout(service: ServiceTypeDef | None, *, now: float, deadline_seconds: float) -> str | None:
     """An ECS deployment rolling out within its deadline (started by hand, or by ECS itself), in words."""
     for deployment in service.get("deployments", []) if service is not None else []:
         created = _epoch(deployment.get("createdAt"))

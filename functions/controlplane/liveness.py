@@ -21,9 +21,9 @@ no AWS API call), and the functions outside the VPC call it through `invoked_pro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
@@ -37,12 +37,13 @@ from controlplane.settings import Settings
 from controlplane.telemetry import logger
 
 if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
     from mypy_boto3_lambda import LambdaClient
 
 TIMED_OUT = "timed out"  # the words of a probe that got no answer before its timeout
 SECURITY_GROUP_HINT = "the checker cannot reach the task: check the security group rule from the checker group on the server port"
 ReadToken = Callable[[], str | None]
-FindTask = Callable[[], Mapping[str, Any] | None]
+FindTask = Callable[[], "TaskTypeDef | None"]
 """The RUNNING task of our deployment whose side-car exited 0, as ECS describes it now; None if none."""
 Probe = Callable[[str, int], str | None]
 """`probe(private_ip, port)`: None when `GET /info` answered 200, else what went wrong."""
@@ -195,7 +196,7 @@ def await_up(
         clock.sleep(min(settings.poll_interval_seconds, deadline - now))
 
 
-def task_private_ip(task: Mapping[str, Any]) -> str | None:
+def task_private_ip(task: TaskTypeDef) -> str | None:
     """The task's private IPv4 address from its elastic network interface attachment."""
     for attachment in task.get("attachments", []):
         if attachment.get("type") != "ElasticNetworkInterface":

@@ -8,6 +8,7 @@ state that skipped a step fails to parse instead of failing halfway through the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, Self
 
@@ -16,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed", "unchanged"]
 AdmissionDecision = Literal["admitted", "waiting", "duplicate", "stale", "superseded", "timed_out"]
 WatchStatus = Literal["in_progress", "succeeded", "failed"]
+RollbackStatus = Literal["in_progress", "succeeded", "failed", "not_needed"]
+RollbackStarter = Literal["workflow", "ecs"]
+LoadTestStatus = Literal["waiting", "clear", "not_needed", "expired", "gave_up"]
+BakeStatus = Literal["baking", "passed", "failed", "off"]
+CheckName = Literal["service", "revision", "info", "locations", "config"]
+CheckStatus = Literal["pass", "fail", "skipped", "unknown"]
+CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "locations", "config")
+# Checks whose failure a redeployment of the last good version can repair (the self-heal counts these).
+CONTROL_PLANE_CHECKS: tuple[CheckName, ...] = ("service", "revision", "info", "locations")
 
 # Findings carried in the state, the record and the notification; the rest are counted.
 MAX_FINDINGS = 200
@@ -265,13 +275,13 @@ class Rollback(Payload):
 
     failure: FailureReport
     target_task_definition_arn: str | None = None
-    status: Literal["in_progress", "succeeded", "failed", "not_needed"] = "in_progress"
+    status: RollbackStatus = "in_progress"
     invocations: int = 0
     watch: Watch | None = None
     problem: str | None = None
     # "ecs": the circuit breaker had already put the service back on the target; the workflow watched
     # that deployment instead of forcing another one (which would restart the task ECS just started).
-    started_by: Literal["workflow", "ecs"] = "workflow"
+    started_by: RollbackStarter = "workflow"
     # The last good revision whose software the target restores: the target is its copy with each
     # image pinned to the digest the last good deployment ran.
     restores_task_definition_arn: str | None = None
@@ -283,7 +293,7 @@ class LoadTestWait(Payload):
     # waiting: a run uses a location (or Gatling cannot tell); clear: none does; not_needed: nothing to
     # wait for (off, forced, a heal of a control plane that is down, nothing deployed yet); expired:
     # RunWaitMinutes passed and RunWaitExpiry is deploy; gave_up: passed, and it is skip.
-    status: Literal["waiting", "clear", "not_needed", "expired", "gave_up"]
+    status: LoadTestStatus
     detail: str
     started_at: datetime
     deadline: datetime
@@ -298,7 +308,7 @@ class LoadTestWait(Payload):
 class Bake(Payload):
     """Watching the new control plane for `BakeMinutes` after "up", before it becomes the last good."""
 
-    status: Literal["baking", "passed", "failed", "off"]
+    status: BakeStatus
     started_at: datetime
     deadline: datetime
     invocations: int = 0
@@ -411,3 +421,50 @@ class ProbeInfoResult(Payload):
         if self.answered == (self.problem is not None):
             raise ValueError("a probe that answered has no problem; one that did not says what went wrong")
         return self
+
+
+# ---------------------------------------------------------------- the health check's report
+
+
+class CheckResult(Payload):
+    """One check's verdict and why."""
+
+    status: CheckStatus
+    detail: str
+
+
+class LostUpload(Payload):
+    """A config version in the bucket that the workflow never saw."""
+
+    version_id: str
+    uploaded_at: datetime
+
+
+class HealthReport(Payload):
+    """Everything one run of the checks found (no secret, no token: it is logged, stored and returned)."""
+
+    checked_at: datetime
+    healthy: bool
+    checks: dict[str, CheckResult]
+    running_tasks: int
+    running_task_definition_arn: str | None = None
+    service_task_definition_arn: str | None = None  # what the service is set to run
+    running_config_version_id: str | None = None
+    last_good_task_definition_arn: str | None = None
+    last_good_version_id: str | None = None
+    newest_config_version_id: str | None = None
+    revision_drift: bool = False
+    pending_config: bool = False
+    deployment_running: str | None = None  # what runs, in words, or None
+    lost_upload: LostUpload | None = None
+
+    def failed(self, names: Sequence[str] = CHECKS) -> list[str]:
+        """The names of the checks among `names` that failed."""
+        return [name for name in names if name in self.checks and self.checks[name].status == "fail"]
+
+    def summary(self) -> str:
+        """`healthy` or `unhealthy: info (GET /info ... got no answer); ...`."""
+        failed = self.failed()
+        if not failed:
+            return "healthy"
+        return "unhealthy: " + "; ".join(f"{name} ({self.checks[name].detail})" for name in failed)

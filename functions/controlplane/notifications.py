@@ -6,12 +6,14 @@ were redacted where they were read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from controlplane.models import Outcome
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
+
+    from controlplane.records import DeploymentRecord
 
 TITLES: dict[Outcome, str] = {
     "succeeded": "deployed",
@@ -31,36 +33,33 @@ def subject(service: str, outcome: Outcome, version_id: str | None) -> str:
     return text.encode("ascii", errors="replace").decode("ascii")[:99]
 
 
-def message(record: dict[str, Any]) -> str:
+def message(record: DeploymentRecord) -> str:
     """The notification text of a deployment record."""
     lines = [
-        f"Outcome: {TITLES[record['outcome']]} ({record['outcome']})",
-        f"Service: {record['cluster']}/{record['service']}",
-        f"Config: s3://{record.get('bucket')}/{record.get('key')} version {record.get('version_id') or 'unknown'}",
+        f"Outcome: {TITLES[record.outcome]} ({record.outcome})",
+        f"Service: {record.cluster}/{record.service}",
+        f"Config: s3://{record.bucket}/{record.key} version {record.version_id or 'unknown'}",
     ]
-    if record.get("sha256"):
-        lines.append(f"Config sha256: {record['sha256']}")
-    if record.get("task_definition_arn"):
-        lines.append(f"Revision: {record['task_definition_arn']}")
-    source = record.get("source", "?")
-    lines.append(f"Source: {source}" + (f" ({record['reason']})" if record.get("reason") else ""))
-    lines.append(f"Execution: {record.get('execution_arn')}")
+    if record.sha256:
+        lines.append(f"Config sha256: {record.sha256}")
+    if record.task_definition_arn:
+        lines.append(f"Revision: {record.task_definition_arn}")
+    lines.append(f"Source: {record.source}" + (f" ({record.reason})" if record.reason else ""))
+    lines.append(f"Execution: {record.execution_arn}")
     lines.append("")
-    lines.append(str(record.get("cause", "")))
-    findings = record.get("validation_errors") or []
-    if any(finding not in str(record.get("cause", "")) for finding in findings):
+    lines.append(record.cause)
+    findings = record.validation_errors or []
+    if any(finding not in record.cause for finding in findings):
         # The cause was cut to fit the Fail state: the notification still lists every error.
         lines.append("")
         lines.append("All errors:")
         lines.extend(f"  {finding}" for finding in findings)
-    warnings = record.get("validation_warnings") or []
-    if record["outcome"] != "succeeded" and any(
-        warning not in str(record.get("cause", "")) for warning in warnings
-    ):
+    warnings = record.validation_warnings or []
+    if record.outcome != "succeeded" and any(warning not in record.cause for warning in warnings):
         lines.append("")
         lines.append("Validator warnings:")
         lines.extend(f"  {warning}" for warning in warnings)
-    phases = record.get("phase_seconds") or {}
+    phases = record.phase_seconds
     if phases:
         lines.append("")
         lines.append(
@@ -70,10 +69,10 @@ def message(record: dict[str, Any]) -> str:
     return text.encode()[:MAX_MESSAGE_BYTES].decode(errors="ignore")
 
 
-def notify(record: dict[str, Any], *, sns: SNSClient, topic_arn: str) -> None:
+def notify(record: DeploymentRecord, *, sns: SNSClient, topic_arn: str) -> None:
     sns.publish(
         TopicArn=topic_arn,
-        Subject=subject(record["service"], record["outcome"], record.get("version_id")),
+        Subject=subject(record.service, record.outcome, record.version_id),
         Message=message(record),
-        MessageAttributes={"outcome": {"DataType": "String", "StringValue": record["outcome"]}},
+        MessageAttributes={"outcome": {"DataType": "String", "StringValue": record.outcome}},
     )

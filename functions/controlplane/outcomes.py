@@ -6,22 +6,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from controlplane import clock
 from controlplane.config_versions import mark_retention
-from controlplane.errors import (
-    ConfigRejected,
-    DeploymentFailed,
-    DeploymentRolledBack,
-    InconsistentState,
-    RollbackFailed,
-)
-from controlplane.models import Finding, OutcomeResult, RecordOutcomeInput, WorkflowState
+from controlplane.errors import InconsistentState, error_of_outcome
+from controlplane.models import Finding, Outcome, OutcomeResult, RecordOutcomeInput, WorkflowState
 from controlplane.notifications import notify
-from controlplane.records import LastGood, RecordStore, deployment_sk
+from controlplane.records import (
+    BakeRecord,
+    DeploymentRecord,
+    LastGood,
+    LoadTestsRecord,
+    RecordStore,
+    RollbackRecord,
+    deployment_sk,
+)
 from controlplane.revisions import prune_revisions, service_task_definitions
 from controlplane.rollback import error_message, failure_of
 from controlplane.settings import Settings
@@ -76,7 +78,7 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             f"Why the deployment failed: {failure.describe()}\n"
             f"Why the rollback failed: {_rollback_problem(state)}"
         )
-        return _result("rollback_failed", RollbackFailed, cause), "rollback failed"
+        return _result("rollback_failed", cause), "rollback failed"
     if rollback is not None and rollback.status == "succeeded":
         back = (
             f"ECS rolled the service back to {rollback.target_task_definition_arn} by itself "
@@ -90,17 +92,17 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             f"Version {version} failed and {back}. "
             f"Fix the config and upload it again.\nWhy: {rollback.failure.describe()}"
         )
-        return _result("rolled_back", DeploymentRolledBack, cause), "rolled back"
+        return _result("rolled_back", cause), "rolled back"
     if rollback is not None and rollback.status == "not_needed":
         cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {rollback.failure.describe()}"
-        return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+        return _result("failed", cause), "failed before the service changed"
     if state.validation is not None and state.validation.unchanged:
         cause = (
             f"Version {version} has the same content (sha256 {state.config.sha256 if state.config else '?'}) "
             f"as the config {state.validation.running_task_definition_arn} runs: recorded, the control "
             "plane was not restarted. To restart it anyway, start a manual redeploy."
         )
-        return _result("unchanged", None, cause), "unchanged"
+        return _result("unchanged", cause), "unchanged"
     if state.validation is not None and not state.validation.valid:
         errors = [format_finding(finding) for finding in state.validation.errors]
         if state.validation.omitted_findings:
@@ -110,20 +112,20 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
             f"{state.admission.target.key if state.admission else '?'} is invalid ({len(errors)} error(s)); "
             "the service was not touched.\n" + "\n".join(errors)
         )
-        return _result("rejected", ConfigRejected, cause), "rejected"
+        return _result("rejected", cause), "rejected"
     if state.error is not None:
         cause = f"Version {version} was not deployed; the service was not changed.\nWhy: {error_message(state.error)}"
-        return _result("failed", DeploymentFailed, cause), "failed before the service changed"
+        return _result("failed", cause), "failed before the service changed"
     if state.admission is not None and state.admission.decision != "admitted":
         cause = f"Version {version} was not deployed: {state.admission.detail}"
-        return _result("failed", DeploymentFailed, cause), "gave up waiting"
+        return _result("failed", cause), "gave up waiting"
     if state.load_tests is not None and state.load_tests.status in ("gave_up", "waiting"):
         cause = (
             f"Version {version} was not deployed, so as not to restart the control plane under a load test; "
             f"the service was not changed: {state.load_tests.detail}. "
             'Upload it again when the run has ended, or start a manual request with "force": true.'
         )
-        return _result("failed", DeploymentFailed, cause), "gave up waiting for load tests"
+        return _result("failed", cause), "gave up waiting for load tests"
     baked = state.bake is None or state.bake.status in ("passed", "off")
     if state.up is not None and state.up.status == "up" and state.revision is not None and baked:
         cause = f"Version {version} is deployed as {state.revision.task_definition_arn} and the control plane is up"
@@ -132,7 +134,7 @@ def _decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
         cause += "."
         if state.up.monitoring_problem:
             cause += f"\nThe up-check could not check everything: {state.up.monitoring_problem}"
-        return _result("succeeded", None, cause), "succeeded"
+        return _result("succeeded", cause), "succeeded"
     raise InconsistentState("the workflow state names no outcome: no success, failure or rollback")
 
 
@@ -146,10 +148,8 @@ def _rollback_problem(state: WorkflowState) -> str:
     return "unknown"
 
 
-def _result(outcome: Any, error: type[Exception] | None, cause: str) -> OutcomeResult:
-    return OutcomeResult(
-        outcome=outcome, error=error.__name__ if error else None, cause=_fit(cause), record_key=""
-    )
+def _result(outcome: Outcome, cause: str) -> OutcomeResult:
+    return OutcomeResult(outcome=outcome, error=error_of_outcome(outcome), cause=_fit(cause), record_key="")
 
 
 def _fit(cause: str) -> str:
@@ -186,7 +186,7 @@ def phase_seconds(state: WorkflowState, finished: datetime) -> dict[str, float]:
 
 def build_record(
     state: WorkflowState, result: OutcomeResult, *, settings: Settings, finished: datetime
-) -> dict[str, Any]:
+) -> DeploymentRecord:
     """The history item of one execution (see docs/records.md)."""
     target = state.admission.target if state.admission else None
     rollout = state.rollout
@@ -196,66 +196,64 @@ def build_record(
         and result.outcome != "rejected"
         and (state.rollback or state.error or rollout)
     ):
-        failure = (state.rollback.failure if state.rollback else failure_of(state)).model_dump(mode="json")
+        failure = state.rollback.failure if state.rollback else failure_of(state)
     rollback = state.rollback
-    return {
-        "execution_name": state.execution.name,
-        "execution_arn": state.execution.id,
-        "cluster": settings.cluster,
-        "service": settings.service,
-        "outcome": result.outcome,
-        "error": result.error,
-        "cause": result.cause,
-        "source": state.request.source,
-        "reason": state.request.reason,
-        "event_id": state.request.event_id,
-        "bucket": target.bucket if target else settings.config_bucket,
-        "key": target.key if target else settings.config_key,
-        "version_id": target.version_id if target else state.request.version_id,
-        "sha256": state.config.sha256 if state.config else None,
-        "task_definition_arn": state.revision.task_definition_arn if state.revision else None,
-        "previous_task_definition_arn": state.revision.previous_task_definition_arn
-        if state.revision
-        else None,
-        "deployment_id": rollout.deployment_id if rollout else None,
-        "image_digests": rollout.image_digests or None if rollout else None,
-        "started_at": state.execution.started_at.isoformat(),
-        "finished_at": finished.isoformat(),
-        "phase_seconds": phase_seconds(state, finished),
-        "validation_errors": [format_finding(f) for f in state.validation.errors]
+    return DeploymentRecord(
+        execution_name=state.execution.name,
+        execution_arn=state.execution.id,
+        cluster=settings.cluster,
+        service=settings.service,
+        outcome=result.outcome,
+        error=result.error,
+        cause=result.cause,
+        source=state.request.source,
+        reason=state.request.reason,
+        event_id=state.request.event_id,
+        bucket=target.bucket if target else settings.config_bucket,
+        key=target.key if target else settings.config_key,
+        version_id=target.version_id if target else state.request.version_id,
+        sha256=state.config.sha256 if state.config else None,
+        task_definition_arn=state.revision.task_definition_arn if state.revision else None,
+        previous_task_definition_arn=state.revision.previous_task_definition_arn if state.revision else None,
+        deployment_id=rollout.deployment_id if rollout else None,
+        image_digests=rollout.image_digests or None if rollout else None,
+        started_at=state.execution.started_at.isoformat(),
+        finished_at=finished.isoformat(),
+        phase_seconds=phase_seconds(state, finished),
+        validation_errors=[format_finding(f) for f in state.validation.errors]
         if state.validation and not state.validation.valid
         else None,
-        "validation_warnings": validation_warnings(state) or None,
-        "failure": failure,
-        "load_tests": {
-            "status": state.load_tests.status,
-            "detail": state.load_tests.detail,
-            "waited_seconds": state.load_tests.waited_seconds,
-            "runs": state.load_tests.runs or None,
-            "forced": state.request.force,
-        }
+        validation_warnings=validation_warnings(state) or None,
+        failure=failure,
+        load_tests=LoadTestsRecord(
+            status=state.load_tests.status,
+            detail=state.load_tests.detail,
+            waited_seconds=state.load_tests.waited_seconds,
+            runs=state.load_tests.runs or None,
+            forced=state.request.force,
+        )
         if state.load_tests
         else None,
-        "bake": {
-            "status": state.bake.status,
-            "checks": state.bake.checks,
-            "seconds": (state.bake.deadline - state.bake.started_at).total_seconds(),
-            "problem": state.bake.last_problem,
-        }
+        bake=BakeRecord(
+            status=state.bake.status,
+            checks=state.bake.checks,
+            seconds=(state.bake.deadline - state.bake.started_at).total_seconds(),
+            problem=state.bake.last_problem,
+        )
         if state.bake
         else None,
-        "monitoring_problem": state.up.monitoring_problem if state.up else None,
-        "rollback": {
-            "target_task_definition_arn": rollback.target_task_definition_arn,
-            "status": rollback.status,
-            "deployment_id": rollback.watch.deployment_id if rollback.watch else None,
-            "started_by": rollback.started_by,
-            "restores_task_definition_arn": rollback.restores_task_definition_arn,
-            "problem": rollback.problem,
-        }
+        monitoring_problem=state.up.monitoring_problem if state.up else None,
+        rollback=RollbackRecord(
+            target_task_definition_arn=rollback.target_task_definition_arn,
+            status=rollback.status,
+            deployment_id=rollback.watch.deployment_id if rollback.watch else None,
+            started_by=rollback.started_by,
+            restores_task_definition_arn=rollback.restores_task_definition_arn,
+            problem=rollback.problem,
+        )
         if rollback
         else None,
-    }
+    )
 
 
 def finish(
@@ -275,12 +273,12 @@ def finish(
     # A retried call whose first attempt ran (Step Functions retries Lambda service errors) finds its
     # record there: it keeps it, and notifies and counts only what the first attempt did not.
     earlier = store.add_deployment(key, record)
-    if record["version_id"]:
+    if record.version_id:
         store.mark_version(
-            record["version_id"],
+            record.version_id,
             status=result.outcome,
             execution_name=state.execution.name,
-            sha256=record["sha256"],
+            sha256=record.sha256,
             decision=result.cause.splitlines()[0],
         )
     before = store.last_good()
@@ -288,15 +286,15 @@ def finish(
         _move_last_good(state, store=store, ecs=ecs, settings=settings, deployed_at=finished.isoformat())
     elif result.outcome == "rolled_back":
         _adopt_restored_copy(state, store=store)
-    _mark_retention(state, record["version_id"], before=before, store=store, s3=s3)
-    if earlier is None or not earlier.get("notified_at"):
+    _mark_retention(state, record.version_id, before=before, store=store, s3=s3)
+    if earlier is None or not earlier.notified_at:
         notify(record, sns=sns, topic_arn=settings.require_topic_arn())
         store.mark_notified(key, at_iso=clock.utcnow().isoformat())
     released = store.release_lock(state.execution.name)
     store.dequeue(state.execution.name)
     if earlier is None:
         count_deployment(result.outcome)
-        record_phase_durations(record["phase_seconds"])
+        record_phase_durations(record.phase_seconds)
     logger.info(
         "deployment finished",
         extra={"outcome": result.outcome, "summary": summary, "lock_released": released},

@@ -1,22 +1,38 @@
-"""Deployment records, the per-service lock and queue, in one DynamoDB table (see docs/records.md).
+"""Every item kind of the records table, and the one store that reads and writes them (docs/records.md).
 
 Every item of a service shares the partition key `pk = <service name>`; the sort key names the item
-kind: `LOCK`, `LAST_GOOD`, `WAIT#<execution>`, `VERSION#<version id>`,
-`DEPLOYMENT#<finished at>#<execution>`. Later kinds (health checks, heal actions) add their own
-prefix; every item carries `kind` so readers can skip kinds they do not know.
+kind. The workflow's: `LOCK`, `LAST_GOOD`, `WAIT#<execution>`, `VERSION#<version id>`,
+`DEPLOYMENT#<started at>#<execution>`; the health check's: `HEALTH_STATE`, `HEALTH#<checked at>`,
+`HEAL#<at>#<execution>`; the stopped-task recorder's: `STOPPED#<stopped at>#<task id>`. Every item
+carries `kind` so readers can skip kinds they do not know.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
 
+from controlplane import clock
 from controlplane.errors import error_code
+from controlplane.models import (
+    BakeStatus,
+    ContainerExit,
+    FailureReport,
+    HealthReport,
+    LoadTestStatus,
+    Outcome,
+    Payload,
+    RollbackStarter,
+    RollbackStatus,
+    describe_stopped_task,
+)
 from controlplane.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,8 +43,16 @@ LAST_GOOD_SK = "LAST_GOOD"
 WAIT_PREFIX = "WAIT#"
 VERSION_PREFIX = "VERSION#"
 DEPLOYMENT_PREFIX = "DEPLOYMENT#"
+HEALTH_STATE_SK = "HEALTH_STATE"
+HEALTH_PREFIX = "HEALTH#"
+HEAL_PREFIX = "HEAL#"
+STOPPED_PREFIX = "STOPPED#"
 # DynamoDB's TTL attribute of the table: items with it vanish some time after that epoch second.
 TTL_ATTRIBUTE = "expires_at"
+DAY_SECONDS = 86_400
+HEALTH_TTL_DAYS = 14
+HEAL_TTL_DAYS = 400
+STOPPED_TTL_DAYS = 30
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -105,6 +129,165 @@ class LastGood:
     execution_name: str
     newest_sequencer: str | None
     image_digests: dict[str, str] | None = None  # container -> digest of the task that proved it good
+
+
+class ItemAttributes(BaseModel):
+    """Attributes of an item: read back ignoring the keys and what a later version adds."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+
+class LoadTestsRecord(ItemAttributes):
+    status: LoadTestStatus
+    detail: str
+    waited_seconds: float
+    runs: list[str] | None = None
+    forced: bool = False
+
+
+class BakeRecord(ItemAttributes):
+    status: BakeStatus
+    checks: int
+    seconds: float
+    problem: str | None = None
+
+
+class RollbackRecord(ItemAttributes):
+    target_task_definition_arn: str | None = None
+    status: RollbackStatus
+    deployment_id: str | None = None
+    started_by: RollbackStarter = "workflow"
+    restores_task_definition_arn: str | None = None
+    problem: str | None = None
+
+
+class DeploymentRecord(ItemAttributes):
+    """The history item of one execution (docs/records.md, "A deployment record")."""
+
+    execution_name: str
+    execution_arn: str
+    cluster: str
+    service: str
+    outcome: Outcome
+    error: str | None = None
+    cause: str
+    source: str
+    reason: str | None = None
+    event_id: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    sha256: str | None = None
+    task_definition_arn: str | None = None
+    previous_task_definition_arn: str | None = None
+    deployment_id: str | None = None
+    image_digests: dict[str, str] | None = None
+    started_at: str  # ISO 8601, as `datetime.isoformat()` writes it
+    finished_at: str
+    phase_seconds: dict[str, float]
+    validation_errors: list[str] | None = None
+    validation_warnings: list[str] | None = None
+    failure: FailureReport | None = None
+    load_tests: LoadTestsRecord | None = None
+    bake: BakeRecord | None = None
+    monitoring_problem: str | None = None
+    rollback: RollbackRecord | None = None
+    notified_at: str | None = None  # set once its notification is published
+
+
+class StoppedTask(Payload):
+    """One stopped task of the service, as recorded."""
+
+    task_arn: str
+    task_id: str
+    task_definition_arn: str | None = None
+    started_by: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    containers: list[ContainerExit] = Field(default_factory=list)
+    side_car_failed: bool = False
+    started_at: datetime | None = None
+    stopped_at: datetime
+
+    def describe(self) -> str:
+        """One line: `task abc stopped (EssentialContainerExited: ...); control-plane: exit code 1`."""
+        return describe_stopped_task(
+            self.task_id,
+            stop_code=self.stop_code,
+            stopped_reason=self.stopped_reason,
+            containers=self.containers,
+            side_car_failed=self.side_car_failed,
+        )
+
+
+def stopped_sk(stopped_at: datetime, task_id: str) -> str:
+    """Sort by time: `STOPPED#2026-01-01T00:05:00.123000+00:00#<task id>`."""
+    return f"{STOPPED_PREFIX}{stopped_at.isoformat()}#{task_id}"
+
+
+ActionKind = Literal["self-heal", "deploy-lost-upload", "heal-drift"]
+HealDecisionKind = Literal[
+    "not_needed",
+    "counting",
+    "deployment_running",
+    "no_last_good",
+    "rate_limited",
+    "started",
+    "failed_to_start",
+]
+
+
+class HealAction(Payload):
+    """One action the health check took: which execution it started for which version, and how it ended."""
+
+    record_key: str
+    action: ActionKind
+    version_id: str
+    reason: str
+    trigger: str
+    at: datetime
+    execution_name: str
+    execution_arn: str | None = None
+    outcome: str  # started, failed_to_start, then succeeded, rolled_back, rejected, failed ... when it ends
+    detail: str = ""
+    finished_at: datetime | None = None
+
+
+class HealDecision(Payload):
+    decision: HealDecisionKind
+    detail: str
+
+
+class OpenAction(Payload):
+    """An action whose execution had not ended at the last run."""
+
+    record_key: str | None = None
+    execution_arn: str | None = None
+
+
+class HealthState(ItemAttributes):
+    """`HEALTH_STATE`: what one health run leaves the next (docs/records.md)."""
+
+    consecutive_failures: int | None = None
+    last_checked_at: str | None = None
+    last_healthy: bool | None = None
+    last_run: str | None = None
+    last_report: HealthReport | None = None
+    last_heal_decision: HealDecision | None = None
+    # The heal slot, written only by `RecordStore.claim_heal_slot` (epoch seconds).
+    last_heal_at: int | None = None
+    last_heal_execution: str | None = None
+    open_actions: list[OpenAction] = Field(default_factory=list)
+    lost_uploads: dict[str, str] = Field(default_factory=dict)  # version id -> execution that redelivered it
+    drifts: dict[str, str] = Field(default_factory=dict)  # drifted revision -> execution that healed it
+
+
+_HEAL_SLOT = {"last_heal_at", "last_heal_execution"}
+
+
+def _fields_of(model: type[BaseModel], item: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of an item that are fields of `model` (an item also has its keys and `kind`)."""
+    return {name: value for name, value in item.items() if name in model.model_fields}
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -377,15 +560,22 @@ class RecordStore:
         item = {"pk": self._pk, "sk": LAST_GOOD_SK, "kind": "last_good", **last_good.__dict__}
         self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
 
-    def put_deployment(self, sk: str, record: Mapping[str, Any]) -> None:
-        item = {**record, "pk": self._pk, "sk": sk, "kind": "deployment"}
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+    def _deployment_item(self, sk: str, record: DeploymentRecord) -> dict[str, Any]:
+        return {**record.model_dump(mode="json"), "pk": self._pk, "sk": sk, "kind": "deployment"}
 
-    def add_deployment(self, sk: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    def put_deployment(self, sk: str, record: DeploymentRecord) -> None:
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(self._deployment_item(sk, record)))
+
+    def add_deployment(self, sk: str, record: DeploymentRecord) -> DeploymentRecord | None:
         """Write the history item unless it exists; the item already there, if any (a retried call)."""
-        if self._put_new({**record, "pk": self._pk, "sk": sk, "kind": "deployment"}):
+        if self._put_new(self._deployment_item(sk, record)):
             return None
-        return self._get(sk) or {}
+        # Gone again since (deleted by hand): it was there, and nothing says it was notified.
+        return self.deployment(sk) or record.model_copy(update={"notified_at": None})
+
+    def deployment(self, sk: str) -> DeploymentRecord | None:
+        item = self._get(sk)
+        return None if item is None else DeploymentRecord.model_validate(item)
 
     def mark_notified(self, sk: str, *, at_iso: str) -> None:
         """Note on the history item that its notification was published."""
@@ -396,6 +586,123 @@ class RecordStore:
             ExpressionAttributeValues=to_item({":at": at_iso}),
         )
 
-    def deployments(self, *, limit: int = 20) -> list[dict[str, Any]]:
+    def deployments(self, *, limit: int = 20) -> list[DeploymentRecord]:
         """The newest deployment records first."""
-        return self._query_prefix(DEPLOYMENT_PREFIX, newest_first=True, limit=limit)
+        items = self._query_prefix(DEPLOYMENT_PREFIX, newest_first=True, limit=limit)
+        return [DeploymentRecord.model_validate(item) for item in items]
+
+    # ---------------------------------------------------------------- stopped tasks
+
+    def put_stopped_task(self, task: StoppedTask, *, event_id: str, recorded_at: float) -> str:
+        sk = stopped_sk(task.stopped_at, task.task_id)
+        item = {
+            **task.model_dump(mode="json"),
+            "pk": self._pk,
+            "sk": sk,
+            "kind": "stopped_task",
+            "event_id": event_id,
+            "recorded_at": clock.utcnow().isoformat(),
+            TTL_ATTRIBUTE: int(recorded_at) + STOPPED_TTL_DAYS * DAY_SECONDS,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        return sk
+
+    def stopped_tasks(self, *, limit: int = 5) -> list[StoppedTask]:
+        """The newest stopped tasks first."""
+        items = self._query_prefix(STOPPED_PREFIX, newest_first=True, limit=limit)
+        return [StoppedTask.model_validate(_fields_of(StoppedTask, item)) for item in items]
+
+    # ---------------------------------------------------------------- health state, runs and heal actions
+
+    def health_state(self) -> HealthState | None:
+        item = self._get(HEALTH_STATE_SK)
+        return None if item is None else HealthState.model_validate(item)
+
+    def claim_heal_slot(self, *, now: float, min_interval_seconds: float, execution_name: str) -> bool:
+        """Take the right to heal now: False when the last heal is younger than the interval."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(HEALTH_STATE_SK),
+                UpdateExpression="SET #kind = :kind, last_heal_at = :now, last_heal_execution = :name",
+                ConditionExpression="attribute_not_exists(last_heal_at) OR last_heal_at <= :cutoff",
+                ExpressionAttributeNames={"#kind": "kind"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":kind": "health_state",
+                        ":now": int(now),
+                        ":name": execution_name,
+                        ":cutoff": int(now - min_interval_seconds),
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def save_state(self, state: HealthState) -> None:
+        """Set the attributes of HEALTH_STATE that `state` has (the heal slot is only ever written by
+        `claim_heal_slot`)."""
+        values = {
+            "kind": "health_state",
+            **state.model_dump(mode="json", exclude=_HEAL_SLOT, exclude_none=True),
+        }
+        names = {f"#a{index}": name for index, name in enumerate(values)}
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(HEALTH_STATE_SK),
+            UpdateExpression="SET " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(
+                {f":v{index}": value for index, value in enumerate(values.values())}
+            ),
+        )
+
+    def put_run(
+        self,
+        report: HealthReport,
+        *,
+        consecutive_failures: int,
+        heal: HealDecision,
+        action_keys: list[str],
+        now: float,
+    ) -> str:
+        """Record one health run (`HEALTH#<checked at>`); its key."""
+        sk = f"{HEALTH_PREFIX}{report.checked_at.isoformat()}"
+        item = {
+            "pk": self._pk,
+            "sk": sk,
+            "kind": "health",
+            "healthy": report.healthy,
+            "summary": report.summary(),
+            "report": report.model_dump(mode="json"),
+            "consecutive_failures": consecutive_failures,
+            "heal": heal.model_dump(mode="json"),
+            "actions": action_keys,
+            TTL_ATTRIBUTE: int(now) + HEALTH_TTL_DAYS * DAY_SECONDS,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        return sk
+
+    def put_action(self, action: HealAction, *, now: float) -> None:
+        item = {
+            **action.model_dump(mode="json"),
+            "pk": self._pk,
+            "sk": action.record_key,
+            "kind": "heal",
+            TTL_ATTRIBUTE: int(now) + HEAL_TTL_DAYS * DAY_SECONDS,
+        }
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+
+    def actions(self, *, limit: int = 20) -> list[HealAction]:
+        """The newest heal actions first."""
+        items = self._query_prefix(HEAL_PREFIX, newest_first=True, limit=limit)
+        return [HealAction.model_validate(_fields_of(HealAction, item)) for item in items]
+
+    def action(self, record_key: str) -> HealAction | None:
+        item = self._get(record_key)
+        if item is None:
+            return None
+        return HealAction.model_validate(_fields_of(HealAction, item))

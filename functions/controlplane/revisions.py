@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from controlplane import clock
+from controlplane.ecs_service import active_service, describe_service, primary_deployment
 from controlplane.errors import ServiceNotFound, TaskDefinitionUnsupported
 from controlplane.models import ConfigRef, RevisionRef
 from controlplane.settings import Settings
@@ -117,12 +118,12 @@ def _config_loader(task_definition: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def current_task_definition(*, ecs: ECSClient, settings: Settings) -> str:
     """The revision the service runs now."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    if not services or services[0].get("status") != "ACTIVE":
+    service = active_service(ecs, cluster=settings.cluster, service=settings.service)
+    if service is None:
         raise ServiceNotFound(
             f"service {settings.service} of cluster {settings.cluster} is missing or inactive"
         )
-    return services[0]["taskDefinition"]
+    return service["taskDefinition"]
 
 
 def register_pinned(
@@ -240,11 +241,10 @@ def register_revision(
 def running_revision_with(sha256: str, *, ecs: ECSClient, settings: Settings) -> str | None:
     """The revision the service runs steadily (PRIMARY deployment COMPLETED, its tasks running) when it
     pins a config of this sha256; None otherwise, so a control plane that is down is restarted."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    if not services or services[0].get("status") != "ACTIVE":
+    service = active_service(ecs, cluster=settings.cluster, service=settings.service)
+    if service is None:
         return None
-    service = services[0]
-    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(service)
     if (
         primary is None
         or primary.get("rolloutState") != "COMPLETED"
@@ -285,9 +285,10 @@ def _revision_number(arn: str) -> int:
 
 def service_task_definitions(*, ecs: ECSClient, settings: Settings) -> set[str]:
     """Every revision the service uses now: its own and those of its live deployments."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    used: set[str] = set()
-    for service in services:
-        used.add(service["taskDefinition"])
-        used.update(deployment["taskDefinition"] for deployment in service.get("deployments", []))
-    return used
+    service = describe_service(ecs, cluster=settings.cluster, service=settings.service)
+    if service is None:
+        return set()
+    return {
+        service["taskDefinition"],
+        *(deployment["taskDefinition"] for deployment in service.get("deployments", [])),
+    }

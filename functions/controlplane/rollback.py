@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from controlplane import clock
 from controlplane.config_versions import read_version, version_before
 from controlplane.diagnostics import CONTROL_PLANE, error_lines, unavailable_reason
+from controlplane.ecs_service import describe_service
 from controlplane.models import (
     CaughtError,
     FailureReport,
@@ -96,8 +97,7 @@ def service_changed_since(revision: RevisionRef, *, ecs: ECSClient, settings: Se
     or when ECS's service-deployments history lists one created after it (a deployment that is not
     shown yet, or no longer). Any of them means a rollout may be running unwatched: roll back.
     """
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    service = services[0] if services else {}
+    service = describe_service(ecs, cluster=settings.cluster, service=settings.service) or {}
     if service.get("taskDefinition") == revision.task_definition_arn:
         return f"the service runs {revision.task_definition_arn}"
     for deployment in service.get("deployments", []):

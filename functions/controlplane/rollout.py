@@ -10,15 +10,15 @@ that, the service-deployments API says what became of it (service_deployments.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane import clock
 from controlplane.diagnostics import failure_lines, stopped_tasks, tasks_started_by, unavailable_reason
+from controlplane.ecs_service import active_service, describe_service, primary_deployment
 from controlplane.errors import ServiceNotFound
 from controlplane.liveness import task_private_ip as private_ip
 from controlplane.models import FailureReport, TaskFailure, Watch, WatchStatus
@@ -29,6 +29,7 @@ from controlplane.telemetry import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import DeploymentTypeDef, ServiceTypeDef, TaskTypeDef
     from mypy_boto3_logs import CloudWatchLogsClient
 
     from controlplane.records import RecordStore
@@ -45,7 +46,7 @@ class Observation:
 
     status: WatchStatus
     detail: str
-    task: Mapping[str, Any] | None = None
+    task: TaskTypeDef | None = None
 
 
 def start_or_adopt_rollout(
@@ -94,28 +95,25 @@ def start_rollout(task_definition_arn: str, *, ecs: ECSClient, settings: Setting
         desiredCount=CONTROL_PLANE_TASKS,
         forceNewDeployment=True,
     )["service"]
-    primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
-    if not primary:
+    primary = primary_deployment(service)
+    if primary is None:
         raise ServiceNotFound(f"UpdateService on {settings.service} returned no PRIMARY deployment")
     started = clock.utcnow()
     logger.info(
-        "rollout started", extra={"deployment_id": primary[0]["id"], "task_definition": task_definition_arn}
+        "rollout started", extra={"deployment_id": primary["id"], "task_definition": task_definition_arn}
     )
     return Watch(
-        deployment_id=primary[0]["id"],
+        deployment_id=primary["id"],
         task_definition_arn=task_definition_arn,
         started_at=started,
         deadline=started + timedelta(seconds=settings.deployment_deadline_seconds),
-        created_at=primary[0].get("createdAt"),
+        created_at=primary.get("createdAt"),
     )
 
 
 def _deployment_of(task_definition_arn: str, *, ecs: ECSClient, settings: Settings) -> Watch | None:
     """The service's live PRIMARY deployment of the revision with our desired count, to watch; else None."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    if not services or services[0].get("status") != "ACTIVE":
-        return None
-    primary = next((d for d in services[0].get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(active_service(ecs, cluster=settings.cluster, service=settings.service))
     if (
         primary is None
         or primary.get("taskDefinition") != task_definition_arn
@@ -145,7 +143,7 @@ def _watching(
 
 
 def _ecs_rollback(
-    services: Sequence[Mapping[str, Any]], task_definition_arn: str, *, failed: Watch, settings: Settings
+    service: ServiceTypeDef | None, task_definition_arn: str, *, failed: Watch, settings: Settings
 ) -> Watch | None:
     """ECS's own rollback onto the revision, to watch instead of starting another; None when there is none.
 
@@ -154,13 +152,12 @@ def _ecs_rollback(
     still IN_PROGRESS or already COMPLETED. A forced deployment on top of it would restart the task it
     has just started.
     """
-    if not services or services[0].get("status") != "ACTIVE":
+    if service is None or service.get("status") != "ACTIVE":
         return None
-    service = services[0]
     if service.get("taskDefinition") != task_definition_arn:
         return None
     deployments = service.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(service)
     if (
         primary is None
         or primary.get("id") == failed.deployment_id
@@ -194,22 +191,22 @@ def await_ecs_rollback(
     restart the control plane twice."""
     end = clock.now() + settings.consistency_grace_seconds
     while True:
-        services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-        found = _ecs_rollback(services, task_definition_arn, failed=failed, settings=settings)
-        if found is not None or clock.now() >= end or not _ecs_rolls_back(services, failed):
+        service = describe_service(ecs, cluster=settings.cluster, service=settings.service)
+        found = _ecs_rollback(service, task_definition_arn, failed=failed, settings=settings)
+        if found is not None or clock.now() >= end or not _ecs_rolls_back(service, failed):
             return found
         clock.sleep(settings.poll_interval_seconds)
 
 
-def _ecs_rolls_back(services: Sequence[Mapping[str, Any]], failed: Watch) -> bool:
-    if not services:
+def _ecs_rolls_back(service: ServiceTypeDef | None, failed: Watch) -> bool:
+    if service is None:
         return False
-    breaker = services[0].get("deploymentConfiguration", {}).get("deploymentCircuitBreaker", {})
-    ours = next((d for d in services[0].get("deployments", []) if d.get("id") == failed.deployment_id), None)
+    breaker = service.get("deploymentConfiguration", {}).get("deploymentCircuitBreaker", {})
+    ours = next((d for d in service.get("deployments", []) if d.get("id") == failed.deployment_id), None)
     return bool(breaker.get("rollback")) and ours is not None and ours.get("rolloutState") == "FAILED"
 
 
-def image_digests(task: Mapping[str, Any]) -> dict[str, str]:
+def image_digests(task: TaskTypeDef) -> dict[str, str]:
     """Container name -> the image digest it runs, as DescribeTasks reports it."""
     return {
         str(container["name"]): str(container["imageDigest"])
@@ -218,7 +215,7 @@ def image_digests(task: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _side_car_exit(task: Mapping[str, Any]) -> int | None:
+def _side_car_exit(task: TaskTypeDef) -> int | None:
     for container in task.get("containers", []):
         if container.get("name") == CONFIG_LOADER:
             code = container.get("exitCode")
@@ -236,7 +233,7 @@ def _stopped_count(watch: Watch, *, ecs: ECSClient, settings: Settings) -> int:
 
 def running_task(
     deployment_id: str, task_definition_arn: str, *, ecs: ECSClient, settings: Settings
-) -> Mapping[str, Any] | None:
+) -> TaskTypeDef | None:
     """A RUNNING task of the deployment, of that revision, whose config-loader side-car exited 0."""
     tasks = tasks_started_by(deployment_id, desired_status="RUNNING", cluster=settings.cluster, ecs=ecs)
     for task in tasks:
@@ -251,12 +248,11 @@ def running_task(
 
 def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
     """Where the watched deployment stands now."""
-    services = ecs.describe_services(cluster=settings.cluster, services=[settings.service])["services"]
-    if not services or services[0].get("status") != "ACTIVE":
+    service = active_service(ecs, cluster=settings.cluster, service=settings.service)
+    if service is None:
         return Observation("failed", f"the service {settings.service} is missing or inactive")
-    service = services[0]
     deployments = service.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    primary = primary_deployment(service)
     now_running = (
         f"; the service now runs deployment {primary.get('id')} of {primary.get('taskDefinition')}"
         if primary
@@ -302,7 +298,7 @@ def observe(watch: Watch, *, ecs: ECSClient, settings: Settings) -> Observation:
 
 def _not_listed(
     watch: Watch,
-    primary: Mapping[str, Any] | None,
+    primary: DeploymentTypeDef | None,
     now_running: str,
     *,
     ecs: ECSClient,
@@ -331,7 +327,7 @@ def _not_listed(
     )
 
 
-def _created_after(deployment: Mapping[str, Any], moment: datetime | None) -> bool:
+def _created_after(deployment: DeploymentTypeDef, moment: datetime | None) -> bool:
     created = deployment.get("createdAt")
     return isinstance(created, datetime) and moment is not None and created > moment
 

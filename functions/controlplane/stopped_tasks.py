@@ -10,22 +10,17 @@ Reasons are redacted like the workflow's diagnostics: nothing resembling a token
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane import clock
 from controlplane.diagnostics import redact, task_failure
-from controlplane.models import ContainerExit, Payload, describe_stopped_task
-from controlplane.records import TTL_ATTRIBUTE, RecordStore, to_item
+from controlplane.models import Payload
+from controlplane.records import RecordStore, StoppedTask
 from controlplane.settings import Settings
 from controlplane.telemetry import logger, metrics
-
-STOPPED_PREFIX = "STOPPED#"
-STOPPED_TTL_DAYS = 30
-DAY_SECONDS = 86_400
-
 
 # ---------------------------------------------------------------- the event, as ECS sends it
 
@@ -88,31 +83,6 @@ class EcsTaskStateChange(EventBridgeEvent):
 # ---------------------------------------------------------------- what is kept
 
 
-class StoppedTask(Payload):
-    """One stopped task of the service, as recorded."""
-
-    task_arn: str
-    task_id: str
-    task_definition_arn: str | None = None
-    started_by: str | None = None
-    stop_code: str | None = None
-    stopped_reason: str | None = None
-    containers: list[ContainerExit] = Field(default_factory=list)
-    side_car_failed: bool = False
-    started_at: datetime | None = None
-    stopped_at: datetime
-
-    def describe(self) -> str:
-        """One line: `task abc stopped (EssentialContainerExited: ...); control-plane: exit code 1`."""
-        return describe_stopped_task(
-            self.task_id,
-            stop_code=self.stop_code,
-            stopped_reason=self.stopped_reason,
-            containers=self.containers,
-            side_car_failed=self.side_car_failed,
-        )
-
-
 class RecordResult(Payload):
     """What the handler did with one event."""
 
@@ -120,11 +90,6 @@ class RecordResult(Payload):
     detail: str
     record_key: str | None = None
     task: StoppedTask | None = None
-
-
-def stopped_sk(stopped_at: datetime, task_id: str) -> str:
-    """Sort by time: `STOPPED#2026-01-01T00:05:00.123000+00:00#<task id>`."""
-    return f"{STOPPED_PREFIX}{stopped_at.isoformat()}#{task_id}"
 
 
 def stopped_task_of(detail: EcsTaskDetail, *, event_time: datetime) -> StoppedTask:
@@ -157,36 +122,7 @@ def stopped_task_of(detail: EcsTaskDetail, *, event_time: datetime) -> StoppedTa
     )
 
 
-class StoppedTaskStore(RecordStore):
-    """The records table, with the stopped tasks of the service."""
-
-    def put_stopped_task(self, task: StoppedTask, *, event_id: str, recorded_at: float) -> str:
-        sk = stopped_sk(task.stopped_at, task.task_id)
-        item = {
-            **task.model_dump(mode="json"),
-            "pk": self._pk,
-            "sk": sk,
-            "kind": "stopped_task",
-            "event_id": event_id,
-            "recorded_at": clock.utcnow().isoformat(),
-            TTL_ATTRIBUTE: int(recorded_at) + STOPPED_TTL_DAYS * DAY_SECONDS,
-        }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
-        return sk
-
-    def stopped_tasks(self, *, limit: int = 5) -> list[StoppedTask]:
-        """The newest stopped tasks first."""
-        items = self._query_prefix(STOPPED_PREFIX, newest_first=True, limit=limit)
-        return [StoppedTask.model_validate(_fields(item)) for item in items]
-
-
-def _fields(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in item.items() if name in StoppedTask.model_fields}
-
-
-def record_stopped_task(
-    event: EcsTaskStateChange, *, store: StoppedTaskStore, settings: Settings
-) -> RecordResult:
+def record_stopped_task(event: EcsTaskStateChange, *, store: RecordStore, settings: Settings) -> RecordResult:
     """Record one STOPPED event of this stack's service; anything else is ignored (and says why)."""
     detail = event.detail
     expected_group = f"service:{settings.service}"

@@ -11,7 +11,6 @@ message, path and summary string is passed through a redaction of the secrets fo
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from controlplane.deployment_context import (
     TOKEN_VARIABLE,
     DeploymentContext,
     environment_placeholder,
+    hide_token_like,
     is_environment_placeholder,
     show_placeholders,
 )
@@ -60,7 +60,6 @@ MAX_REPORTED_SUBSTITUTIONS = 20
 # Secrets shorter than this are not searched for inside messages (they would blank ordinary words);
 # messages never quote a secret's value in the first place.
 _MIN_REDACTED_LENGTH = 4
-_TOKEN_LIKE = re.compile(r"cpt_[A-Za-z0-9._~+/=-]+")
 # Every placeholder has it: text without it has none to show.
 _PLACEHOLDER_MARK = environment_placeholder("")[0]
 
@@ -263,8 +262,7 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
             text = text.replace(secret, "***")
     if _PLACEHOLDER_MARK in text:
         text = show_placeholders(text)
-    if "cpt_" in text:
-        text = _TOKEN_LIKE.sub("cpt_***", text)
+    text = hide_token_like(text)
     if text.isascii():
         return text
     # Lone surrogates (from \ud800 escapes) cannot be printed or serialised: make them visible.

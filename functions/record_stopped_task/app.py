@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane.aws_clients import dynamodb_client
 from controlplane.handler import parse_event
+from controlplane.records import RecordStore
 from controlplane.settings import get_settings
-from controlplane.stopped_tasks import EcsTaskStateChange, StoppedTaskStore, record_stopped_task
+from controlplane.stopped_tasks import EcsTaskStateChange, record_stopped_task
 from controlplane.telemetry import logger, metrics
 
 if TYPE_CHECKING:
@@ -21,6 +22,6 @@ def lambda_handler(event: EcsTaskStateChange, context: LambdaContext) -> dict[st
     logger.append_keys(event_id=event.id, task=event.detail.taskArn.rsplit("/", 1)[-1])
     settings = get_settings()
     result = record_stopped_task(
-        event, store=StoppedTaskStore.of(settings, dynamodb=dynamodb_client()), settings=settings
+        event, store=RecordStore.of(settings, dynamodb=dynamodb_client()), settings=settings
     )
     return result.model_dump(mode="json")

@@ -1,4 +1,4 @@
-"""Shared pieces of the health checks' unit tests: an ECS that shows a service and its tasks, a Step
+"""Shared pieces of the health checks' unit tests: the unit tests' ECS as a deployed service, a Step
 Functions that starts and ends executions on cue, an HTTP GET that answers per URL, moto resources."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 from controlplane.http_client import HttpResponse, HttpUnreachable
 from controlplane.liveness import Probe, probe_info
 from controlplane.records import LastGood, RecordStore
-from controlplane.revisions import pinned_command
 from controlplane.settings import Settings
 
 from tests.unit import workflow_fakes as fakes
@@ -47,112 +46,26 @@ def when(minute: float) -> datetime:
     return datetime.fromtimestamp(fakes.START.timestamp() + minute * 60, UTC)
 
 
-@dataclass
-class HealthEcs:
-    """DescribeServices/ListTasks/DescribeTasks/DescribeTaskDefinition of one service, as a test sets them."""
-
-    service_status: str = "ACTIVE"
-    desired: int = 1
-    task_definition: str = revision_arn(2)
-    deployments: list[dict[str, Any]] = field(default_factory=list)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.deployments:
-            self.deployments = [
-                {
-                    "id": "ecs-svc/1",
-                    "status": "PRIMARY",
-                    "taskDefinition": self.task_definition,
-                    "rolloutState": "COMPLETED",
-                    "createdAt": when(-60),
-                }
-            ]
-        for number, version in ((1, None), (2, "v1"), (3, "v2")):
-            self.add_definition(number, version)
-
-    def add_definition(
-        self,
-        number: int,
-        version: str | None,
-        *,
-        registered_by: str | None = None,
-        execution: str | None = None,
-    ) -> None:
-        command = pinned_command(fakes.BUCKET, fakes.KEY, version) if version else ["s3api", "get-object"]
-        definition: dict[str, Any] = {
-            "taskDefinitionArn": revision_arn(number),
-            "containerDefinitions": [
-                {"name": "config-loader", "command": command},
-                {"name": "control-plane"},
-            ],
-            "registeredAt": when(-120),
+def ecs(
+    *, service_status: str = "ACTIVE", desired: int = 1, task_definition: str = revision_arn(2)
+) -> fakes.FakeEcs:
+    """The ECS of a service deployed an hour ago: set to `task_definition` (deployment `ecs-svc/1`),
+    revisions 1 (config not pinned), 2 (version v1) and 3 (v2), no task yet."""
+    found = fakes.FakeEcs()
+    for number, version in ((1, None), (2, "v1"), (3, "v2")):
+        found.add_revision(number, version, registered_at=when(-120))
+    assert found.service is not None
+    found.service.update(status=service_status, desiredCount=desired, taskDefinition=task_definition)
+    found.service["deployments"] = [
+        {
+            "id": "ecs-svc/1",
+            "status": "PRIMARY",
+            "taskDefinition": task_definition,
+            "rolloutState": "COMPLETED",
+            "createdAt": when(-60),
         }
-        if registered_by:
-            definition["registeredBy"] = registered_by
-        tags = [{"key": "execution", "value": execution}] if execution else []
-        self.definitions[revision_arn(number)] = {"taskDefinition": definition, "tags": tags}
-
-    def run_task(
-        self, task_definition: str | None = None, *, ip: str = "10.0.1.23", status: str = "RUNNING"
-    ) -> str:
-        arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/task{len(self.tasks) + 1}"
-        self.tasks.append(
-            {
-                "taskArn": arn,
-                "taskDefinitionArn": task_definition or self.task_definition,
-                "lastStatus": status,
-                "startedBy": "ecs-svc/1",
-                "startedAt": when(-30),
-                "attachments": [
-                    {
-                        "type": "ElasticNetworkInterface",
-                        "details": [{"name": "privateIPv4Address", "value": ip}],
-                    }
-                ],
-            }
-        )
-        return arn
-
-    # ---------------------------------------------------------------- the client's surface
-    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
-        self.calls.append("DescribeServices")
-        if self.service_status == "MISSING":
-            return {"services": [], "failures": [{"reason": "MISSING"}]}
-        return {
-            "services": [
-                {
-                    "serviceName": services[0],
-                    "status": self.service_status,
-                    "desiredCount": self.desired,
-                    "runningCount": sum(1 for task in self.tasks if task["lastStatus"] == "RUNNING"),
-                    "taskDefinition": self.task_definition,
-                    "deployments": self.deployments,
-                }
-            ]
-        }
-
-    def list_tasks(self, cluster: str, serviceName: str, desiredStatus: str) -> dict[str, Any]:
-        self.calls.append("ListTasks")
-        return {"taskArns": [task["taskArn"] for task in self.tasks]}
-
-    def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
-        self.calls.append("DescribeTasks")
-        return {"tasks": [task for task in self.tasks if task["taskArn"] in tasks]}
-
-    def describe_task_definition(
-        self, taskDefinition: str, include: list[str] | None = None
-    ) -> dict[str, Any]:
-        self.calls.append("DescribeTaskDefinition")
-        if taskDefinition not in self.definitions:
-            raise ClientError(
-                {"Error": {"Code": "ClientException", "Message": "Unable to describe task definition."}},
-                "DescribeTaskDefinition",
-            )
-        found = self.definitions[taskDefinition]
-        return {"taskDefinition": found["taskDefinition"], **({"tags": found["tags"]} if include else {})}
+    ]
+    return found
 
 
 class FakeSfn:

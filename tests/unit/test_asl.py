@@ -168,10 +168,34 @@ def test_every_error_name_is_defined_in_the_errors_module(asl: dict[str, Any]) -
             names.add(state["Error"])
     own = {n for n in names if not n.startswith(("States.", "Lambda."))}
     assert own, "the Fail states name their errors"
+    ends = {end.error for end in errors.WORKFLOW_ENDS}
     for name in own:
-        assert isinstance(getattr(errors, name, None), type) and issubclass(
+        raised = isinstance(getattr(errors, name, None), type) and issubclass(
             getattr(errors, name), Exception
-        ), name
+        )
+        assert raised or name in ends, name
+
+
+def test_each_fail_state_ends_with_the_error_of_the_outcome_it_stands_for(asl: dict[str, Any]) -> None:
+    """The table of how an execution ends says what the ASL does: Record outcome's outcome chooses
+    the end state, whose Error is the one the table gives that outcome; the others are caught errors."""
+    states = asl["States"]
+    fail_errors = {s["Error"] for s in states.values() if s["Type"] == "Fail"}
+    assert fail_errors == {end.error for end in errors.WORKFLOW_ENDS if end.error is not None}
+    choice = states["Outcome?"]
+    nexts = {rule["StringEquals"]: rule["Next"] for rule in choice["Choices"]}
+    decided = {end.outcome for end in errors.WORKFLOW_ENDS if end.decided}
+    assert set(nexts) | {"failed"} == decided, "every decided outcome has its end state"
+    for outcome in decided:
+        end = states[nexts.get(outcome, choice["Default"])]
+        while end["Type"] == "Pass":
+            end = states[end["Next"]]
+        expected = errors.error_of_outcome(outcome)
+        assert end.get("Error") == expected, outcome
+        assert (end["Type"] == "Succeed") == (expected is None), outcome
+    for end in errors.WORKFLOW_ENDS:
+        if end.error is not None:
+            assert errors.outcome_of_error(end.error) == end.outcome
 
 
 def test_fail_states_say_why(asl: dict[str, Any]) -> None:

@@ -16,8 +16,10 @@ from controlplane.diagnostics import (
     stopped_tasks,
     task_failure,
 )
+from controlplane.validation import validate_config
 from moto import mock_aws
 
+from cpctl.diff_cmd import redact_text
 from tests.unit import workflow_fakes as fakes
 
 TASK = f"arn:aws:ecs:{fakes.REGION}:{fakes.ACCOUNT}:task/{fakes.CLUSTER}/abc123"
@@ -137,3 +139,16 @@ def test_a_denied_log_read_leaves_the_failure_explained_without_lines(logs: Any)
     assert report.describe().endswith(
         "diagnostics unavailable: AccessDeniedException calling ListTasks: not authorized"
     )
+
+
+def test_the_workflow_the_validator_and_cpctl_diff_hide_the_same_token_shape() -> None:
+    """One shape of a token for every redactor: every character a token may hold, hidden alike."""
+    token = "cpt_Az09._~+/=-tail"
+    line = f"saw {token} there"
+    assert redact(line) == "saw cpt_*** there"
+    assert redact_text(line) == "saw cpt_*** there"
+    config = f'control-plane {{ token = ${{?CONTROL_PLANE_TOKEN}}, locations = [ {{ id = "x {token}" }} ] }}'
+    result = validate_config(config.encode())
+    messages = [finding.message for finding in [*result.errors, *result.warnings]]
+    assert any("cpt_***" in message for message in messages), messages
+    assert not any("Az09" in message or "tail" in message for message in messages), messages

@@ -10,17 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from controlplane.healing import (
-    HEAL_PREFIX,
-    HEALTH_PREFIX,
-    HEALTH_STATE_SK,
-    SELF_HEAL_REASON,
-    HealthOutcome,
-    HealthStore,
-    act,
-    next_consecutive,
-)
-from controlplane.health import CHECKS, HealthReport
+from controlplane.healing import SELF_HEAL_REASON, HealthOutcome, act, next_consecutive
+from controlplane.models import CHECKS, HealthReport
+from controlplane.records import HEAL_PREFIX, HEALTH_PREFIX, HEALTH_STATE_SK, RecordStore
 
 from tests.unit import health_fakes as hf
 from tests.unit import workflow_fakes as fakes
@@ -54,7 +46,7 @@ def report(
 
 @dataclass
 class World:
-    store: HealthStore
+    store: RecordStore
     sfn: hf.FakeSfn
     clock: Any
 
@@ -72,7 +64,7 @@ class World:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with hf.aws(monkeypatch) as aws, fakes.fake_clock() as clock:
-        store = HealthStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER)
+        store = RecordStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER)
         yield World(store=store, sfn=hf.FakeSfn(), clock=clock)
 
 
@@ -119,7 +111,8 @@ def test_the_self_heal_starts_after_n_consecutive_failures_with_the_manual_reque
     assert heal_item["execution_name"] == started["name"] and heal_item["expires_at"] > world.clock.time
     assert len(world.items(HEALTH_PREFIX)) == 3
     state = world.store.health_state()
-    assert state["consecutive_failures"] == 3 and state["last_heal_execution"] == started["name"]
+    assert state is not None
+    assert state.consecutive_failures == 3 and state.last_heal_execution == started["name"]
 
 
 def test_the_threshold_comes_from_the_settings(world: World) -> None:
@@ -209,7 +202,7 @@ def test_the_outcome_of_a_heal_is_recorded_when_its_execution_ends(world: World)
     [resolved] = after.resolved
     assert resolved.outcome == "succeeded" and resolved.finished_at is not None
     assert world.store.action(resolved.record_key).outcome == "succeeded"  # type: ignore[union-attr]
-    assert world.store.health_state()["open_actions"] == []
+    assert world.store.health_state().open_actions == []  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- lost uploads

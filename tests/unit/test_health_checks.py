@@ -16,7 +16,6 @@ from botocore.stub import Stubber
 from controlplane.errors import ApiTokenUnreadable
 from controlplane.health import (
     LOST_UPLOAD_GRACE_SECONDS,
-    HealthReport,
     check_config,
     check_info,
     check_locations,
@@ -25,8 +24,10 @@ from controlplane.health import (
     emit_metrics,
     newest_config_version,
     run_checks,
+    service_and_tasks,
 )
 from controlplane.http_client import HttpResponse, HttpUnreachable
+from controlplane.models import HealthReport
 from controlplane.records import Ticket
 from controlplane.telemetry import METRICS_NAMESPACE, metrics
 
@@ -41,17 +42,16 @@ DEADLINE = 15 * 60.0
 # ---------------------------------------------------------------- 1. service
 
 
-def describe(ecs: hf.HealthEcs) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    services = ecs.describe_services(hf.CLUSTER, [hf.CLUSTER])["services"]
-    return (services[0] if services else None), [t for t in ecs.tasks if t["lastStatus"] == "RUNNING"]
+def describe(ecs: fakes.FakeEcs) -> tuple[Any, list[Any]]:
+    return service_and_tasks(ecs=ecs, settings=hf.settings())  # type: ignore[arg-type]
 
 
 def test_service_passes_when_active_with_one_task_desired_and_running() -> None:
-    ecs = hf.HealthEcs()
-    ecs.run_task()
+    ecs = hf.ecs()
+    task = ecs.run_task()
     result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
     assert result.status == "pass"
-    assert "1/1 task running" in result.detail and "task1" in result.detail
+    assert "1/1 task running" in result.detail and task.rsplit("/", 1)[-1] in result.detail
 
 
 @pytest.mark.parametrize(
@@ -63,14 +63,17 @@ def test_service_passes_when_active_with_one_task_desired_and_running() -> None:
     ],
 )
 def test_service_fails_when_missing_inactive_or_scaled_down(change: dict[str, Any], expected: str) -> None:
-    ecs = hf.HealthEcs(**change)
+    missing = change.get("service_status") == "MISSING"
+    ecs = hf.ecs(**({} if missing else change))
     ecs.run_task()
+    if missing:
+        ecs.service = None
     result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
     assert result.status == "fail" and expected in result.detail
 
 
 def test_service_fails_without_a_running_task_and_says_why_the_last_one_stopped() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task(status="PENDING")
     result = check_service(
         *describe(ecs), now=NOW, deadline_seconds=DEADLINE, last_stopped="task abc stopped (OutOfMemory)"
@@ -80,7 +83,7 @@ def test_service_fails_without_a_running_task_and_says_why_the_last_one_stopped(
 
 
 def test_service_fails_with_two_control_planes_running() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     ecs.run_task(ip="10.0.1.24")
     result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
@@ -88,9 +91,9 @@ def test_service_fails_with_two_control_planes_running() -> None:
 
 
 def test_a_deployment_in_progress_fails_only_past_the_workflow_deadline() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
-    ecs.deployments.insert(
+    ecs.service["deployments"].insert(
         0,
         {
             "id": "ecs-svc/2",
@@ -101,7 +104,7 @@ def test_a_deployment_in_progress_fails_only_past_the_workflow_deadline() -> Non
         },
     )
     assert check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE).status == "pass"
-    ecs.deployments[0]["createdAt"] = fakes.START - timedelta(minutes=16)
+    ecs.service["deployments"][0]["createdAt"] = fakes.START - timedelta(minutes=16)
     result = check_service(*describe(ecs), now=NOW, deadline_seconds=DEADLINE)
     assert result.status == "fail"
     assert "ecs-svc/2" in result.detail and "in progress for 16 min (deadline 15 min)" in result.detail
@@ -119,14 +122,14 @@ def last_good(version: str = "v1", revision: int = 2) -> Any:
 
 
 def test_revision_is_skipped_before_any_deployment_was_recorded() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     service, tasks = describe(ecs)
     assert check_revision(service, tasks, None, ecs=ecs).status == "skipped"  # type: ignore[arg-type]
 
 
 def test_revision_passes_on_the_last_good_revision() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     service, tasks = describe(ecs)
     result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
@@ -134,12 +137,10 @@ def test_revision_passes_on_the_last_good_revision() -> None:
 
 
 def test_drift_names_the_revision_that_runs_its_config_who_registered_it_and_the_deployment() -> None:
-    ecs = hf.HealthEcs(task_definition=hf.revision_arn(1))
-    ecs.add_definition(1, None, registered_by="arn:aws:iam::123456789012:user/alice")
-    ecs.deployments[0]["id"] = "ecs-svc/9"
-    ecs.tasks.clear()
+    ecs = hf.ecs(task_definition=hf.revision_arn(1))
+    ecs.add_revision(1, None, registered_by="arn:aws:iam::123456789012:user/alice")
+    ecs.service["deployments"][0]["id"] = "ecs-svc/9"
     ecs.run_task(hf.revision_arn(1))
-    ecs.tasks[0]["startedBy"] = "ecs-svc/9"
     service, tasks = describe(ecs)
     result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
     assert result.status == "fail"
@@ -150,8 +151,8 @@ def test_drift_names_the_revision_that_runs_its_config_who_registered_it_and_the
 
 
 def test_drift_names_the_workflow_execution_that_registered_a_pinned_revision() -> None:
-    ecs = hf.HealthEcs(task_definition=hf.revision_arn(3))
-    ecs.add_definition(3, "v2", execution="exec-7")
+    ecs = hf.ecs(task_definition=hf.revision_arn(3))
+    ecs.add_revision(3, "v2", execution="exec-7")
     ecs.run_task(hf.revision_arn(3))
     service, tasks = describe(ecs)
     result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
@@ -160,8 +161,8 @@ def test_drift_names_the_workflow_execution_that_registered_a_pinned_revision() 
 
 
 def test_the_revision_the_running_deployment_registered_is_not_drift_while_it_bakes() -> None:
-    ecs = hf.HealthEcs(task_definition=hf.revision_arn(3))
-    ecs.add_definition(3, "v2", execution="exec-7")
+    ecs = hf.ecs(task_definition=hf.revision_arn(3))
+    ecs.add_revision(3, "v2", execution="exec-7")
     ecs.run_task(hf.revision_arn(3))
     service, tasks = describe(ecs)
     baking = check_revision(service, tasks, last_good(), ecs=ecs, deploying="exec-7")  # type: ignore[arg-type]
@@ -171,7 +172,7 @@ def test_the_revision_the_running_deployment_registered_is_not_drift_while_it_ba
 
 
 def test_a_service_set_to_another_revision_is_drift_before_its_task_runs() -> None:
-    ecs = hf.HealthEcs(task_definition=hf.revision_arn(1))
+    ecs = hf.ecs(task_definition=hf.revision_arn(1))
     ecs.run_task(hf.revision_arn(2))
     service, tasks = describe(ecs)
     result = check_revision(service, tasks, last_good(), ecs=ecs)  # type: ignore[arg-type]
@@ -182,7 +183,7 @@ def test_a_service_set_to_another_revision_is_drift_before_its_task_runs() -> No
 
 
 def test_info_probes_the_running_task_like_the_up_checker() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task(ip="10.0.1.23")
     http = hf.FakeHttp({"10.0.1.23:8080/info": hf.info_ok()})
     result = check_info(describe(ecs)[1], settings=hf.settings(), probe=hf.probe(http))
@@ -191,7 +192,7 @@ def test_info_probes_the_running_task_like_the_up_checker() -> None:
 
 
 def test_info_reports_what_the_probe_function_says() -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task(ip="10.0.1.23")
     asked: list[tuple[str, int]] = []
 
@@ -212,7 +213,7 @@ def test_info_reports_what_the_probe_function_says() -> None:
     ],
 )
 def test_info_fails_when_the_control_plane_does_not_answer_200(answer: Any, expected: str) -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     result = check_info(
         describe(ecs)[1], settings=hf.settings(), probe=hf.probe(hf.FakeHttp({"/info": answer}))
@@ -358,12 +359,12 @@ def test_config_is_skipped_when_the_bucket_holds_no_config() -> None:
 
 
 def run_all(
-    monkeypatch: pytest.MonkeyPatch, ecs: hf.HealthEcs, http: hf.FakeHttp, *, deployed: bool = True
+    monkeypatch: pytest.MonkeyPatch, ecs: fakes.FakeEcs, http: hf.FakeHttp, *, deployed: bool = True
 ) -> HealthReport:
     with hf.aws(monkeypatch) as aws:
         if deployed:
             aws.set_last_good(aws.versions[-1])
-            ecs.add_definition(2, aws.versions[-1])
+            ecs.add_revision(2, aws.versions[-1])
         # moto stamps objects with the wall clock: check an hour later, past the lost-upload grace.
         with fakes.fake_clock() as clock:
             clock.time = time.time() + 3600
@@ -382,7 +383,7 @@ def run_all(
 
 
 def test_a_healthy_control_plane_passes_all_five(monkeypatch: pytest.MonkeyPatch) -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     http = hf.FakeHttp({"/info": hf.info_ok(), "/v2/locations": hf.locations("prl_aws_one")})
     report = run_all(monkeypatch, ecs, http)
@@ -398,7 +399,7 @@ def test_a_healthy_control_plane_passes_all_five(monkeypatch: pytest.MonkeyPatch
 def test_a_control_plane_that_does_not_answer_is_unhealthy_and_says_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     http = hf.FakeHttp({"/v2/locations": hf.locations("prl_aws_one")})
     report = run_all(monkeypatch, ecs, http)
@@ -407,7 +408,7 @@ def test_a_control_plane_that_does_not_answer_is_unhealthy_and_says_why(
 
 
 def test_a_lost_first_upload_is_found_before_anything_was_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     report = run_all(monkeypatch, ecs, hf.FakeHttp({"/info": hf.info_ok()}), deployed=False)
     assert report.checks["revision"].status == "skipped"
@@ -417,7 +418,7 @@ def test_a_lost_first_upload_is_found_before_anything_was_deployed(monkeypatch: 
 def run_with_s3_without_list_bucket(monkeypatch: pytest.MonkeyPatch, *, deployed: bool) -> HealthReport:
     """One run where S3 answers HEAD of the config key as it does for a missing key to a role without
     s3:ListBucket: 403, no body."""
-    ecs = hf.HealthEcs()
+    ecs = hf.ecs()
     ecs.run_task()
     with hf.aws(monkeypatch, configs=[]) as aws, fakes.fake_clock():
         s3 = boto3.client("s3", region_name=fakes.REGION)

@@ -199,22 +199,18 @@ def test_a_success_is_recorded_becomes_last_good_prunes_notifies_and_unlocks(wor
     state = world.finish(SUCCESS)
     assert state.result is not None and state.result.outcome == "succeeded"
     (record,) = world.store.deployments()
-    assert record["outcome"] == "succeeded" and record["version_id"] == SUCCESS.config.version_id
-    assert (
-        record["sha256"] == SUCCESS.config.sha256 and record["deployment_id"] == SUCCESS.rollout.deployment_id
-    )
-    assert (
-        record["task_definition_arn"] == SUCCESS.revision.task_definition_arn and record["source"] == "upload"
-    )
-    assert record["phase_seconds"] == {
+    assert record.outcome == "succeeded" and record.version_id == SUCCESS.config.version_id
+    assert record.sha256 == SUCCESS.config.sha256 and record.deployment_id == SUCCESS.rollout.deployment_id
+    assert record.task_definition_arn == SUCCESS.revision.task_definition_arn and record.source == "upload"
+    assert record.phase_seconds == {
         "queue": 1.0,
         "validation": 1.0,
         "registration": 1.0,
         "rollout": 90.0,
         "control_plane_up": 15.0,
-        "total": record["phase_seconds"]["total"],
+        "total": record.phase_seconds["total"],
     }
-    assert record["sk"] == state.result.record_key
+    assert world.store.deployment(state.result.record_key) == record
     good = world.store.last_good()
     assert good is not None and good.task_definition_arn == SUCCESS.revision.task_definition_arn
     assert good.newest_sequencer == SUCCESS.config.sequencer, "the newest upload deployed moves forward"
@@ -233,7 +229,7 @@ def test_a_rejection_is_recorded_and_notified_with_its_errors_and_moves_nothing(
     state = world.finish(rejected())
     assert state.result is not None and state.result.outcome == "rejected"
     (record,) = world.store.deployments()
-    assert record["validation_errors"] == [
+    assert record.validation_errors == [
         'line 4, column 19: id "BAD" is not an id [control-plane.locations[0].id]'
     ]
     assert world.store.last_good() is None and world.ecs.deregistered == []
@@ -245,11 +241,11 @@ def test_a_rejection_is_recorded_and_notified_with_its_errors_and_moves_nothing(
 def test_a_rollback_is_recorded_with_its_reasons_and_moves_nothing(world: World) -> None:
     world.finish(rolled_back())
     (record,) = world.store.deployments()
-    assert record["outcome"] == "rolled_back"
-    assert record["failure"]["tasks"][0]["stop_code"] == "EssentialContainerExited"
-    assert record["failure"]["log_lines"] == ["[config-loader] An error occurred (AccessDenied)"]
-    assert record["rollback"]["target_task_definition_arn"] == "arn:aws:ecs:x:1:task-definition/cp:7"
-    assert record["rollback"]["started_by"] == "workflow"
+    assert record.outcome == "rolled_back"
+    assert record.failure.tasks[0].stop_code == "EssentialContainerExited"
+    assert record.failure.log_lines == ["[config-loader] An error occurred (AccessDenied)"]
+    assert record.rollback.target_task_definition_arn == "arn:aws:ecs:x:1:task-definition/cp:7"
+    assert record.rollback.started_by == "workflow"
     assert world.store.last_good() is None and world.ecs.deregistered == []
     assert world.store.lock() is None
 
@@ -270,7 +266,7 @@ def test_a_rollback_onto_an_image_pinned_copy_makes_the_copy_the_last_good_revis
     )
     world.finish(state)
     (record,) = world.store.deployments()
-    assert record["rollback"]["restores_task_definition_arn"] == good.task_definition_arn
+    assert record.rollback.restores_task_definition_arn == good.task_definition_arn
     moved = world.store.last_good()
     assert moved is not None and moved.task_definition_arn == "arn:aws:ecs:x:1:task-definition/cp:7"
     assert (moved.version_id, moved.sha256, moved.image_digests) == (
@@ -351,7 +347,7 @@ def test_a_success_keeps_its_cause_without_the_warnings() -> None:
 def test_the_warnings_reach_the_record_and_the_notification(world: World) -> None:
     world.finish(warned(rolled_back()))
     (record,) = world.store.deployments()
-    assert record["validation_warnings"] == [
+    assert record.validation_warnings == [
         "line 3, column 3: a literal token is set while the stack injects CONTROL_PLANE_TOKEN: the secret is "
         "ignored [control-plane.token]"
     ]

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from controlplane.records import LastGood, RecordStore, Ticket, normalise_sequencer
+from controlplane.models import Outcome
+from controlplane.records import DeploymentRecord, LastGood, RecordStore, Ticket, normalise_sequencer
 from moto import mock_aws
 
 from tests.unit import workflow_fakes as fakes
@@ -70,16 +71,41 @@ def test_last_good_and_history(store: RecordStore) -> None:
     good = LastGood("v1", "a" * 64, "arn:td:2", "ecs-svc/1", "2026-11-29T12:00:00+00:00", "a", None)
     store.set_last_good(good)
     assert store.last_good() == good
-    store.put_deployment(
-        "DEPLOYMENT#2026-11-29T12:00:00#a",
-        {"outcome": "succeeded", "phase_seconds": {"rollout": 90.5}, "error": None},
-    )
-    store.put_deployment("DEPLOYMENT#2026-11-29T13:00:00#b", {"outcome": "rolled_back"})
+    store.put_deployment("DEPLOYMENT#2026-11-29T12:00:00#a", deployment("a", "succeeded", rollout=90.5))
+    store.put_deployment("DEPLOYMENT#2026-11-29T13:00:00#b", deployment("b", "rolled_back"))
     history = store.deployments()
-    assert [item["outcome"] for item in history] == ["rolled_back", "succeeded"]
-    assert history[1]["phase_seconds"] == {"rollout": 90.5}
-    assert "error" not in history[1], "absent values are not stored"
-    assert all(item["kind"] == "deployment" for item in history)
+    assert [record.outcome for record in history] == ["rolled_back", "succeeded"]
+    assert history[1].phase_seconds == {"rollout": 90.5}
+    items = [
+        store._dynamodb.get_item(TableName=fakes.TABLE, Key=store._key(sk))["Item"]
+        for sk in ("DEPLOYMENT#2026-11-29T12:00:00#a", "DEPLOYMENT#2026-11-29T13:00:00#b")
+    ]
+    assert all("error" not in item for item in items), "absent values are not stored"
+    assert all(item["kind"] == {"S": "deployment"} for item in items)
+
+
+def deployment(name: str, outcome: Outcome, *, rollout: float | None = None) -> DeploymentRecord:
+    return DeploymentRecord(
+        execution_name=name,
+        execution_arn=f"arn:{name}",
+        cluster=fakes.CLUSTER,
+        service=fakes.CLUSTER,
+        outcome=outcome,
+        cause=f"{outcome} in a test",
+        source="manual",
+        started_at="2026-11-29T12:00:00+00:00",
+        finished_at="2026-11-29T12:05:00+00:00",
+        phase_seconds={} if rollout is None else {"rollout": rollout},
+    )
+
+
+def test_a_history_item_already_there_is_returned_with_its_notification(store: RecordStore) -> None:
+    record = deployment("a", "succeeded")
+    assert store.add_deployment("DEPLOYMENT#x#a", record) is None
+    store.mark_notified("DEPLOYMENT#x#a", at_iso="2026-11-29T12:06:00+00:00")
+    earlier = store.add_deployment("DEPLOYMENT#x#a", record.model_copy(update={"cause": "second try"}))
+    assert earlier is not None and earlier.notified_at == "2026-11-29T12:06:00+00:00"
+    assert earlier.cause == record.cause, "the first attempt's record is kept"
 
 
 def test_sequencers_of_different_lengths_compare_after_right_padding() -> None:

@@ -11,13 +11,8 @@ from typing import Any
 
 import pytest
 from controlplane import settings as settings_module
-from controlplane.stopped_tasks import (
-    STOPPED_PREFIX,
-    STOPPED_TTL_DAYS,
-    EcsTaskStateChange,
-    StoppedTaskStore,
-    record_stopped_task,
-)
+from controlplane.records import STOPPED_PREFIX, STOPPED_TTL_DAYS, RecordStore
+from controlplane.stopped_tasks import EcsTaskStateChange, record_stopped_task
 
 from tests.unit import health_fakes as hf
 from tests.unit import workflow_fakes as fakes
@@ -32,19 +27,19 @@ def sample(**detail: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoppedTaskStore]:
+def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordStore]:
     with hf.aws(monkeypatch) as aws:
-        yield StoppedTaskStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER)
+        yield RecordStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER)
 
 
-def record(store: StoppedTaskStore, event: dict[str, Any]) -> Any:
+def record(store: RecordStore, event: dict[str, Any]) -> Any:
     with fakes.fake_clock():
         return record_stopped_task(
             EcsTaskStateChange.model_validate(event), store=store, settings=hf.settings()
         )
 
 
-def test_a_stopped_task_is_recorded_with_its_reasons_for_thirty_days(store: StoppedTaskStore) -> None:
+def test_a_stopped_task_is_recorded_with_its_reasons_for_thirty_days(store: RecordStore) -> None:
     result = record(store, sample())
 
     assert result.status == "recorded"
@@ -69,13 +64,13 @@ def test_a_stopped_task_is_recorded_with_its_reasons_for_thirty_days(store: Stop
     assert "control-plane: exit code 137, OutOfMemoryError" in result.detail
 
 
-def test_a_redelivered_event_writes_the_same_record(store: StoppedTaskStore) -> None:
+def test_a_redelivered_event_writes_the_same_record(store: RecordStore) -> None:
     record(store, sample())
     record(store, sample())
     assert len(store._query_prefix(STOPPED_PREFIX)) == 1
 
 
-def test_a_failed_side_car_is_named(store: StoppedTaskStore) -> None:
+def test_a_failed_side_car_is_named(store: RecordStore) -> None:
     event = sample()
     event["detail"]["containers"][0]["exitCode"] = 254
     result = record(store, event)
@@ -92,13 +87,13 @@ def test_a_failed_side_car_is_named(store: StoppedTaskStore) -> None:
         ({"clusterArn": "arn:aws:ecs:eu-west-1:123456789012:cluster/other"}, "not of service:cp in cp"),
     ],
 )
-def test_events_of_other_tasks_are_ignored(store: StoppedTaskStore, detail: dict[str, Any], why: str) -> None:
+def test_events_of_other_tasks_are_ignored(store: RecordStore, detail: dict[str, Any], why: str) -> None:
     result = record(store, sample(**detail))
     assert result.status == "ignored" and why in result.detail
     assert not store._query_prefix(STOPPED_PREFIX)
 
 
-def test_nothing_resembling_a_token_is_stored(store: StoppedTaskStore) -> None:
+def test_nothing_resembling_a_token_is_stored(store: RecordStore) -> None:
     event = sample(stoppedReason="CannotStartContainerError: token = cpt_live_0123456789abcdef leaked")
     event["detail"]["containers"][1]["reason"] = "Authorization: cpt_live_0123456789abcdef"
     record(store, event)
@@ -106,7 +101,7 @@ def test_nothing_resembling_a_token_is_stored(store: StoppedTaskStore) -> None:
     assert "cpt_live_0123456789abcdef" not in json.dumps(item)
 
 
-def test_the_newest_stopped_tasks_come_first(store: StoppedTaskStore) -> None:
+def test_the_newest_stopped_tasks_come_first(store: RecordStore) -> None:
     for index, stopped in enumerate(("2026-11-29T01:00:00Z", "2026-11-29T03:00:00Z", "2026-11-29T02:00:00Z")):
         event = copy.deepcopy(sample(stoppedAt=stopped))
         event["detail"]["taskArn"] = event["detail"]["taskArn"][:-1] + str(index)
@@ -129,7 +124,7 @@ def test_the_handler_records_the_sample_event(monkeypatch: pytest.MonkeyPatch) -
             result = lambda_handler(json.loads(SAMPLE.read_text()), fakes.FakeLambdaContext())
         settings_module.reset_settings()
         reset_clients()
-        items = StoppedTaskStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER).stopped_tasks()
+        items = RecordStore(dynamodb=aws.dynamodb, table=fakes.TABLE, service=hf.CLUSTER).stopped_tasks()
     assert result["status"] == "recorded" and len(items) == 1
     emf = [json.loads(line) for line in output.getvalue().splitlines() if '"_aws"' in line]
     assert any("StoppedTasks" in doc and doc["stop_code"] == "EssentialContainerExited" for doc in emf)

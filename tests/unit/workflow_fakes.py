@@ -1,5 +1,6 @@
-"""Shared pieces of the workflow's unit tests: a fake clock, an in-memory ECS that rolls out on cue,
-settings, sample configs, states, and moto resources built from template.yaml."""
+"""Shared pieces of the unit tests: a fake clock, the in-memory ECS (rolls out on cue, shows a service
+and its tasks as a test sets them), settings, sample configs, states, and moto resources built from
+template.yaml."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +18,7 @@ import boto3
 import botocore.session
 from botocore.exceptions import ClientError
 from controlplane import clock
+from controlplane.revisions import pinned_command
 from controlplane.settings import Settings, load_settings
 from moto import mock_aws
 
@@ -231,8 +233,9 @@ def task_definition(revision: int, *, command: list[str] | None = None) -> dict[
 
 @dataclass
 class FakeEcs:
-    """In-memory ECS for one service. While a rollout is in progress, each DescribeServices call runs
-    the next `script` step first, so a test says what the world looks like at each poll."""
+    """In-memory ECS for one service, the one ECS of the unit tests. While a rollout is in progress,
+    each DescribeServices call runs the next `script` step first, so a test says what the world looks
+    like at each poll. `service = None` is a service ECS does not know."""
 
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: dict[str, list[dict[str, str]]] = field(default_factory=dict)
@@ -249,9 +252,10 @@ class FakeEcs:
         self._ids = itertools.count(1)
         first = task_definition(1)
         self.task_definitions[first["taskDefinitionArn"]] = first
-        self.service: dict[str, Any] = {
+        self.service: dict[str, Any] | None = {
             "serviceName": CLUSTER,
             "status": "ACTIVE",
+            "desiredCount": 1,
             "taskDefinition": first["taskDefinitionArn"],
             "deployments": [
                 {
@@ -269,9 +273,15 @@ class FakeEcs:
     # ------------------------------------------------ the API used by the workflow
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         self.calls.append("describe_services")
+        if self.service is None:
+            # An unknown service is a failure of the call, not an error (ECS API Reference, DescribeServices).
+            arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{services[0]}"
+            return {"services": [], "failures": [{"arn": arn, "reason": "MISSING"}]}
         if self.script and self.primary["rolloutState"] == "IN_PROGRESS":
             self.script.pop(0)(self)
-        return {"services": [copy.deepcopy(self.service)] if self.service else []}
+        service = copy.deepcopy(self.service)
+        service["runningCount"] = sum(1 for task in self.tasks.values() if task["lastStatus"] == "RUNNING")
+        return {"services": [service], "failures": []}
 
     def update_service(
         self,
@@ -337,7 +347,11 @@ class FakeEcs:
         return {"serviceDeployments": found, "failures": []}
 
     def list_tasks(
-        self, cluster: str, startedBy: str | None = None, desiredStatus: str | None = None
+        self,
+        cluster: str,
+        startedBy: str | None = None,
+        desiredStatus: str | None = None,
+        serviceName: str | None = None,
     ) -> dict[str, Any]:
         self.calls.append("list_tasks")
         if startedBy and desiredStatus and self.refuse_started_by_with_filters:
@@ -365,6 +379,12 @@ class FakeEcs:
     def describe_task_definition(
         self, taskDefinition: str, include: list[str] | None = None
     ) -> dict[str, Any]:
+        self.calls.append("describe_task_definition")
+        if ":" in taskDefinition and taskDefinition not in self.task_definitions:
+            raise ClientError(
+                {"Error": {"Code": "ClientException", "Message": "Unable to describe task definition."}},
+                "DescribeTaskDefinition",
+            )
         if taskDefinition not in self.task_definitions:  # a family alone: its latest ACTIVE revision
             taskDefinition = max(
                 (td for td in self.task_definitions.values() if td["family"] == taskDefinition),
@@ -418,9 +438,45 @@ class FakeEcs:
         self.deregistered.append(taskDefinition)
         return {"taskDefinition": self.task_definitions[taskDefinition]}
 
+    # ------------------------------------------------ what a test sets up
+    def add_revision(
+        self,
+        number: int,
+        version: str | None = None,
+        *,
+        registered_by: str | None = None,
+        execution: str | None = None,
+        registered_at: datetime = START,
+    ) -> str:
+        """Revision `number` of the family, its config pinned to `version` (None: not pinned), tagged
+        with the workflow execution that registered it; its ARN."""
+        command = pinned_command(BUCKET, KEY, version) if version else None
+        definition = task_definition(number, command=command)
+        definition["registeredAt"] = registered_at
+        if registered_by:
+            definition["registeredBy"] = registered_by
+        arn = str(definition["taskDefinitionArn"])
+        self.task_definitions[arn] = definition
+        self.tags[arn] = [{"key": "execution", "value": execution}] if execution else []
+        return arn
+
+    def run_task(
+        self,
+        task_definition_arn: str | None = None,
+        *,
+        ip: str = "10.0.1.23",
+        status: str = "RUNNING",
+        started_at: datetime = START - timedelta(minutes=30),
+    ) -> str:
+        """A task of the PRIMARY deployment that ECS wants running, in `status`; its ARN."""
+        arn = self.add_task(self.primary["id"], running=True, ip=ip, task_definition_arn=task_definition_arn)
+        self.tasks[arn].update(lastStatus=status, startedAt=started_at)
+        return arn
+
     # ------------------------------------------------ what ECS does by itself, on cue
     @property
     def primary(self) -> dict[str, Any]:
+        assert self.service is not None, "the service is missing"
         return next(d for d in self.service["deployments"] if d["status"] == "PRIMARY")
 
     def add_task(
