@@ -47,15 +47,8 @@ def environment(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return {**shared, **own}
 
 
-def test_new_parameters_have_the_issue_s_defaults(template: dict[str, Any]) -> None:
-    parameters = template["Parameters"]
-    assert parameters["DeploymentDeadlineMinutes"]["Default"] == 15
-    assert parameters["ControlPlaneUpDeadlineMinutes"]["Default"] == 5
-    assert parameters["KeepRevisions"]["Default"] == 10 and parameters["KeepRevisions"]["MinValue"] >= 2
-    assert parameters["NotificationEmail"]["Default"] == ""
-    assert parameters["GatlingApiTokenSecretArn"]["Default"] == ""
-    assert parameters["GatlingApiUrl"]["Default"] == "https://api.gatling.io/api/public"
-    assert parameters["PollIntervalSeconds"]["Default"] == 5
+def test_pruning_always_keeps_the_last_good_and_the_new_revision(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["KeepRevisions"]["MinValue"] >= 2
 
 
 def test_outputs_name_the_workflow(template: dict[str, Any]) -> None:
