@@ -489,8 +489,10 @@ class RecordStore:
     def note_rollout(self, execution_name: str, rollout: Mapping[str, Any]) -> bool:
         """Note on the lock this execution holds the deployment it started; False when it holds none.
 
-        DynamoDB reads back strongly consistent (`ConsistentRead`), which ECS's DescribeServices is not:
-        a retried call finds its first attempt's deployment here before ECS lists it."""
+        A GetItem with `ConsistentRead` returns every write that succeeded before it (DynamoDB
+        Developer Guide, "DynamoDB read consistency"), which ECS's DescribeServices does not promise
+        (ECS API reference, on eventual consistency): a retried call finds its first attempt's
+        deployment here before ECS lists it."""
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
