@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
+from controlplane.codec import dump
+from controlplane.errors import SettingsError
 from controlplane.records import RecordStore
-from controlplane.settings import Settings
+from controlplane.settings import load_settings
 from controlplane.validation import DeploymentContext, validate_config
-from pydantic import ValidationError
 
 from cpctl import exit_codes
 from cpctl.aws_options import add_stack_arguments
@@ -110,9 +111,9 @@ def target_of(ref: StackRef, clients: Clients) -> Target:
         ) from None
     variables = (configuration.get("Environment") or {}).get("Variables") or {}
     try:
-        settings = Settings.model_validate(variables)
-    except ValidationError as error:
-        raise StatusError(f"function {name} has no usable settings: {error.errors()[0]['msg']}") from None
+        settings = load_settings(variables)
+    except SettingsError as error:
+        raise StatusError(f"function {name} has no usable settings: {error}") from None
     if not ref.state_machine_arn:
         raise StatusError(f"no deployment workflow {ref.service}-deploy found: pass --stack-name")
     return Target(
@@ -387,7 +388,7 @@ def run_deploy(
                         {
                             "outcome": "rejected",
                             "exit_code": exit_codes.REJECTED,
-                            "validation": result.model_dump(mode="json"),
+                            "validation": dump(result),
                         },
                         indent=2,
                     )

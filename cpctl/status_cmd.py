@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from controlplane.codec import dump
 from controlplane.ecs_service import describe_service
 from controlplane.health import short
 from controlplane.models import CHECKS
@@ -329,8 +330,8 @@ def collect_status(ref: StackRef, clients: Clients) -> dict[str, Any]:
             "checked_at": health.last_checked_at,
             "healthy": health.last_healthy,
             "consecutive_failures": health.consecutive_failures,
-            "checks": health.last_report.model_dump(mode="json")["checks"] if health.last_report else {},
-            "heal": health.last_heal_decision.model_dump(mode="json") if health.last_heal_decision else None,
+            "checks": dump(health.last_report)["checks"] if health.last_report else {},
+            "heal": dump(health.last_heal_decision) if health.last_heal_decision else None,
             "last_heal_execution": health.last_heal_execution,
             "last_heal_at": _iso(health.last_heal_at),
         }

@@ -16,9 +16,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
+from controlplane.codec import describe, dump, parse
 from controlplane.models import Finding
 from controlplane.validation import MAX_CONFIG_BYTES, DeploymentContext, ValidationResult, validate_config
-from pydantic import ValidationError
 
 from cpctl.cli import cpctl_version
 
@@ -101,7 +102,7 @@ def format_results(results: list[ValidationResult], *, findings: bool = True) ->
 
 
 def format_json(results: list[ValidationResult]) -> str:
-    return json.dumps({"files": [result.model_dump(mode="json") for result in results]}, indent=2)
+    return json.dumps({"files": [dump(result) for result in results]}, indent=2)
 
 
 # ---------------------------------------------------------------------------------- GitHub Actions
@@ -236,10 +237,9 @@ def deployment_context(args: argparse.Namespace) -> DeploymentContext | None:
     if not fields and args.context is None:
         return None
     try:
-        return DeploymentContext.model_validate(fields)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise UsageError(f"invalid deployment context: {problems}") from None
+        return parse(DeploymentContext, fields)
+    except msgspec.ValidationError as error:
+        raise UsageError(f"invalid deployment context: {describe(error)}") from None
 
 
 def read_source(name: str) -> bytes:

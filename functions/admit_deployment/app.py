@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.admission import admit, execution_liveness
 from controlplane.aws_clients import dynamodb_client, s3_client, sfn_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.models import AdmitDeploymentInput
 from controlplane.records import RecordStore
@@ -34,6 +36,4 @@ def lambda_handler(event: AdmitDeploymentInput, context: LambdaContext) -> dict[
     if state.admission.decision in QUIET_ENDINGS:
         count_deployment(state.admission.decision)
     plan = {"wait_for_runs": settings.waits_for_runs, "bake": settings.bakes}
-    return state.model_copy(update={"admission": state.admission.model_copy(update=plan)}).model_dump(
-        mode="json"
-    )
+    return dump(msgspec.structs.replace(state, admission=msgspec.structs.replace(state.admission, **plan)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import ecs_client, lambda_client, read_api_token
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.http_client import http_get
 from controlplane.liveness import await_up, begin, invoked_probe
@@ -37,4 +39,4 @@ def lambda_handler(event: AwaitControlPlaneUpInput, context: LambdaContext) -> d
             settings=settings,
         ),
     )
-    return event.model_copy(update={"up": check}).model_dump(mode="json")
+    return dump(msgspec.structs.replace(event, up=check))

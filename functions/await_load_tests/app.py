@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import dynamodb_client, read_api_token, s3_client, sns_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.health import deployed_location_ids
 from controlplane.http_client import http_get
@@ -38,4 +40,4 @@ def lambda_handler(event: AwaitLoadTestsInput, context: LambdaContext) -> dict[s
         read_token=lambda: read_api_token(settings),
         notify=publisher(sns=sns_client(), topic_arn=settings.require_topic_arn(), service=settings.service),
     )
-    return event.model_copy(update={"load_tests": wait}).model_dump(mode="json")
+    return dump(msgspec.structs.replace(event, load_tests=wait))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import ecs_client, logs_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.models import AwaitRolloutInput
 from controlplane.rollout import await_deployment
@@ -21,4 +23,4 @@ def lambda_handler(event: AwaitRolloutInput, context: LambdaContext) -> dict[str
     correlate(event.execution.id, event.execution.name, event.config.version_id)
     watch = await_deployment(event.rollout, ecs=ecs_client(), logs=logs_client(), settings=get_settings())
     logger.info("rollout checked", extra={"status": watch.status, "invocations": watch.invocations})
-    return event.model_copy(update={"rollout": watch}).model_dump(mode="json")
+    return dump(msgspec.structs.replace(event, rollout=watch))

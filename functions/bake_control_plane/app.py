@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import ecs_client, lambda_client, logs_client, read_api_token
 from controlplane.bake import begin, watch
+from controlplane.codec import dump
 from controlplane.diagnostics import CONTROL_PLANE, error_lines
 from controlplane.handler import parse_event
 from controlplane.http_client import http_get
@@ -46,4 +48,4 @@ def lambda_handler(event: BakeInput, context: LambdaContext) -> dict[str, Any]:
         http_get=http_get,
         read_token=lambda: read_api_token(settings),
     )
-    return event.model_copy(update={"bake": bake}).model_dump(mode="json")
+    return dump(msgspec.structs.replace(event, bake=bake))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.admission import execution_liveness
 from controlplane.aws_clients import (
     dynamodb_client,
@@ -14,6 +15,7 @@ from controlplane.aws_clients import (
     s3_client,
     sfn_client,
 )
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.healing import act
 from controlplane.health import emit_metrics, run_checks
@@ -22,19 +24,16 @@ from controlplane.liveness import invoked_probe
 from controlplane.records import RecordStore
 from controlplane.settings import get_settings
 from controlplane.telemetry import logger, metrics
-from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class HealthCheckTrigger(BaseModel):
-    """The schedule's `Scheduled Event`; a hand-made `{}` works too (`aws lambda invoke`)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+class HealthCheckTrigger(msgspec.Struct, kw_only=True):
+    """The schedule's `Scheduled Event` (its other fields ignored); a hand-made `{}` works too (`aws lambda invoke`)."""
 
     id: str | None = None
-    detail_type: str | None = Field(default=None, alias="detail-type")
+    detail_type: str | None = msgspec.field(name="detail-type", default=None)
     time: datetime | None = None
 
 
@@ -59,4 +58,4 @@ def lambda_handler(event: HealthCheckTrigger, context: LambdaContext) -> dict[st
     )
     emit_metrics(report, control_plane=settings.service)
     outcome = act(report, store=store, sfn=sfn_client(), settings=settings)
-    return outcome.model_dump(mode="json")
+    return dump(outcome)

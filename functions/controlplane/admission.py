@@ -19,9 +19,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from controlplane import clock
+from controlplane.codec import parse
 from controlplane.config_versions import (
     DENIED_CODES,
     MISSING_OR_DENIED,
@@ -175,7 +177,8 @@ def _decided(
     decision: tuple[AdmissionDecision, str],
 ) -> WorkflowState:
     verdict, detail = decision
-    admission = Admission.model_validate(
+    admission = parse(
+        Admission,
         {
             "decision": verdict,
             "detail": detail,
@@ -183,12 +186,12 @@ def _decided(
             "invocations": invocations,
             "wait_deadline": deadline,
             "admitted_at": clock.utcnow() if verdict == "admitted" else None,
-        }
+        },
     )
     logger.info(
         "admission decided", extra={"decision": verdict, "detail": detail, "invocations": invocations}
     )
-    return state.model_copy(update={"admission": admission})
+    return msgspec.structs.replace(state, admission=admission)
 
 
 def _first_look(

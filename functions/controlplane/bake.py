@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from controlplane import clock
 from controlplane.diagnostics import task_failure
 from controlplane.errors import GatlingApiError, GatlingApiRefused
@@ -101,9 +103,9 @@ def watch(
         }
         if now >= deadline - _END_TOLERANCE_SECONDS:
             logger.info("bake passed", extra={"checks": checks})
-            return bake.model_copy(update={**update, "status": "passed", "finished_at": clock.utcnow()})
+            return msgspec.structs.replace(bake, **update, status="passed", finished_at=clock.utcnow())
         if now + settings.bake_check_interval_seconds > budget_end:
-            return bake.model_copy(update=update)
+            return msgspec.structs.replace(bake, **update)
         clock.sleep(min(settings.bake_check_interval_seconds, deadline - now))
 
 
@@ -145,18 +147,17 @@ def _failed(
     checks: int | None = None,
 ) -> Bake:
     logger.warning("bake failed", extra={"reason": reason})
-    return bake.model_copy(
-        update={
-            "status": "failed",
-            "invocations": invocations,
-            "checks": checks if checks is not None else bake.checks,
-            "last_problem": reason,
-            "finished_at": clock.utcnow(),
-            "failure": FailureReport(
-                phase="bake",
-                reason=f"the bake failed: {reason}",
-                tasks=[task] if task else [],
-                log_lines=lines,
-            ),
-        }
+    return msgspec.structs.replace(
+        bake,
+        status="failed",
+        invocations=invocations,
+        checks=checks if checks is not None else bake.checks,
+        last_problem=reason,
+        finished_at=clock.utcnow(),
+        failure=FailureReport(
+            phase="bake",
+            reason=f"the bake failed: {reason}",
+            tasks=[task] if task else [],
+            log_lines=lines,
+        ),
     )

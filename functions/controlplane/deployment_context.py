@@ -9,8 +9,9 @@ gives the modules that use them one direction of import.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
 
 TOKEN_VARIABLE = "CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
 # Control plane tokens start with this (their full format is not documented).
@@ -44,18 +45,14 @@ def show_placeholders(text: str) -> str:
     return _PLACEHOLDER.sub(lambda match: "${" + match.group(1) + "}", text)
 
 
-class DeploymentContext(BaseModel):
+class DeploymentContext(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What the stack gives the container; known in the workflow, optional on the CLI."""
-
-    # Built on first use: most handlers never validate a config, and building its schema at import
-    # loads pydantic's plugin machinery (importlib.metadata) into every cold start.
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     token_injected: bool = False
     pass_role_configured: bool = False
     elastic_ips_configured: bool = False
     private_packages_bucket_configured: bool = False
-    server_port: int = Field(default=8080, ge=1, le=65535)
+    server_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
     container_env: tuple[str, ...] = ()
 
     def environment(self) -> dict[str, str]:

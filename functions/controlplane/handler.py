@@ -10,9 +10,11 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+import msgspec
 
-Model = TypeVar("Model", bound=BaseModel)
+from controlplane.codec import parse
+
+Model = TypeVar("Model", bound=msgspec.Struct)
 Result = TypeVar("Result")
 
 
@@ -20,15 +22,12 @@ def parse_event(
     model: type[Model],
 ) -> Callable[[Callable[[Model, Any], Result]], Callable[[Any, Any], Result]]:
     """Decorate `handler(event: model, context)`: the raw event is validated into `model` first
-    (pydantic's ValidationError when it does not fit, as Powertools' parser raises)."""
+    (msgspec's ValidationError, naming the field, when it does not fit: the execution fails on it)."""
 
     def decorate(handler: Callable[[Model, Any], Result]) -> Callable[[Any, Any], Result]:
         @functools.wraps(handler)
         def wrapper(event: Any, context: Any) -> Result:
-            parsed = (
-                model.model_validate_json(event) if isinstance(event, str) else model.model_validate(event)
-            )
-            return handler(parsed, context)
+            return handler(parse(model, event), context)
 
         return wrapper
 

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from botocore.exceptions import ClientError
-from pydantic import Field
+from msgspec import field
 
 from controlplane import clock
 from controlplane.errors import error_code, outcome_of_error
@@ -63,15 +64,15 @@ _REMEMBERED_DRIFTS = 20
 _REMEMBERED_LOST_UPLOADS = 20
 
 
-class HealthOutcome(Payload):
+class HealthOutcome(Payload, frozen=True, kw_only=True):
     """What one run found and did (the handler's result; also what `cpctl local health-check` prints)."""
 
     report: HealthReport
     consecutive_failures: int
     heal: HealDecision
-    actions: list[HealAction] = Field(default_factory=list)
-    resolved: list[HealAction] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
+    actions: list[HealAction] = field(default_factory=list)
+    resolved: list[HealAction] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the rules
@@ -375,13 +376,11 @@ def _resolve_open_actions(
         # A failed execution reports the outcome its Fail state stands for; any other end, its status.
         outcome = "succeeded" if status == "SUCCEEDED" else outcome_of_error(error) or status.lower()
         finished = stopped if isinstance(stopped, datetime) else clock.utcnow()
-        updated = action.model_copy(
-            update={
-                "outcome": outcome,
-                "detail": f"execution {action.execution_name} ended {status}"
-                + (f" ({error})" if error else ""),
-                "finished_at": finished,
-            }
+        updated = msgspec.structs.replace(
+            action,
+            outcome=outcome,
+            detail=f"execution {action.execution_name} ended {status}" + (f" ({error})" if error else ""),
+            finished_at=finished,
         )
         store.put_action(updated, now=now)
         resolved.append(updated)

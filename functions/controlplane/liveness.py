@@ -25,10 +25,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from controlplane import clock
+from controlplane.codec import parse
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet, HttpUnreachable
@@ -73,7 +74,7 @@ def invoked_probe(function_arn: str, *, lambda_client: LambdaClient) -> Probe:
             response = lambda_client.invoke(
                 FunctionName=function_arn,
                 InvocationType="RequestResponse",
-                Payload=request.model_dump_json().encode(),
+                Payload=msgspec.json.encode(request),
             )
             body = response["Payload"].read()
         except ClientError as error:
@@ -85,8 +86,8 @@ def invoked_probe(function_arn: str, *, lambda_client: LambdaClient) -> Probe:
         if response.get("FunctionError"):
             return f"{where}: the probe function failed ({_function_error(body)})"
         try:
-            result = ProbeInfoResult.model_validate_json(body)
-        except ValidationError:
+            result = parse(ProbeInfoResult, body)
+        except msgspec.DecodeError:  # not JSON, or not a probe result (its ValidationError)
             return f"{where}: the probe function answered something else than a probe result"
         return result.problem
 
@@ -181,18 +182,18 @@ def await_up(
                 logger.warning("control plane is up; its monitoring is not", extra={"problem": monitoring})
             else:
                 logger.info("control plane is up", extra={"locations_checked": checked})
-            return check.model_copy(update={**update, "status": "up", "finished_at": clock.utcnow()})
+            return msgspec.structs.replace(check, **update, status="up", finished_at=clock.utcnow())
         now = clock.now()
         if now >= deadline:
             waited = int((check.deadline - check.started_at).total_seconds())
             return _failed(
-                check.model_copy(update=update),
+                msgspec.structs.replace(check, **update),
                 invocations,
                 f"the control plane was not up within {waited} s: {problem}",
                 info_problem is None,
             )
         if now + settings.poll_interval_seconds > budget_end:
-            return check.model_copy(update=update)
+            return msgspec.structs.replace(check, **update)
         clock.sleep(min(settings.poll_interval_seconds, deadline - now))
 
 
@@ -224,13 +225,12 @@ def _missing_locations(
 
 def _failed(check: UpCheck, invocations: int, reason: str, info_ok: bool) -> UpCheck:
     logger.warning("control plane is not up", extra={"reason": reason})
-    return check.model_copy(
-        update={
-            "status": "failed",
-            "invocations": invocations,
-            "info_ok": info_ok,
-            "finished_at": clock.utcnow(),
-            "last_problem": reason,
-            "failure": FailureReport(phase="control_plane_up", reason=reason),
-        }
+    return msgspec.structs.replace(
+        check,
+        status="failed",
+        invocations=invocations,
+        info_ok=info_ok,
+        finished_at=clock.utcnow(),
+        last_problem=reason,
+        failure=FailureReport(phase="control_plane_up", reason=reason),
     )

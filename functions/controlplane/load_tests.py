@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
+import msgspec
+
 from controlplane import clock
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import ActiveRun, active_runs
@@ -88,7 +90,7 @@ def await_load_tests(
             )
         if not locations:
             return _done(wait, invocations, "not_needed", "the running config defines no location")
-        wait = wait.model_copy(update={"location_ids": sorted(locations)})
+        wait = msgspec.structs.replace(wait, location_ids=sorted(locations))
     try:
         if read_token() is None:
             return _done(
@@ -103,13 +105,8 @@ def await_load_tests(
         in_the_way, detail = _look(wanted, read_token, settings=settings, http_get=http_get)
         now = clock.now()
         waited = round(now - wait.started_at.timestamp(), 3)
-        wait = wait.model_copy(
-            update={
-                "runs": in_the_way,
-                "detail": detail,
-                "waited_seconds": waited,
-                "invocations": invocations,
-            }
+        wait = msgspec.structs.replace(
+            wait, runs=in_the_way, detail=detail, waited_seconds=waited, invocations=invocations
         )
         if not in_the_way:
             if wait.notified:
@@ -117,7 +114,7 @@ def await_load_tests(
             return _done(wait, invocations, "clear", detail)
         if not wait.notified:
             notify(*_waiting(state, wait, settings))
-            wait = wait.model_copy(update={"notified": True})
+            wait = msgspec.structs.replace(wait, notified=True)
             logger.info("waiting for load test runs", extra={"runs": in_the_way})
         if now >= deadline:
             minutes = f"{settings.run_wait_minutes:g}"
@@ -175,8 +172,8 @@ def _done(
     detail: str,
 ) -> LoadTestWait:
     logger.info("load test wait ended", extra={"status": status, "detail": detail})
-    return wait.model_copy(
-        update={"status": status, "detail": detail, "invocations": invocations, "finished_at": clock.utcnow()}
+    return msgspec.structs.replace(
+        wait, status=status, detail=detail, invocations=invocations, finished_at=clock.utcnow()
     )
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import msgspec
+from msgspec import Meta, field
 
 Outcome = Literal["succeeded", "rejected", "failed", "rolled_back", "rollback_failed", "unchanged"]
 AdmissionDecision = Literal["admitted", "waiting", "duplicate", "stale", "superseded", "timed_out"]
@@ -34,10 +35,8 @@ _UPLOAD_FIELDS = ("bucket", "key", "version_id", "sequencer", "event_id", "event
 _EVENT_ONLY_FIELDS = ("bucket", "key", "etag", "size", "sequencer", "event_id", "event_time")
 
 
-class Finding(BaseModel):
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
     """One error or warning of the validator, with its 1-based position in the file (None: no position)."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     line: int | None
     column: int | None
@@ -45,14 +44,17 @@ class Finding(BaseModel):
     message: str
 
 
-class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A payload of the workflow: immutable, and refused with a field it does not know (subclasses
+    inherit both; `kw_only`, which lets a required field follow an optional one, is per class).
+    `codec.parse` validates one (types, constraints, `__post_init__`); `codec.dump` writes it as
+    JSON-ready values, every field included."""
 
 
 # ---------------------------------------------------------------- the trigger
 
 
-class DeploymentRequest(Payload):
+class DeploymentRequest(Payload, frozen=True, kw_only=True):
     """What started the execution: the rule's clean S3 event (`source: upload`) or an operator's request.
 
     An operator sends `{"version_id": "...", "reason": "..."}` to deploy that exact config version (a
@@ -61,26 +63,27 @@ class DeploymentRequest(Payload):
     """
 
     source: Literal["upload", "manual"] = "manual"
-    version_id: str | None = Field(default=None, min_length=1, max_length=1024)
-    reason: str | None = Field(default=None, max_length=1000)
+    version_id: Annotated[str, Meta(min_length=1, max_length=1024)] | None = None
+    reason: Annotated[str, Meta(max_length=1000)] | None = None
     force: bool = False
     bucket: str | None = None
     key: str | None = None
     etag: str | None = None
-    size: int | None = Field(default=None, ge=0)
-    sequencer: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{1,64}$")
+    size: Annotated[int, Meta(ge=0)] | None = None
+    sequencer: Annotated[str, Meta(pattern=r"^[0-9A-Fa-f]{1,64}\Z")] | None = None
     event_id: str | None = None
     event_time: datetime | None = None
 
-    @model_validator(mode="after")
-    def _one_of_two_shapes(self) -> Self:
+    def __post_init__(self) -> None:
+        # msgspec runs this after every construction and validation (a ValueError while validating
+        # becomes its ValidationError): the two shapes the docstring describes, and nothing between.
         if self.source == "upload":
             missing = [name for name in _UPLOAD_FIELDS if getattr(self, name) is None]
             if missing:
                 raise ValueError(f"an upload event needs {', '.join(missing)}")
             if self.force:
                 raise ValueError("an upload event cannot force a deployment: start one by hand")
-            return self
+            return
         extra = [name for name in _EVENT_ONLY_FIELDS if getattr(self, name) is not None]
         if extra:
             raise ValueError(
@@ -88,10 +91,10 @@ class DeploymentRequest(Payload):
             )
         if self.reason is None or not self.reason.strip():
             raise ValueError("a manual request needs a reason: it is recorded and notified")
-        return self
+        return
 
 
-class ExecutionRef(Payload):
+class ExecutionRef(Payload, frozen=True, kw_only=True):
     """The Step Functions execution, from the context object (`$$.Execution`)."""
 
     id: str
@@ -99,7 +102,7 @@ class ExecutionRef(Payload):
     started_at: datetime
 
 
-class ConfigObject(Payload):
+class ConfigObject(Payload, frozen=True, kw_only=True):
     """One exact version of the config object in S3."""
 
     bucket: str
@@ -113,7 +116,7 @@ class ConfigObject(Payload):
 # ---------------------------------------------------------------- step results
 
 
-class Admission(Payload):
+class Admission(Payload, frozen=True, kw_only=True):
     """The admission decision; `waiting` loops back to admission until the deadline."""
 
     decision: AdmissionDecision
@@ -128,7 +131,7 @@ class Admission(Payload):
     bake: bool = True
 
 
-class ValidationReport(Payload):
+class ValidationReport(Payload, frozen=True, kw_only=True):
     """The validator's verdict on the exact object version (findings beyond `MAX_FINDINGS` are counted)."""
 
     valid: bool
@@ -141,20 +144,20 @@ class ValidationReport(Payload):
     running_task_definition_arn: str | None = None
 
 
-class ConfigRef(Payload):
+class ConfigRef(Payload, frozen=True, kw_only=True):
     """A valid config version: what a revision pins and what the up-check expects."""
 
     bucket: str
     key: str
     version_id: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
     size: int
     sequencer: str | None = None
     description: str | None = None
-    location_ids: list[str] = Field(default_factory=list)
+    location_ids: list[str] = field(default_factory=list)
 
 
-class RevisionRef(Payload):
+class RevisionRef(Payload, frozen=True, kw_only=True):
     """The registered pinned revision and the revision the service was on before."""
 
     task_definition_arn: str
@@ -162,7 +165,7 @@ class RevisionRef(Payload):
     registered_at: datetime
 
 
-class ContainerExit(Payload):
+class ContainerExit(Payload, frozen=True, kw_only=True):
     name: str
     exit_code: int | None = None
     reason: str | None = None
@@ -189,14 +192,14 @@ def describe_stopped_task(
     return " ".join(parts).replace(" ;", ";")
 
 
-class TaskFailure(Payload):
+class TaskFailure(Payload, frozen=True, kw_only=True):
     """Why one task of a deployment stopped, as ECS tells it (ECS forgets stopped tasks after ~1 hour)."""
 
     task_arn: str
     task_definition_arn: str | None = None
     stopped_reason: str | None = None
     stop_code: str | None = None
-    containers: list[ContainerExit] = Field(default_factory=list)
+    containers: list[ContainerExit] = field(default_factory=list)
     side_car_failed: bool = False
 
     def describe(self) -> str:
@@ -210,13 +213,13 @@ class TaskFailure(Payload):
         )
 
 
-class FailureReport(Payload):
+class FailureReport(Payload, frozen=True, kw_only=True):
     """Why a deployment failed: one sentence, the stopped tasks and the control plane's error lines."""
 
     phase: Literal["rollout", "control_plane_up", "bake", "workflow"]
     reason: str
-    tasks: list[TaskFailure] = Field(default_factory=list)
-    log_lines: list[str] = Field(default_factory=list)
+    tasks: list[TaskFailure] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
     # Why the stopped tasks or log lines could not be read (an AWS error); the rollback goes on without them.
     diagnostics_unavailable: str | None = None
 
@@ -230,7 +233,7 @@ class FailureReport(Payload):
         return "\n".join(lines)
 
 
-class Watch(Payload):
+class Watch(Payload, frozen=True, kw_only=True):
     """One ECS service deployment being waited for, under an absolute deadline."""
 
     deployment_id: str
@@ -245,11 +248,11 @@ class Watch(Payload):
     task_arn: str | None = None
     private_ip: str | None = None
     # The digests the proving task's containers were pulled at (DescribeTasks containers[].imageDigest).
-    image_digests: dict[str, str] = Field(default_factory=dict)
+    image_digests: dict[str, str] = field(default_factory=dict)
     failure: FailureReport | None = None
 
 
-class UpCheck(Payload):
+class UpCheck(Payload, frozen=True, kw_only=True):
     """Waiting for the control plane to answer /info and to register its locations with Gatling."""
 
     started_at: datetime
@@ -258,7 +261,7 @@ class UpCheck(Payload):
     status: Literal["checking", "up", "failed"] = "checking"
     info_ok: bool = False
     locations_checked: bool = False
-    missing_locations: list[str] = Field(default_factory=list)
+    missing_locations: list[str] = field(default_factory=list)
     last_problem: str | None = None
     finished_at: datetime | None = None
     failure: FailureReport | None = None
@@ -270,7 +273,7 @@ class UpCheck(Payload):
     monitoring_problem: str | None = None
 
 
-class Rollback(Payload):
+class Rollback(Payload, frozen=True, kw_only=True):
     """Putting the service back on the last good revision after a failure past registration."""
 
     failure: FailureReport
@@ -287,7 +290,7 @@ class Rollback(Payload):
     restores_task_definition_arn: str | None = None
 
 
-class LoadTestWait(Payload):
+class LoadTestWait(Payload, frozen=True, kw_only=True):
     """Waiting until no load test run uses a location of the running config (before any restart)."""
 
     # waiting: a run uses a location (or Gatling cannot tell); clear: none does; not_needed: nothing to
@@ -298,14 +301,14 @@ class LoadTestWait(Payload):
     started_at: datetime
     deadline: datetime
     invocations: int = 0
-    location_ids: list[str] = Field(default_factory=list)  # of the running config
-    runs: list[str] = Field(default_factory=list)  # the runs in the way, described
+    location_ids: list[str] = field(default_factory=list)  # of the running config
+    runs: list[str] = field(default_factory=list)  # the runs in the way, described
     waited_seconds: float = 0.0
     notified: bool = False  # the "waiting" notification went out
     finished_at: datetime | None = None
 
 
-class Bake(Payload):
+class Bake(Payload, frozen=True, kw_only=True):
     """Watching the new control plane for `BakeMinutes` after "up", before it becomes the last good."""
 
     status: BakeStatus
@@ -320,26 +323,26 @@ class Bake(Payload):
     failure: FailureReport | None = None
 
 
-class CaughtError(Payload):
+class CaughtError(Payload, frozen=True, kw_only=True):
     """What a Step Functions `Catch` puts at its `ResultPath`."""
 
     Error: str
     Cause: str = ""
 
 
-class OutcomeResult(Payload):
+class OutcomeResult(Payload, frozen=True, kw_only=True):
     """The recorded outcome; the ASL ends the execution on it (`cause` becomes the Fail state's Cause)."""
 
     outcome: Outcome
     error: str | None
-    cause: str = Field(min_length=1)  # the Fail state's Cause: never empty
+    cause: Annotated[str, Meta(min_length=1)]  # the Fail state's Cause: never empty
     record_key: str
 
 
 # ---------------------------------------------------------------- the state and each step's input
 
 
-class WorkflowState(Payload):
+class WorkflowState(Payload, frozen=True, kw_only=True):
     """The whole state of one execution, as the ASL passes it from step to step."""
 
     request: DeploymentRequest
@@ -358,89 +361,87 @@ class WorkflowState(Payload):
     result: OutcomeResult | None = None
 
 
-class AdmitDeploymentInput(WorkflowState):
+class AdmitDeploymentInput(WorkflowState, frozen=True, kw_only=True):
     pass
 
 
-class ValidateConfigInput(WorkflowState):
+class ValidateConfigInput(WorkflowState, frozen=True, kw_only=True):
     admission: Admission
 
 
-class AwaitLoadTestsInput(WorkflowState):
-    admission: Admission
-    config: ConfigRef
-
-
-class RegisterRevisionInput(WorkflowState):
+class AwaitLoadTestsInput(WorkflowState, frozen=True, kw_only=True):
     admission: Admission
     config: ConfigRef
 
 
-class StartRolloutInput(RegisterRevisionInput):
+class RegisterRevisionInput(WorkflowState, frozen=True, kw_only=True):
+    admission: Admission
+    config: ConfigRef
+
+
+class StartRolloutInput(RegisterRevisionInput, frozen=True, kw_only=True):
     revision: RevisionRef
 
 
-class AwaitRolloutInput(StartRolloutInput):
+class AwaitRolloutInput(StartRolloutInput, frozen=True, kw_only=True):
     rollout: Watch
 
 
-class AwaitControlPlaneUpInput(AwaitRolloutInput):
+class AwaitControlPlaneUpInput(AwaitRolloutInput, frozen=True, kw_only=True):
     pass
 
 
-class BakeInput(AwaitRolloutInput):
+class BakeInput(AwaitRolloutInput, frozen=True, kw_only=True):
     up: UpCheck
 
 
-class RollBackInput(StartRolloutInput):
+class RollBackInput(StartRolloutInput, frozen=True, kw_only=True):
     pass
 
 
-class RecordOutcomeInput(WorkflowState):
+class RecordOutcomeInput(WorkflowState, frozen=True, kw_only=True):
     pass
 
 
 # ---------------------------------------------------------------- the /info probe (ProbeInfoFunction)
 
 
-class ProbeInfoInput(Payload):
+class ProbeInfoInput(Payload, frozen=True, kw_only=True):
     """Where the probe in the VPC sends `GET /info`: a task's private IPv4 address and the server port."""
 
-    private_ip: str = Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}$")
-    port: int = Field(ge=1, le=65535)
+    private_ip: Annotated[str, Meta(pattern=r"^\d{1,3}(\.\d{1,3}){3}\Z")]
+    port: Annotated[int, Meta(ge=1, le=65535)]
 
 
-class ProbeInfoResult(Payload):
+class ProbeInfoResult(Payload, frozen=True, kw_only=True):
     """Whether `/info` answered 200, and what went wrong when it did not."""
 
     answered: bool
     problem: str | None = None
 
-    @model_validator(mode="after")
-    def _problem_when_not_answered(self) -> Self:
+    def __post_init__(self) -> None:
         if self.answered == (self.problem is not None):
             raise ValueError("a probe that answered has no problem; one that did not says what went wrong")
-        return self
 
 
 # ---------------------------------------------------------------- the health check's report
 
 
-class CheckResult(Payload):
+class CheckResult(Payload, frozen=True, kw_only=True):
     """One check's verdict and why."""
 
     status: CheckStatus
     detail: str
 
 
-class LostUpload(Payload):
+class LostUpload(Payload, frozen=True, kw_only=True):
     """A config version in the bucket that the workflow never saw."""
 
     version_id: str
     uploaded_at: datetime
 
 
-class HealthReport(Payload):
+class HealthReport(Payload, frozen=True, kw_only=True):
     """Everything one run of the checks found (no secret, no token: it is logged, stored and returned)."""
 
     checked_at: datetime

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from controlplane import clock
@@ -55,7 +56,7 @@ def decide(state: WorkflowState) -> tuple[OutcomeResult, str]:
     warnings = validation_warnings(state)
     if warnings and result.outcome in ("failed", "rolled_back", "rollback_failed"):
         cause = f"{result.cause}\nThe validator warned about this version; one may explain the failure:\n"
-        result = result.model_copy(update={"cause": _fit(cause + "\n".join(warnings))})
+        result = msgspec.structs.replace(result, cause=_fit(cause + "\n".join(warnings)))
     return result, summary
 
 
@@ -299,7 +300,7 @@ def finish(
         "deployment finished",
         extra={"outcome": result.outcome, "summary": summary, "lock_released": released},
     )
-    return state.model_copy(update={"result": result.model_copy(update={"record_key": key})})
+    return msgspec.structs.replace(state, result=msgspec.structs.replace(result, record_key=key))
 
 
 def _mark_retention(

@@ -15,11 +15,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import msgspec
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import field
 
 from controlplane import clock
+from controlplane.codec import dump, parse
 from controlplane.errors import error_code
 from controlplane.models import (
     BakeStatus,
@@ -131,13 +133,12 @@ class LastGood:
     image_digests: dict[str, str] | None = None  # container -> digest of the task that proved it good
 
 
-class ItemAttributes(BaseModel):
-    """Attributes of an item: read back ignoring the keys and what a later version adds."""
+class ItemAttributes(msgspec.Struct, frozen=True):
+    """Attributes of an item: read back ignoring the keys and what a later version adds (msgspec
+    ignores unknown fields unless told otherwise)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
-
-class LoadTestsRecord(ItemAttributes):
+class LoadTestsRecord(ItemAttributes, frozen=True, kw_only=True):
     status: LoadTestStatus
     detail: str
     waited_seconds: float
@@ -145,14 +146,14 @@ class LoadTestsRecord(ItemAttributes):
     forced: bool = False
 
 
-class BakeRecord(ItemAttributes):
+class BakeRecord(ItemAttributes, frozen=True, kw_only=True):
     status: BakeStatus
     checks: int
     seconds: float
     problem: str | None = None
 
 
-class RollbackRecord(ItemAttributes):
+class RollbackRecord(ItemAttributes, frozen=True, kw_only=True):
     target_task_definition_arn: str | None = None
     status: RollbackStatus
     deployment_id: str | None = None
@@ -161,7 +162,7 @@ class RollbackRecord(ItemAttributes):
     problem: str | None = None
 
 
-class DeploymentRecord(ItemAttributes):
+class DeploymentRecord(ItemAttributes, frozen=True, kw_only=True):
     """The history item of one execution (docs/records.md, "A deployment record")."""
 
     execution_name: str
@@ -195,7 +196,7 @@ class DeploymentRecord(ItemAttributes):
     notified_at: str | None = None  # set once its notification is published
 
 
-class StoppedTask(Payload):
+class StoppedTask(Payload, frozen=True, kw_only=True):
     """One stopped task of the service, as recorded."""
 
     task_arn: str
@@ -204,7 +205,7 @@ class StoppedTask(Payload):
     started_by: str | None = None
     stop_code: str | None = None
     stopped_reason: str | None = None
-    containers: list[ContainerExit] = Field(default_factory=list)
+    containers: list[ContainerExit] = field(default_factory=list)
     side_car_failed: bool = False
     started_at: datetime | None = None
     stopped_at: datetime
@@ -237,7 +238,7 @@ HealDecisionKind = Literal[
 ]
 
 
-class HealAction(Payload):
+class HealAction(Payload, frozen=True, kw_only=True):
     """One action the health check took: which execution it started for which version, and how it ended."""
 
     record_key: str
@@ -253,19 +254,19 @@ class HealAction(Payload):
     finished_at: datetime | None = None
 
 
-class HealDecision(Payload):
+class HealDecision(Payload, frozen=True, kw_only=True):
     decision: HealDecisionKind
     detail: str
 
 
-class OpenAction(Payload):
+class OpenAction(Payload, frozen=True, kw_only=True):
     """An action whose execution had not ended at the last run."""
 
     record_key: str | None = None
     execution_arn: str | None = None
 
 
-class HealthState(ItemAttributes):
+class HealthState(ItemAttributes, frozen=True, kw_only=True):
     """`HEALTH_STATE`: what one health run leaves the next (docs/records.md)."""
 
     consecutive_failures: int | None = None
@@ -277,17 +278,17 @@ class HealthState(ItemAttributes):
     # The heal slot, written only by `RecordStore.claim_heal_slot` (epoch seconds).
     last_heal_at: int | None = None
     last_heal_execution: str | None = None
-    open_actions: list[OpenAction] = Field(default_factory=list)
-    lost_uploads: dict[str, str] = Field(default_factory=dict)  # version id -> execution that redelivered it
-    drifts: dict[str, str] = Field(default_factory=dict)  # drifted revision -> execution that healed it
+    open_actions: list[OpenAction] = field(default_factory=list)
+    lost_uploads: dict[str, str] = field(default_factory=dict)  # version id -> execution that redelivered it
+    drifts: dict[str, str] = field(default_factory=dict)  # drifted revision -> execution that healed it
 
 
 _HEAL_SLOT = {"last_heal_at", "last_heal_execution"}
 
 
-def _fields_of(model: type[BaseModel], item: Mapping[str, Any]) -> dict[str, Any]:
+def _fields_of(model: type[msgspec.Struct], item: Mapping[str, Any]) -> dict[str, Any]:
     """The attributes of an item that are fields of `model` (an item also has its keys and `kind`)."""
-    return {name: value for name, value in item.items() if name in model.model_fields}
+    return {name: value for name, value in item.items() if name in model.__struct_fields__}
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -563,7 +564,7 @@ class RecordStore:
         self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
 
     def _deployment_item(self, sk: str, record: DeploymentRecord) -> dict[str, Any]:
-        return {**record.model_dump(mode="json"), "pk": self._pk, "sk": sk, "kind": "deployment"}
+        return {**dump(record), "pk": self._pk, "sk": sk, "kind": "deployment"}
 
     def put_deployment(self, sk: str, record: DeploymentRecord) -> None:
         self._dynamodb.put_item(TableName=self._table, Item=to_item(self._deployment_item(sk, record)))
@@ -573,11 +574,11 @@ class RecordStore:
         if self._put_new(self._deployment_item(sk, record)):
             return None
         # Gone again since (deleted by hand): it was there, and nothing says it was notified.
-        return self.deployment(sk) or record.model_copy(update={"notified_at": None})
+        return self.deployment(sk) or msgspec.structs.replace(record, notified_at=None)
 
     def deployment(self, sk: str) -> DeploymentRecord | None:
         item = self._get(sk)
-        return None if item is None else DeploymentRecord.model_validate(item)
+        return None if item is None else parse(DeploymentRecord, item)
 
     def mark_notified(self, sk: str, *, at_iso: str) -> None:
         """Note on the history item that its notification was published."""
@@ -591,14 +592,14 @@ class RecordStore:
     def deployments(self, *, limit: int = 20) -> list[DeploymentRecord]:
         """The newest deployment records first."""
         items = self._query_prefix(DEPLOYMENT_PREFIX, newest_first=True, limit=limit)
-        return [DeploymentRecord.model_validate(item) for item in items]
+        return [parse(DeploymentRecord, item) for item in items]
 
     # ---------------------------------------------------------------- stopped tasks
 
     def put_stopped_task(self, task: StoppedTask, *, event_id: str, recorded_at: float) -> str:
         sk = stopped_sk(task.stopped_at, task.task_id)
         item = {
-            **task.model_dump(mode="json"),
+            **dump(task),
             "pk": self._pk,
             "sk": sk,
             "kind": "stopped_task",
@@ -612,13 +613,13 @@ class RecordStore:
     def stopped_tasks(self, *, limit: int = 5) -> list[StoppedTask]:
         """The newest stopped tasks first."""
         items = self._query_prefix(STOPPED_PREFIX, newest_first=True, limit=limit)
-        return [StoppedTask.model_validate(_fields_of(StoppedTask, item)) for item in items]
+        return [parse(StoppedTask, _fields_of(StoppedTask, item)) for item in items]
 
     # ---------------------------------------------------------------- health state, runs and heal actions
 
     def health_state(self) -> HealthState | None:
         item = self._get(HEALTH_STATE_SK)
-        return None if item is None else HealthState.model_validate(item)
+        return None if item is None else parse(HealthState, item)
 
     def claim_heal_slot(self, *, now: float, min_interval_seconds: float, execution_name: str) -> bool:
         """Take the right to heal now: False when the last heal is younger than the interval."""
@@ -649,7 +650,11 @@ class RecordStore:
         `claim_heal_slot`)."""
         values = {
             "kind": "health_state",
-            **state.model_dump(mode="json", exclude=_HEAL_SLOT, exclude_none=True),
+            **{
+                name: value
+                for name, value in dump(state).items()
+                if name not in _HEAL_SLOT and value is not None
+            },
         }
         names = {f"#a{index}": name for index, name in enumerate(values)}
         self._dynamodb.update_item(
@@ -679,9 +684,9 @@ class RecordStore:
             "kind": "health",
             "healthy": report.healthy,
             "summary": report.summary(),
-            "report": report.model_dump(mode="json"),
+            "report": dump(report),
             "consecutive_failures": consecutive_failures,
-            "heal": heal.model_dump(mode="json"),
+            "heal": dump(heal),
             "actions": action_keys,
             TTL_ATTRIBUTE: int(now) + HEALTH_TTL_DAYS * DAY_SECONDS,
         }
@@ -690,7 +695,7 @@ class RecordStore:
 
     def put_action(self, action: HealAction, *, now: float) -> None:
         item = {
-            **action.model_dump(mode="json"),
+            **dump(action),
             "pk": self._pk,
             "sk": action.record_key,
             "kind": "heal",
@@ -701,10 +706,10 @@ class RecordStore:
     def actions(self, *, limit: int = 20) -> list[HealAction]:
         """The newest heal actions first."""
         items = self._query_prefix(HEAL_PREFIX, newest_first=True, limit=limit)
-        return [HealAction.model_validate(_fields_of(HealAction, item)) for item in items]
+        return [parse(HealAction, _fields_of(HealAction, item)) for item in items]
 
     def action(self, record_key: str) -> HealAction | None:
         item = self._get(record_key)
         if item is None:
             return None
-        return HealAction.model_validate(_fields_of(HealAction, item))
+        return parse(HealAction, _fields_of(HealAction, item))

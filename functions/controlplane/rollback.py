@@ -25,6 +25,7 @@ import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from controlplane import clock
@@ -129,10 +130,10 @@ def roll_back(
     if rollback.status == "in_progress" and rollback.watch is not None:
         watch = await_deployment(rollback.watch, ecs=ecs, logs=logs, settings=settings)
         problem = watch.failure.describe() if watch.failure is not None else None
-        rollback = rollback.model_copy(update={"watch": watch, "status": watch.status, "problem": problem})
-    rollback = rollback.model_copy(update={"invocations": rollback.invocations + 1})
+        rollback = msgspec.structs.replace(rollback, watch=watch, status=watch.status, problem=problem)
+    rollback = msgspec.structs.replace(rollback, invocations=rollback.invocations + 1)
     logger.info("rollback", extra={"status": rollback.status, "target": rollback.target_task_definition_arn})
-    return state.model_copy(update={"rollback": rollback})
+    return msgspec.structs.replace(state, rollback=rollback)
 
 
 def _begin(
@@ -149,11 +150,11 @@ def _begin(
     if failure.phase == "control_plane_up" and task_arn and not failure.log_lines and settings.log_group:
         try:
             lines = error_lines(task_arn, CONTROL_PLANE, log_group=settings.log_group, logs=logs)
-            failure = failure.model_copy(update={"log_lines": lines})
+            failure = msgspec.structs.replace(failure, log_lines=lines)
         except ClientError as error:
             unavailable = unavailable_reason(error)
             logger.warning("diagnostics unavailable", extra={"error": unavailable})
-            failure = failure.model_copy(update={"diagnostics_unavailable": unavailable})
+            failure = msgspec.structs.replace(failure, diagnostics_unavailable=unavailable)
     if state.rollout is None:
         # Start rollout failed, but its UpdateService may have taken effect (its answer lost, or the
         # call retried): "not changed" needs two looks a consistency window apart.
@@ -165,8 +166,8 @@ def _begin(
             current = current_task_definition(ecs=ecs, settings=settings)
             return Rollback(failure=failure, target_task_definition_arn=current, status="not_needed")
         logger.warning("the service was changed although Start rollout failed", extra={"evidence": changed})
-        failure = failure.model_copy(
-            update={"reason": f"{failure.reason}; yet the service was changed: {changed}"}
+        failure = msgspec.structs.replace(
+            failure, reason=f"{failure.reason}; yet the service was changed: {changed}"
         )
     last_good = store.last_good()
     target = last_good.task_definition_arn if last_good else state.revision.previous_task_definition_arn

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane import clock
+from controlplane.codec import dump, parse
 from controlplane.diagnostics import failure_lines, stopped_tasks, tasks_started_by, unavailable_reason
 from controlplane.ecs_service import active_service, describe_service, primary_deployment
 from controlplane.errors import ServiceNotFound
@@ -64,7 +66,7 @@ def start_or_adopt_rollout(
         logger.warning("rollout notes unreadable: asking ECS", extra={"error": str(error)})
         noted = None
     if noted is not None and noted.get("task_definition_arn") == task_definition_arn:
-        watch = Watch.model_validate(noted)
+        watch = parse(Watch, noted)
         logger.info(
             "rollout already started: adopting the noted one", extra={"deployment_id": watch.deployment_id}
         )
@@ -72,7 +74,9 @@ def start_or_adopt_rollout(
     adopted = _deployment_of(task_definition_arn, ecs=ecs, settings=settings)
     watch = adopted if adopted is not None else start_rollout(task_definition_arn, ecs=ecs, settings=settings)
     try:
-        noted_now = store.note_rollout(execution_name, watch.model_dump(mode="json", include=set(_NOTED)))
+        noted_now = store.note_rollout(
+            execution_name, {name: value for name, value in dump(watch).items() if name in _NOTED}
+        )
     except (ClientError, BotoCoreError) as error:
         # The rollout is under way: failing here would roll back a deployment that may be fine.
         logger.warning("rollout not noted", extra={"deployment_id": watch.deployment_id, "error": str(error)})
@@ -344,15 +348,14 @@ def await_deployment(
         seen = observe(watch, ecs=ecs, settings=settings)
         now = clock.now()
         if seen.status == "succeeded" and seen.task is not None:
-            return watch.model_copy(
-                update={
-                    "status": "succeeded",
-                    "invocations": invocations,
-                    "finished_at": clock.utcnow(),
-                    "task_arn": seen.task.get("taskArn"),
-                    "private_ip": private_ip(seen.task),
-                    "image_digests": image_digests(seen.task),
-                }
+            return msgspec.structs.replace(
+                watch,
+                status="succeeded",
+                invocations=invocations,
+                finished_at=clock.utcnow(),
+                task_arn=seen.task.get("taskArn"),
+                private_ip=private_ip(seen.task),
+                image_digests=image_digests(seen.task),
             )
         if seen.status == "failed" or now >= deadline:
             reason = (
@@ -363,19 +366,16 @@ def await_deployment(
                     f"{int((watch.deadline - watch.started_at).total_seconds())} s ({seen.detail})"
                 )
             )
-            return watch.model_copy(
-                update={
-                    "status": "failed",
-                    "invocations": invocations,
-                    "finished_at": clock.utcnow(),
-                    "failure": explain_failure(
-                        watch.deployment_id, reason, ecs=ecs, logs=logs, settings=settings
-                    ),
-                }
+            return msgspec.structs.replace(
+                watch,
+                status="failed",
+                invocations=invocations,
+                finished_at=clock.utcnow(),
+                failure=explain_failure(watch.deployment_id, reason, ecs=ecs, logs=logs, settings=settings),
             )
         if now + settings.poll_interval_seconds > budget_end:
             logger.info("rollout still in progress", extra={"detail": seen.detail})
-            return watch.model_copy(update={"invocations": invocations})
+            return msgspec.structs.replace(watch, invocations=invocations)
         clock.sleep(min(settings.poll_interval_seconds, deadline - now))
 
 

@@ -5,77 +5,105 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import msgspec
+from msgspec import Meta, field
 
+from controlplane.codec import describe, parse
 from controlplane.deployment_context import DeploymentContext
 from controlplane.errors import SettingsError
 
 DEFAULT_GATLING_API_URL = "https://api.gatling.io/api/public"
 
 
-class Settings(BaseModel):
-    """What a handler needs to know about its stack; field aliases are the environment variable names."""
+_NonEmpty = Annotated[str, Meta(min_length=1)]
+_EMPTY_IS_UNSET = (
+    "log_group",
+    "topic_arn",
+    "gatling_api_token_secret_arn",
+    "state_machine_arn",
+    "probe_function_arn",
+    "template_task_definition",
+)
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a handler needs to know about its stack: each field's `name` is its environment variable
+    (what `load_settings` reads; the constructor takes the attribute names); other variables are ignored."""
 
     # Identity of the stack's resources (every function gets these through the template's Globals).
-    cluster: str = Field(alias="CLUSTER_NAME", min_length=1)
-    service: str = Field(alias="SERVICE_NAME", min_length=1)
-    task_family: str = Field(alias="TASK_FAMILY", min_length=1)
-    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=1)
-    config_key: str = Field(alias="CONFIG_KEY", min_length=1)
-    records_table: str = Field(alias="RECORDS_TABLE", min_length=1)
+    cluster: _NonEmpty = field(name="CLUSTER_NAME")
+    service: _NonEmpty = field(name="SERVICE_NAME")
+    task_family: _NonEmpty = field(name="TASK_FAMILY")
+    config_bucket: _NonEmpty = field(name="CONFIG_BUCKET")
+    config_key: _NonEmpty = field(name="CONFIG_KEY")
+    records_table: _NonEmpty = field(name="RECORDS_TABLE")
     # The stack's own task definition revision (Ref TaskDefinition): what pinned revisions copy.
-    template_task_definition: str | None = Field(default=None, alias="TEMPLATE_TASK_DEFINITION")
-    log_group: str | None = Field(default=None, alias="LOG_GROUP_NAME")
-    topic_arn: str | None = Field(default=None, alias="NOTIFICATION_TOPIC_ARN")
+    template_task_definition: str | None = field(name="TEMPLATE_TASK_DEFINITION", default=None)
+    log_group: str | None = field(name="LOG_GROUP_NAME", default=None)
+    topic_arn: str | None = field(name="NOTIFICATION_TOPIC_ARN", default=None)
 
     # Deadlines and polling.
     # Deadlines come in minutes, as the template's parameters do (CloudFormation cannot multiply).
-    deployment_deadline_minutes: float = Field(default=15, alias="DEPLOYMENT_DEADLINE_MINUTES", gt=0)
-    up_deadline_minutes: float = Field(default=5, alias="CONTROL_PLANE_UP_DEADLINE_MINUTES", gt=0)
-    queue_wait_minutes: float = Field(default=30, alias="QUEUE_WAIT_MINUTES", ge=0)
-    lock_lease_seconds: int = Field(default=7200, alias="LOCK_LEASE_SECONDS", ge=60)
-    poll_interval_seconds: float = Field(default=5.0, alias="POLL_INTERVAL_SECONDS", gt=0)
-    invocation_budget_seconds: float = Field(default=600.0, alias="INVOCATION_BUDGET_SECONDS", gt=0)
-    http_timeout_seconds: float = Field(default=3.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
-    keep_revisions: int = Field(default=10, alias="KEEP_REVISIONS", ge=1)
+    deployment_deadline_minutes: Annotated[float, Meta(gt=0)] = field(
+        name="DEPLOYMENT_DEADLINE_MINUTES", default=15
+    )
+    up_deadline_minutes: Annotated[float, Meta(gt=0)] = field(
+        name="CONTROL_PLANE_UP_DEADLINE_MINUTES", default=5
+    )
+    queue_wait_minutes: Annotated[float, Meta(ge=0)] = field(name="QUEUE_WAIT_MINUTES", default=30)
+    lock_lease_seconds: Annotated[int, Meta(ge=60)] = field(name="LOCK_LEASE_SECONDS", default=7200)
+    poll_interval_seconds: Annotated[float, Meta(gt=0)] = field(name="POLL_INTERVAL_SECONDS", default=5.0)
+    invocation_budget_seconds: Annotated[float, Meta(gt=0)] = field(
+        name="INVOCATION_BUDGET_SECONDS", default=600.0
+    )
+    http_timeout_seconds: Annotated[float, Meta(gt=0)] = field(name="HTTP_TIMEOUT_SECONDS", default=3.0)
+    keep_revisions: Annotated[int, Meta(ge=1)] = field(name="KEEP_REVISIONS", default=10)
     # Tasks of our deployment that may stop after starting before the rollout is called failed.
-    stopped_tasks_before_failing: int = Field(default=3, alias="STOPPED_TASKS_BEFORE_FAILING", ge=1)
+    stopped_tasks_before_failing: Annotated[int, Meta(ge=1)] = field(
+        name="STOPPED_TASKS_BEFORE_FAILING", default=3
+    )
     # ECS is eventually consistent: for this long after UpdateService, a DescribeServices that does not
     # list the new deployment yet means "in progress", not "vanished" (ECS API reference, "Request
     # eventual consistency"; the length is undocumented, a minute covers what is reported).
-    consistency_grace_seconds: float = Field(default=60.0, alias="ECS_CONSISTENCY_GRACE_SECONDS", ge=0)
+    consistency_grace_seconds: Annotated[float, Meta(ge=0)] = field(
+        name="ECS_CONSISTENCY_GRACE_SECONDS", default=60.0
+    )
 
     # The control plane's /info port and Gatling's public API.
-    server_port: int = Field(default=8080, alias="SERVER_PORT", ge=1, le=65535)
-    gatling_api_url: str = Field(default=DEFAULT_GATLING_API_URL, alias="GATLING_API_URL")
-    gatling_api_token_secret_arn: str | None = Field(default=None, alias="GATLING_API_TOKEN_SECRET_ARN")
+    server_port: Annotated[int, Meta(ge=1, le=65535)] = field(name="SERVER_PORT", default=8080)
+    gatling_api_url: str = field(name="GATLING_API_URL", default=DEFAULT_GATLING_API_URL)
+    gatling_api_token_secret_arn: str | None = field(name="GATLING_API_TOKEN_SECRET_ARN", default=None)
     # The function in the VPC that probes /info for the functions outside it (docs/health.md).
-    probe_function_arn: str | None = Field(default=None, alias="PROBE_INFO_FUNCTION_ARN")
+    probe_function_arn: str | None = field(name="PROBE_INFO_FUNCTION_ARN", default=None)
 
     # What the stack gives the container, for the validator.
-    token_injected: bool = Field(default=False, alias="CONTEXT_TOKEN_INJECTED")
-    pass_role_configured: bool = Field(default=False, alias="CONTEXT_PASS_ROLE_CONFIGURED")
-    elastic_ips_configured: bool = Field(default=False, alias="CONTEXT_ELASTIC_IPS_CONFIGURED")
-    private_packages_bucket_configured: bool = Field(
-        default=False, alias="CONTEXT_PRIVATE_PACKAGES_BUCKET_CONFIGURED"
+    token_injected: bool = field(name="CONTEXT_TOKEN_INJECTED", default=False)
+    pass_role_configured: bool = field(name="CONTEXT_PASS_ROLE_CONFIGURED", default=False)
+    elastic_ips_configured: bool = field(name="CONTEXT_ELASTIC_IPS_CONFIGURED", default=False)
+    private_packages_bucket_configured: bool = field(
+        name="CONTEXT_PRIVATE_PACKAGES_BUCKET_CONFIGURED", default=False
     )
 
     # Load test runs and the bake (docs/workflow.md, "Load test runs" and "Bake").
-    run_wait_minutes: float = Field(default=60, alias="RUN_WAIT_MINUTES", ge=0)
-    run_wait_expiry: Literal["deploy", "skip"] = Field(default="skip", alias="RUN_WAIT_EXPIRY")
+    run_wait_minutes: Annotated[float, Meta(ge=0)] = field(name="RUN_WAIT_MINUTES", default=60)
+    run_wait_expiry: Literal["deploy", "skip"] = field(name="RUN_WAIT_EXPIRY", default="skip")
     # Each look at Gatling's runs lists them and reads each unfinished one: not every few seconds.
-    run_check_interval_seconds: float = Field(default=60.0, alias="RUN_CHECK_INTERVAL_SECONDS", gt=0)
-    bake_minutes: float = Field(default=5, alias="BAKE_MINUTES", ge=0)
-    bake_check_interval_seconds: float = Field(default=30.0, alias="BAKE_CHECK_INTERVAL_SECONDS", gt=0)
+    run_check_interval_seconds: Annotated[float, Meta(gt=0)] = field(
+        name="RUN_CHECK_INTERVAL_SECONDS", default=60.0
+    )
+    bake_minutes: Annotated[float, Meta(ge=0)] = field(name="BAKE_MINUTES", default=5)
+    bake_check_interval_seconds: Annotated[float, Meta(gt=0)] = field(
+        name="BAKE_CHECK_INTERVAL_SECONDS", default=30.0
+    )
 
     # Health checks and self-heal (docs/health.md).
-    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
-    self_heal_after_failures: int = Field(default=3, alias="SELF_HEAL_AFTER_FAILURES", ge=1)
-    self_heal_min_interval_minutes: float = Field(default=60, alias="SELF_HEAL_MIN_INTERVAL_MINUTES", ge=0)
+    state_machine_arn: str | None = field(name="STATE_MACHINE_ARN", default=None)
+    self_heal_after_failures: Annotated[int, Meta(ge=1)] = field(name="SELF_HEAL_AFTER_FAILURES", default=3)
+    self_heal_min_interval_minutes: Annotated[float, Meta(ge=0)] = field(
+        name="SELF_HEAL_MIN_INTERVAL_MINUTES", default=60
+    )
 
     @property
     def waits_for_runs(self) -> bool:
@@ -87,24 +115,12 @@ class Settings(BaseModel):
         """Whether a new control plane is watched for `BakeMinutes` after it is up."""
         return self.bake_minutes > 0
 
-    @field_validator(
-        "log_group",
-        "topic_arn",
-        "gatling_api_token_secret_arn",
-        "state_machine_arn",
-        "probe_function_arn",
-        "template_task_definition",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def __post_init__(self) -> None:
         # CloudFormation cannot omit a variable conditionally without noise; "" means "not configured".
-        return None if value == "" else value
-
-    @field_validator("gatling_api_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        for name in _EMPTY_IS_UNSET:
+            if getattr(self, name) == "":
+                msgspec.structs.force_setattr(self, name, None)
+        msgspec.structs.force_setattr(self, "gatling_api_url", self.gatling_api_url.rstrip("/"))
 
     @property
     def deployment_deadline_seconds(self) -> float:
@@ -157,15 +173,27 @@ class Settings(BaseModel):
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Settings from an environment mapping; a missing or malformed variable is a `SettingsError`."""
+    """Settings from an environment mapping; a missing or malformed variable is a `SettingsError`.
+
+    Every value is text: numbers and booleans (`true`/`false`, `1`/`0`) are read from it, around any
+    blank space; the error names the first variable that does not fit."""
     try:
-        return Settings.model_validate(dict(environ))
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
-        )
-        raise SettingsError(f"invalid Lambda environment: {problems}") from None
+        return parse(Settings, {name: _trimmed(name, value) for name, value in environ.items()})
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"invalid Lambda environment: {describe(error)}") from None
+
+
+def _trimmed(name: str, value: str) -> str:
+    return value.strip() if name in _READ_AS_NUMBER_OR_BOOL else value
+
+
+# The variables read as a number or a boolean (an `Annotated` type's `__origin__` is the type it
+# constrains): pydantic read them around blank space, msgspec reads the text exactly.
+_READ_AS_NUMBER_OR_BOOL = frozenset(
+    setting.encode_name
+    for setting in msgspec.structs.fields(Settings)
+    if getattr(setting.type, "__origin__", setting.type) in (int, float, bool)
+)
 
 
 @functools.cache

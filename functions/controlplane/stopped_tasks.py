@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+import msgspec
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import field
 
 from controlplane import clock
 from controlplane.diagnostics import redact, task_failure
@@ -25,10 +26,8 @@ from controlplane.telemetry import logger, metrics
 # ---------------------------------------------------------------- the event, as ECS sends it
 
 
-class EcsContainer(BaseModel):
-    """One container of the task in the event (the fields the record keeps)."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+class EcsContainer(msgspec.Struct, kw_only=True):
+    """One container of the task in the event (the fields the record keeps; the others are ignored)."""
 
     name: str
     lastStatus: str | None = None  # ECS's field names, as the event has them
@@ -36,10 +35,8 @@ class EcsContainer(BaseModel):
     reason: str | None = None
 
 
-class EcsTaskDetail(BaseModel):
+class EcsTaskDetail(msgspec.Struct, kw_only=True):
     """`detail` of an `ECS Task State Change` event: the task as DescribeTasks describes it."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     taskArn: str
     clusterArn: str
@@ -53,16 +50,14 @@ class EcsTaskDetail(BaseModel):
     createdAt: datetime | None = None
     startedAt: datetime | None = None
     stoppedAt: datetime | None = None
-    containers: list[EcsContainer] = Field(default_factory=list)
+    containers: list[EcsContainer] = field(default_factory=list)
 
 
-class EventBridgeEvent(BaseModel):
+class EventBridgeEvent(msgspec.Struct, kw_only=True):
     """The fields every EventBridge event carries (EventBridge User Guide, "Amazon EventBridge events").
 
     Declared here rather than taken from Powertools' parser models: importing those builds the models
     of every event source Powertools knows, a third of this function's cold start."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     version: str
     id: str
@@ -71,10 +66,10 @@ class EventBridgeEvent(BaseModel):
     time: datetime
     region: str
     resources: list[str]
-    detail_type: str = Field(alias="detail-type")
+    detail_type: str = field(name="detail-type")
 
 
-class EcsTaskStateChange(EventBridgeEvent):
+class EcsTaskStateChange(EventBridgeEvent, kw_only=True):
     """The EventBridge event the stopped-task rule delivers."""
 
     detail: EcsTaskDetail
@@ -83,7 +78,7 @@ class EcsTaskStateChange(EventBridgeEvent):
 # ---------------------------------------------------------------- what is kept
 
 
-class RecordResult(Payload):
+class RecordResult(Payload, frozen=True, kw_only=True):
     """What the handler did with one event."""
 
     status: Literal["recorded", "ignored"]
@@ -113,7 +108,7 @@ def stopped_task_of(detail: EcsTaskDetail, *, event_time: datetime) -> StoppedTa
         stop_code=detail.stopCode,
         stopped_reason=redact(detail.stoppedReason) if detail.stoppedReason else None,
         containers=[
-            container.model_copy(update={"reason": redact(container.reason) if container.reason else None})
+            msgspec.structs.replace(container, reason=redact(container.reason) if container.reason else None)
             for container in failure.containers
         ],
         side_car_failed=failure.side_car_failed,

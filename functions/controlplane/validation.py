@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from controlplane.config_rules import Issue, check_config
 from controlplane.deployment_context import (
@@ -64,27 +64,21 @@ _MIN_REDACTED_LENGTH = 4
 _PLACEHOLDER_MARK = environment_placeholder("")[0]
 
 
-class LocationSummary(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class LocationSummary(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     type: str
     region_or_zone: str | None
 
 
-class ConfigSummary(BaseModel):
+class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
     """What the workflow passes on about a config: never the token."""
-
-    model_config = ConfigDict(frozen=True)
 
     description: str | None
     locations: list[LocationSummary]
     sha256: str
 
 
-class ValidationResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ValidationResult(msgspec.Struct, frozen=True, kw_only=True):
     file: str
     valid: bool
     errors: list[Finding]

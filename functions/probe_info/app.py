@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.http_client import http_get
 from controlplane.liveness import probe_info
@@ -21,4 +22,4 @@ def lambda_handler(event: ProbeInfoInput, context: LambdaContext) -> dict[str, A
     problem = probe_info(
         event.private_ip, event.port, http_get=http_get, timeout=get_settings().http_timeout_seconds
     )
-    return ProbeInfoResult(answered=problem is None, problem=problem).model_dump(mode="json")
+    return dump(ProbeInfoResult(answered=problem is None, problem=problem))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from controlplane.aws_clients import dynamodb_client, ecs_client, s3_client, sns_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.models import RecordOutcomeInput
 from controlplane.outcomes import finish
@@ -30,4 +31,4 @@ def lambda_handler(event: RecordOutcomeInput, context: LambdaContext) -> dict[st
         s3=s3_client(),
         settings=settings,
     )
-    return state.model_dump(mode="json")
+    return dump(state)

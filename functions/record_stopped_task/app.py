@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from controlplane.aws_clients import dynamodb_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.records import RecordStore
 from controlplane.settings import get_settings
@@ -24,4 +25,4 @@ def lambda_handler(event: EcsTaskStateChange, context: LambdaContext) -> dict[st
     result = record_stopped_task(
         event, store=RecordStore.of(settings, dynamodb=dynamodb_client()), settings=settings
     )
-    return result.model_dump(mode="json")
+    return dump(result)

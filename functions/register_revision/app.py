@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import ecs_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.models import RegisterRevisionInput
 from controlplane.revisions import register_revision
@@ -23,4 +25,4 @@ def lambda_handler(event: RegisterRevisionInput, context: LambdaContext) -> dict
         event.config, event.execution.name, ecs=ecs_client(), settings=get_settings()
     )
     logger.info("revision registered", extra={"task_definition": revision.task_definition_arn})
-    return event.model_copy(update={"revision": revision}).model_dump(mode="json")
+    return dump(msgspec.structs.replace(event, revision=revision))

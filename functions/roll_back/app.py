@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from controlplane.aws_clients import dynamodb_client, ecs_client, logs_client, s3_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.models import RollBackInput
 from controlplane.records import RecordStore
@@ -29,4 +30,4 @@ def lambda_handler(event: RollBackInput, context: LambdaContext) -> dict[str, An
         store=RecordStore.of(settings, dynamodb=dynamodb_client()),
         settings=settings,
     )
-    return state.model_dump(mode="json")
+    return dump(state)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import dynamodb_client, ecs_client
+from controlplane.codec import dump
 from controlplane.handler import parse_event
 from controlplane.models import StartRolloutInput
 from controlplane.records import RecordStore
@@ -29,4 +31,4 @@ def lambda_handler(event: StartRolloutInput, context: LambdaContext) -> dict[str
         store=RecordStore.of(settings, dynamodb=dynamodb_client()),
         settings=settings,
     )
-    return event.model_copy(update={"rollout": watch}).model_dump(mode="json")
+    return dump(msgspec.structs.replace(event, rollout=watch))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from controlplane.aws_clients import ecs_client, s3_client
+from controlplane.codec import dump
 from controlplane.config_versions import validate_version
 from controlplane.handler import parse_event
 from controlplane.models import ValidateConfigInput
@@ -28,10 +30,10 @@ def lambda_handler(event: ValidateConfigInput, context: LambdaContext) -> dict[s
         # The same bytes as the running config: nothing to restart (a manual redeploy still restarts).
         running = running_revision_with(config.sha256, ecs=ecs_client(), settings=settings)
         if running is not None:
-            report = report.model_copy(update={"unchanged": True, "running_task_definition_arn": running})
+            report = msgspec.structs.replace(report, unchanged=True, running_task_definition_arn=running)
     logger.info(
         "config validated",
         extra={"valid": report.valid, "errors": len(report.errors), "unchanged": report.unchanged},
     )
-    state = event.model_copy(update={"validation": report, "config": config})
-    return state.model_dump(mode="json")
+    state = msgspec.structs.replace(event, validation=report, config=config)
+    return dump(state)

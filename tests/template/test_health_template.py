@@ -8,6 +8,7 @@ import re
 from functools import cache
 from typing import Any
 
+import msgspec
 from controlplane.settings import Settings
 from controlplane.telemetry import METRICS_NAMESPACE, SERVICE
 
@@ -69,7 +70,7 @@ def test_the_health_check_runs_outside_the_vpc_and_probes_through_the_probe_func
 
 
 def test_every_variable_of_the_health_functions_is_a_setting(resources: dict[str, Any]) -> None:
-    aliases = {field.alias for field in Settings.model_fields.values()}
+    aliases = {field.encode_name for field in msgspec.structs.fields(Settings)}
     for logical_id in ("HealthCheckFunction", "RecordStoppedTaskFunction"):
         variables = props(resources, logical_id).get("Environment", {}).get("Variables", {})
         assert set(variables) <= aliases, f"{logical_id}: {set(variables) - aliases}"

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from controlplane.admission import admit
+from controlplane.codec import dump, parse
 from controlplane.errors import ConfigVersionNotFound, InvalidRequest
 from controlplane.models import AdmitDeploymentInput, WorkflowState
 from controlplane.records import LastGood, RecordStore, Ticket, normalise_sequencer
@@ -30,9 +31,9 @@ class World:
         return execution_arn in self.running
 
     def admit(self, state: dict[str, Any] | WorkflowState, **overrides: str) -> WorkflowState:
-        payload = state.model_dump(mode="json") if isinstance(state, WorkflowState) else state
+        payload = dump(state) if isinstance(state, WorkflowState) else state
         return admit(
-            AdmitDeploymentInput.model_validate(payload),
+            parse(AdmitDeploymentInput, payload),
             store=self.store,
             s3=self.s3,
             is_running=self.is_running,

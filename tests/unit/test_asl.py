@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
 from controlplane import errors
 from controlplane.aws_clients import reset_clients
@@ -21,7 +22,6 @@ from controlplane.models import OutcomeResult, WorkflowState
 from controlplane.settings import reset_settings
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from pydantic import BaseModel
 
 from tests.conftest import REPO_ROOT, load_template
 from tests.unit import workflow_fakes as fakes
@@ -252,8 +252,12 @@ def _why_unset(asl: dict[str, Any], name: str, path: str, catch: bool, seen: fro
         and path.startswith("$.result.")
         and function_of(state) == "RecordOutcomeFunction"
     ):
-        field = OutcomeResult.model_fields[path.removeprefix("$.result.")]
-        if any(getattr(rule, "min_length", 0) >= 1 for rule in field.metadata):
+        (field,) = [
+            f for f in msgspec.structs.fields(OutcomeResult) if f.name == path.removeprefix("$.result.")
+        ]
+        if any(
+            (getattr(rule, "min_length", 0) or 0) >= 1 for rule in getattr(field.type, "__metadata__", ())
+        ):
             return None
         return f"OutcomeResult.{path.removeprefix('$.result.')} may be empty"
     return f"{name} ({state['Type']}) does not set {path}"
@@ -333,17 +337,19 @@ def test_every_loop_is_bounded_by_a_counter(asl: dict[str, Any]) -> None:
     visit(asl["StartAt"])
 
 
-def _model_has_path(model: type[BaseModel], path: list[str]) -> bool:
+def _model_has_path(model: type[msgspec.Struct], path: list[str]) -> bool:
     current: Any = model
     for part in path:
-        fields = getattr(current, "model_fields", None)
-        if fields is None or part not in fields:
+        if not (isinstance(current, type) and issubclass(current, msgspec.Struct)):
             return False
-        annotation = fields[part].annotation
+        fields = {field.name: field for field in msgspec.structs.fields(current)}
+        if part not in fields:
+            return False
+        annotation = fields[part].type
         inner = [
             a
             for a in getattr(annotation, "__args__", (annotation,))
-            if isinstance(a, type) and issubclass(a, BaseModel)
+            if isinstance(a, type) and issubclass(a, msgspec.Struct)
         ]
         current = inner[0] if inner else annotation
     return True
@@ -358,7 +364,7 @@ def test_choice_and_fail_paths_exist_in_the_workflow_state(asl: dict[str, Any]) 
     for path in paths:
         parts = path.removeprefix("$.").split(".")
         if parts[-1] == "Cause":  # a Catch result: {"Error", "Cause"}
-            assert parts[0] in WorkflowState.model_fields or parts[0] == "record_error", path
+            assert parts[0] in WorkflowState.__struct_fields__ or parts[0] == "record_error", path
             continue
         assert _model_has_path(WorkflowState, parts), path
 

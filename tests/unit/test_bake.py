@@ -6,8 +6,10 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import msgspec
 import pytest
 from controlplane.bake import begin, watch
+from controlplane.codec import dump, parse
 from controlplane.errors import ApiTokenUnreadable
 from controlplane.http_client import HttpResponse
 from controlplane.models import Bake, BakeInput, WorkflowState
@@ -119,16 +121,14 @@ def test_bake_minutes_zero_turns_it_off_and_a_long_bake_resumes(clock: fakes.Fak
 def test_a_failed_bake_is_the_rollbacks_failure_and_success_needs_a_passed_bake(
     clock: fakes.FakeClock,
 ) -> None:
-    state = BakeInput.model_validate(fakes.event("bake_control_plane.json"))
+    state = parse(BakeInput, fakes.event("bake_control_plane.json"))
     stopped = bake(clock, task_at=lambda t: None)
-    failed = state.model_copy(update={"bake": stopped})
+    failed = msgspec.structs.replace(state, bake=stopped)
     assert failure_of(failed).phase == "bake" and "unknown to ECS" in failure_of(failed).reason
-    baking = WorkflowState.model_validate(
-        state.model_copy(update={"bake": bake(clock, BAKE_MINUTES="25")}).model_dump(mode="json")
-    )
+    baking = parse(WorkflowState, dump(msgspec.structs.replace(state, bake=bake(clock, BAKE_MINUTES="25"))))
     with pytest.raises(Exception, match="no outcome"):
         decide(baking)
-    passed = state.model_copy(update={"bake": bake(clock)})
+    passed = msgspec.structs.replace(state, bake=bake(clock))
     result, _ = decide(passed)
     assert result.outcome == "succeeded" and "stayed up through a 300 s bake" in result.cause
 

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from controlplane.aws_clients import reset_clients, secrets_provider
+from controlplane.codec import parse
 from controlplane.http_client import HttpResponse
 from controlplane.liveness import Probe, probe_info
 from controlplane.models import ProbeInfoResult, WorkflowState
@@ -99,7 +100,7 @@ def test_the_up_checker_reads_the_token_from_secrets_manager_and_never_shows_it(
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
     output = module.lambda_handler(SAMPLE, fakes.FakeLambdaContext())
-    state = WorkflowState.model_validate(output)
+    state = parse(WorkflowState, output)
     assert state.up is not None and state.up.status == "up" and state.up.locations_checked
     assert seen[-1]["Authorization"] == TOKEN
     printed = capsys.readouterr()
@@ -151,8 +152,8 @@ def test_the_probe_answers_whether_info_answered_and_makes_no_aws_call(
             monkeypatch.setenv(name, value)
         reset_settings()
         sample = fakes.event("probe_info.json")
-        first = ProbeInfoResult.model_validate(module.lambda_handler(sample, fakes.FakeLambdaContext()))
-        second = ProbeInfoResult.model_validate(module.lambda_handler(sample, fakes.FakeLambdaContext()))
+        first = parse(ProbeInfoResult, module.lambda_handler(sample, fakes.FakeLambdaContext()))
+        second = parse(ProbeInfoResult, module.lambda_handler(sample, fakes.FakeLambdaContext()))
         reset_settings()
     assert first == ProbeInfoResult(answered=True)
     assert not second.answered and second.problem == "GET /info on 10.0.1.23:8080 answered HTTP 503"

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
+from controlplane.codec import parse
 from controlplane.healing import SELF_HEAL_REASON, HealthOutcome, act, next_consecutive
 from controlplane.models import CHECKS, HealthReport
 from controlplane.records import HEAL_PREFIX, HEALTH_PREFIX, HEALTH_STATE_SK, RecordStore
@@ -30,7 +32,8 @@ def report(
     checks = {
         name: {"status": "fail" if name in failed else "pass", "detail": f"{name} detail"} for name in CHECKS
     }
-    return HealthReport.model_validate(
+    return parse(
+        HealthReport,
         {
             "checked_at": fakes.START,
             "healthy": not failed,
@@ -40,7 +43,7 @@ def report(
             "last_good_task_definition_arn": hf.revision_arn(2) if last_good else None,
             "deployment_running": deploying,
             "lost_upload": {"version_id": lost, "uploaded_at": fakes.START} if lost else None,
-        }
+        },
     )
 
 
@@ -52,7 +55,7 @@ class World:
 
     def run(self, checked: HealthReport, **overrides: str) -> HealthOutcome:
         """One scheduled run at the clock's time, then the clock moves to the next one."""
-        stamped = checked.model_copy(update={"checked_at": datetime.fromtimestamp(self.clock.time, UTC)})
+        stamped = msgspec.structs.replace(checked, checked_at=datetime.fromtimestamp(self.clock.time, UTC))
         outcome = act(stamped, store=self.store, sfn=self.sfn, settings=hf.settings(**overrides))  # type: ignore[arg-type]
         self.clock.time += RUN_EVERY
         return outcome

@@ -16,6 +16,7 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from controlplane import endpoints
+from controlplane.codec import dump
 from controlplane.errors import ApiTokenUnreadable, GatlingApiError, GatlingApiRefused, GatlingApiUnavailable
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpResponse, HttpUnreachable, http_get
@@ -135,7 +136,7 @@ def test_a_refused_token_is_a_monitoring_problem_not_a_failed_control_plane(cloc
     assert up.monitoring_problem is not None and "refused the API token (HTTP 401)" in up.monitoring_problem
     assert "GatlingApiTokenSecretArn" in up.monitoring_problem and not up.locations_checked
     assert clock.sleeps == []
-    assert TOKEN not in json.dumps(up.model_dump(mode="json"))
+    assert TOKEN not in json.dumps(dump(up))
 
 
 def test_an_unreadable_token_is_a_monitoring_problem_not_a_failed_control_plane(

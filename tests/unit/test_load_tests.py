@@ -7,7 +7,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import pytest
+from controlplane.codec import parse
 from controlplane.errors import ApiTokenUnreadable, GatlingApiRefused
 from controlplane.gatling_api import TERMINAL_RUN_STATUSES, active_runs
 from controlplane.http_client import HttpResponse, HttpUnreachable
@@ -58,7 +60,7 @@ def state(**request: Any) -> AwaitLoadTestsInput:
     payload = fakes.event("await_load_tests.json")
     if request:
         payload["request"] = {"source": "manual", "reason": "by hand", **request}
-    return AwaitLoadTestsInput.model_validate(payload)
+    return parse(AwaitLoadTestsInput, payload)
 
 
 def wait(
@@ -74,7 +76,7 @@ def wait(
     settings = fakes.settings(**{**ENV, "GATLING_API_URL": BASE, **env})
     current = state(**(request or {}))
     if previous is not None:
-        current = current.model_copy(update={"load_tests": previous})
+        current = msgspec.structs.replace(current, load_tests=previous)
     sent = notes if notes is not None else []
     return await_load_tests(
         current,
@@ -216,7 +218,7 @@ def test_an_upload_cannot_force() -> None:
     payload = fakes.event("await_load_tests.json")
     payload["request"]["force"] = True
     with pytest.raises(ValueError, match="cannot force"):
-        AwaitLoadTestsInput.model_validate(payload)
+        parse(AwaitLoadTestsInput, payload)
 
 
 def test_a_token_that_cannot_be_read_means_gatling_cannot_tell_and_the_deployment_waits(

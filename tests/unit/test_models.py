@@ -6,14 +6,15 @@ import json
 import re
 from typing import Any
 
+import msgspec
 import pytest
 from controlplane import models
-from pydantic import BaseModel, ValidationError
+from controlplane.codec import dump, parse
 
 from tests.conftest import load_template
 from tests.unit import workflow_fakes as fakes
 
-HANDLER_INPUTS: dict[str, type[BaseModel]] = {
+HANDLER_INPUTS: dict[str, type[msgspec.Struct]] = {
     "admit_deployment.json": models.AdmitDeploymentInput,
     "validate_config.json": models.ValidateConfigInput,
     "register_revision.json": models.RegisterRevisionInput,
@@ -48,7 +49,7 @@ def transform(event: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_upload_rule_turns_the_s3_event_into_a_clean_upload_request() -> None:
     raw = fakes.event("s3_object_created.json")
-    request = models.DeploymentRequest.model_validate(transform(raw))
+    request = parse(models.DeploymentRequest, transform(raw))
     assert request.source == "upload"
     assert request.version_id == raw["detail"]["object"]["version-id"]
     assert request.sequencer == raw["detail"]["object"]["sequencer"]
@@ -77,7 +78,7 @@ def test_the_upload_rule_matches_only_the_config_object_of_this_stack() -> None:
 
 @pytest.mark.parametrize("name", ["manual_redeploy.json", "manual_rollback.json"])
 def test_manual_samples_are_manual_requests(name: str) -> None:
-    request = models.DeploymentRequest.model_validate(fakes.event(name))
+    request = parse(models.DeploymentRequest, fakes.event(name))
     assert request.source == "manual"
     assert request.reason
     assert (request.version_id is not None) == (name == "manual_rollback.json")
@@ -96,13 +97,13 @@ def test_manual_samples_are_manual_requests(name: str) -> None:
     ],
 )
 def test_malformed_requests_are_refused(payload: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        models.DeploymentRequest.model_validate(payload)
+    with pytest.raises(msgspec.ValidationError):
+        parse(models.DeploymentRequest, payload)
 
 
 @pytest.mark.parametrize(("name", "model"), sorted(HANDLER_INPUTS.items()))
-def test_every_handler_sample_parses_into_its_input_model(name: str, model: type[BaseModel]) -> None:
-    model.model_validate(fakes.event(name))
+def test_every_handler_sample_parses_into_its_input_model(name: str, model: type[msgspec.Struct]) -> None:
+    parse(model, fakes.event(name))
 
 
 def test_every_handler_has_a_sample() -> None:
@@ -115,18 +116,18 @@ def test_every_handler_has_a_sample() -> None:
 
 def test_a_step_refuses_a_state_that_skipped_the_step_before() -> None:
     state = fakes.event("validate_config.json")  # admitted, not validated
-    with pytest.raises(ValidationError, match="config"):
-        models.RegisterRevisionInput.model_validate(state)
+    with pytest.raises(msgspec.ValidationError, match="config"):
+        parse(models.RegisterRevisionInput, state)
 
 
 def test_the_state_survives_a_round_trip_through_json() -> None:
-    state = models.RollBackInput.model_validate(fakes.event("roll_back.json"))
-    again = models.RollBackInput.model_validate(json.loads(json.dumps(state.model_dump(mode="json"))))
+    state = parse(models.RollBackInput, fakes.event("roll_back.json"))
+    again = parse(models.RollBackInput, json.loads(json.dumps(dump(state))))
     assert again == state
 
 
 def test_a_task_failure_says_when_the_config_download_failed() -> None:
-    state = models.RollBackInput.model_validate(fakes.event("roll_back.json"))
+    state = parse(models.RollBackInput, fakes.event("roll_back.json"))
     assert state.rollout.failure is not None
     text = state.rollout.failure.describe()
     assert "config-loader: exit code 254" in text

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
+from controlplane.codec import dump, parse
 from controlplane.errors import InconsistentState
 from controlplane.models import (
     CaughtError,
@@ -27,7 +29,7 @@ from moto.sns.models import sns_backends
 
 from tests.unit import workflow_fakes as fakes
 
-SUCCESS = RecordOutcomeInput.model_validate(fakes.event("record_outcome.json"))
+SUCCESS = parse(RecordOutcomeInput, fakes.event("record_outcome.json"))
 FAILURE = FailureReport(
     phase="rollout",
     reason="ECS marked deployment FAILED: circuit breaker",
@@ -48,8 +50,8 @@ def rejected() -> WorkflowState:
         Finding(line=4, column=19, path="control-plane.locations[0].id", message='id "BAD" is not an id')
     ]
     report = ValidationReport(valid=False, errors=errors, warnings=[], validated_at=fakes.START)
-    return SUCCESS.model_copy(
-        update={"validation": report, "config": None, "revision": None, "rollout": None, "up": None}
+    return msgspec.structs.replace(
+        SUCCESS, validation=report, config=None, revision=None, rollout=None, up=None
     )
 
 
@@ -60,7 +62,7 @@ def rolled_back(status: str = "succeeded") -> WorkflowState:
         status=status,
         problem="it failed too" if status == "failed" else None,
     )  # type: ignore[arg-type]
-    return SUCCESS.model_copy(update={"up": None, "rollback": rollback})
+    return msgspec.structs.replace(SUCCESS, up=None, rollback=rollback)
 
 
 # ---------------------------------------------------------------- deciding
@@ -87,7 +89,7 @@ def test_a_rollback_names_the_reasons() -> None:
 
 def test_a_rollback_ecs_made_by_itself_says_so() -> None:
     state = rolled_back()
-    state = state.model_copy(update={"rollback": state.rollback.model_copy(update={"started_by": "ecs"})})  # type: ignore[union-attr]
+    state = msgspec.structs.replace(state, rollback=msgspec.structs.replace(state.rollback, started_by="ecs"))  # type: ignore[union-attr]
     result, _ = decide(state)
     assert (result.outcome, result.error) == ("rolled_back", "DeploymentRolledBack")
     assert "ECS rolled the service back to arn:aws:ecs:x:1:task-definition/cp:7 by itself" in result.cause
@@ -98,8 +100,8 @@ def test_a_rollback_ecs_made_by_itself_says_so() -> None:
     [
         rolled_back("failed"),
         rolled_back("in_progress"),
-        SUCCESS.model_copy(
-            update={"up": None, "rollback_error": CaughtError(Error="States.Timeout", Cause="")}
+        msgspec.structs.replace(
+            SUCCESS, up=None, rollback_error=CaughtError(Error="States.Timeout", Cause="")
         ),
     ],
 )
@@ -110,13 +112,12 @@ def test_a_failed_rollback_asks_for_manual_action(state: WorkflowState) -> None:
 
 
 def test_failures_before_the_service_changed() -> None:
-    early = SUCCESS.model_copy(
-        update={
-            "up": None,
-            "rollout": None,
-            "revision": None,
-            "error": CaughtError(Error="TaskDefinitionUnsupported", Cause=LAMBDA_CAUSE),
-        }
+    early = msgspec.structs.replace(
+        SUCCESS,
+        up=None,
+        rollout=None,
+        revision=None,
+        error=CaughtError(Error="TaskDefinitionUnsupported", Cause=LAMBDA_CAUSE),
     )
     result, _ = decide(early)
     assert (result.outcome, result.error) == ("failed", "DeploymentFailed")
@@ -124,20 +125,19 @@ def test_failures_before_the_service_changed() -> None:
     not_needed = rolled_back("not_needed")
     assert decide(not_needed)[0].outcome == "failed"
     assert SUCCESS.admission is not None
-    queue = SUCCESS.model_copy(
-        update={
-            "up": None,
-            "admission": SUCCESS.admission.model_copy(
-                update={"decision": "timed_out", "detail": "gave up after 30 minutes"}
-            ),
-        }
+    queue = msgspec.structs.replace(
+        SUCCESS,
+        up=None,
+        admission=msgspec.structs.replace(
+            SUCCESS.admission, decision="timed_out", detail="gave up after 30 minutes"
+        ),
     )
     assert "gave up after 30 minutes" in decide(queue)[0].cause
 
 
 def test_a_state_without_an_outcome_is_an_error() -> None:
     with pytest.raises(InconsistentState):
-        decide(SUCCESS.model_copy(update={"up": None}))
+        decide(msgspec.structs.replace(SUCCESS, up=None))
 
 
 # ---------------------------------------------------------------- finishing
@@ -154,7 +154,7 @@ class World:
     def finish(self, state: WorkflowState) -> WorkflowState:
         settings = fakes.settings(NOTIFICATION_TOPIC_ARN=self.topic)
         return finish(
-            RecordOutcomeInput.model_validate(state.model_dump(mode="json")),
+            parse(RecordOutcomeInput, dump(state)),
             store=self.store,
             ecs=self.ecs,  # type: ignore[arg-type]
             sns=self.sns,
@@ -257,12 +257,11 @@ def test_a_rollback_onto_an_image_pinned_copy_makes_the_copy_the_last_good_revis
     world.store.set_last_good(good)
     state = rolled_back()
     assert state.rollback is not None
-    state = state.model_copy(
-        update={
-            "rollback": state.rollback.model_copy(
-                update={"restores_task_definition_arn": good.task_definition_arn}
-            )
-        }
+    state = msgspec.structs.replace(
+        state,
+        rollback=msgspec.structs.replace(
+            state.rollback, restores_task_definition_arn=good.task_definition_arn
+        ),
     )
     world.finish(state)
     (record,) = world.store.deployments()
@@ -307,8 +306,8 @@ def test_a_notification_lists_every_error_even_when_the_cause_is_cut(world: Worl
     ]
     state = rejected()
     assert state.validation is not None
-    state = state.model_copy(
-        update={"validation": state.validation.model_copy(update={"errors": many, "omitted_findings": 7})}
+    state = msgspec.structs.replace(
+        state, validation=msgspec.structs.replace(state.validation, errors=many, omitted_findings=7)
     )
     result = world.finish(state).result
     assert result is not None and len(result.cause) <= 4000 and "truncated" in result.cause
@@ -329,7 +328,7 @@ TOKEN_WARNING = Finding(
 
 def warned(state: WorkflowState) -> WorkflowState:
     report = ValidationReport(valid=True, errors=[], warnings=[TOKEN_WARNING], validated_at=fakes.START)
-    return state.model_copy(update={"validation": report})
+    return msgspec.structs.replace(state, validation=report)
 
 
 def test_a_failure_after_a_warning_shows_the_warning_in_its_cause() -> None:

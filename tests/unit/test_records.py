@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import boto3
+import msgspec
 import pytest
 from controlplane.models import Outcome
 from controlplane.records import DeploymentRecord, LastGood, RecordStore, Ticket, normalise_sequencer
@@ -103,7 +104,7 @@ def test_a_history_item_already_there_is_returned_with_its_notification(store: R
     record = deployment("a", "succeeded")
     assert store.add_deployment("DEPLOYMENT#x#a", record) is None
     store.mark_notified("DEPLOYMENT#x#a", at_iso="2026-11-29T12:06:00+00:00")
-    earlier = store.add_deployment("DEPLOYMENT#x#a", record.model_copy(update={"cause": "second try"}))
+    earlier = store.add_deployment("DEPLOYMENT#x#a", msgspec.structs.replace(record, cause="second try"))
     assert earlier is not None and earlier.notified_at == "2026-11-29T12:06:00+00:00"
     assert earlier.cause == record.cause, "the first attempt's record is kept"
 

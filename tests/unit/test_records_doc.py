@@ -8,6 +8,7 @@ import types
 import typing
 from typing import Any
 
+import msgspec
 import pytest
 from controlplane.records import (
     TTL_ATTRIBUTE,
@@ -17,7 +18,6 @@ from controlplane.records import (
     LastGood,
     StoppedTask,
 )
-from pydantic import BaseModel
 
 from tests.conftest import REPO_ROOT
 
@@ -46,17 +46,21 @@ def names(cell: str) -> list[str]:
     return re.findall(r"`([a-z_][a-z0-9_]*)`", cell)
 
 
-def model_of(annotation: Any) -> type[BaseModel] | None:
+def model_of(annotation: Any) -> type[msgspec.Struct] | None:
     """The model an attribute holds (`X | None` -> X), if it holds one."""
     candidates = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, msgspec.Struct)), None)
+
+
+def annotation_of(model: type[msgspec.Struct], name: str) -> Any:
+    return next(field.type for field in msgspec.structs.fields(model) if field.name == name)
 
 
 def test_the_deployment_record_table_lists_the_attributes_of_the_model() -> None:
     rows = table_after("### A deployment record")
     documented = [name for row in rows for name in names(row[0])]
     assert len(documented) == len(set(documented)), "each attribute once"
-    assert set(documented) == set(DeploymentRecord.model_fields)
+    assert set(documented) == set(DeploymentRecord.__struct_fields__)
 
 
 def test_each_documented_map_lists_the_attributes_of_its_model() -> None:
@@ -65,17 +69,17 @@ def test_each_documented_map_lists_the_attributes_of_its_model() -> None:
         (name,) = names(row[0]) if len(names(row[0])) == 1 else (None,)
         if name is None or "map:" not in row[1]:
             continue
-        model = model_of(DeploymentRecord.model_fields[name].annotation)
+        model = model_of(annotation_of(DeploymentRecord, name))
         if model is None:
             continue  # a map of names to values (phase_seconds)
-        assert set(names(row[1].split("map:", 1)[1])) == set(model.model_fields), name
+        assert set(names(row[1].split("map:", 1)[1])) == set(model.__struct_fields__), name
         checked.append(name)
     assert sorted(checked) == ["bake", "failure", "load_tests", "rollback"]
 
 
 def test_the_health_state_row_lists_the_attributes_of_the_model() -> None:
     (row,) = [row for row in table_after("## Health checks, heal actions") if row[0] == "`HEALTH_STATE`"]
-    assert set(names(row[3])) == set(HealthState.model_fields)
+    assert set(names(row[3])) == set(HealthState.__struct_fields__)
 
 
 @pytest.mark.parametrize(
@@ -85,13 +89,13 @@ def test_the_health_state_row_lists_the_attributes_of_the_model() -> None:
         (
             "## Health checks, heal actions",
             "`HEAL#<at>#<execution name>`",
-            set(HealAction.model_fields),
+            set(HealAction.__struct_fields__),
             {TTL_ATTRIBUTE},
         ),
         (
             "## Health checks, heal actions",
             "`STOPPED#<stopped at>#<task id>`",
-            set(StoppedTask.model_fields),
+            set(StoppedTask.__struct_fields__),
             {"event_id", "recorded_at", TTL_ATTRIBUTE},
         ),
     ],

@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
+from controlplane.codec import dump, parse
 from controlplane.models import (
     Admission,
     CaughtError,
@@ -42,7 +44,7 @@ class World:
 
     def roll_back(self, state: WorkflowState) -> WorkflowState:
         return roll_back(
-            RollBackInput.model_validate(state.model_dump(mode="json")),
+            parse(RollBackInput, dump(state)),
             ecs=self.ecs,  # type: ignore[arg-type]
             s3=self.s3,
             logs=self.logs,
@@ -58,7 +60,7 @@ class World:
         target = ConfigObject(bucket=fakes.BUCKET, key=fakes.KEY, version_id=self.versions[-1])
         state = WorkflowState(
             request=fakes.upload_request(self.versions[-1]),  # type: ignore[arg-type]
-            execution=ExecutionRef.model_validate(fakes.execution()),
+            execution=parse(ExecutionRef, fakes.execution()),
             admission=Admission(
                 decision="admitted", detail="", target=target, wait_deadline=now, admitted_at=now
             ),
@@ -72,7 +74,7 @@ class World:
             ),
         )
         if not rollout:
-            return state.model_copy(update={"error": CaughtError(Error="States.Timeout", Cause="")})
+            return msgspec.structs.replace(state, error=CaughtError(Error="States.Timeout", Cause=""))
         self.ecs.update_service(
             cluster="", service="", taskDefinition=new["taskDefinitionArn"], forceNewDeployment=True
         )
@@ -85,18 +87,16 @@ class World:
         if up_failed:
             self.ecs.primary["rolloutState"] = "COMPLETED"
             task = self.ecs.add_task(watch.deployment_id, running=True)
-            watch = watch.model_copy(
-                update={"status": "succeeded", "task_arn": task, "private_ip": "10.0.1.23"}
-            )
+            watch = msgspec.structs.replace(watch, status="succeeded", task_arn=task, private_ip="10.0.1.23")
             failure = FailureReport(
                 phase="control_plane_up", reason="the control plane was not up within 300 s"
             )
             up = UpCheck(started_at=now, deadline=now, status="failed", failure=failure)
-            return state.model_copy(update={"rollout": watch, "up": up})
+            return msgspec.structs.replace(state, rollout=watch, up=up)
         self.ecs.primary["rolloutState"] = "FAILED"
         failure = FailureReport(phase="rollout", reason="ECS marked deployment FAILED")
-        return state.model_copy(
-            update={"rollout": watch.model_copy(update={"status": "failed", "failure": failure})}
+        return msgspec.structs.replace(
+            state, rollout=msgspec.structs.replace(watch, status="failed", failure=failure)
         )
 
     def on_last_good(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from controlplane import settings as settings_module
+from controlplane.codec import parse
 from controlplane.records import STOPPED_PREFIX, STOPPED_TTL_DAYS, RecordStore
 from controlplane.stopped_tasks import EcsTaskStateChange, record_stopped_task
 
@@ -34,9 +35,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordStore]:
 
 def record(store: RecordStore, event: dict[str, Any]) -> Any:
     with fakes.fake_clock():
-        return record_stopped_task(
-            EcsTaskStateChange.model_validate(event), store=store, settings=hf.settings()
-        )
+        return record_stopped_task(parse(EcsTaskStateChange, event), store=store, settings=hf.settings())
 
 
 def test_a_stopped_task_is_recorded_with_its_reasons_for_thirty_days(store: RecordStore) -> None:
@@ -133,8 +132,8 @@ def test_the_handler_records_the_sample_event(monkeypatch: pytest.MonkeyPatch) -
 def test_the_health_check_sample_parses_into_its_trigger() -> None:
     from check_health.app import HealthCheckTrigger
 
-    trigger = HealthCheckTrigger.model_validate(
-        json.loads((fakes.EVENTS / "health" / "check_health.json").read_text())
+    trigger = parse(
+        HealthCheckTrigger, json.loads((fakes.EVENTS / "health" / "check_health.json").read_text())
     )
     assert trigger.detail_type == "Scheduled Event"
-    assert HealthCheckTrigger.model_validate({}).id is None, "a hand-made {} works too"
+    assert parse(HealthCheckTrigger, {}).id is None, "a hand-made {} works too"

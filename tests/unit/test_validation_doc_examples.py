@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 from controlplane.validation import DeploymentContext, ValidationResult, validate_config
 
@@ -114,7 +115,7 @@ def test_doc_example_verdict(name: str) -> None:
                 result.format_text(),
             )
         assert all(f.line is not None and f.column is not None for f in found)
-    assert EXAMPLE_TOKEN not in result.model_dump_json() + result.format_text()
+    assert EXAMPLE_TOKEN not in msgspec.json.encode(result).decode() + result.format_text()
 
 
 def test_terraform_rendering_is_clean_when_the_stack_injects_the_token() -> None:

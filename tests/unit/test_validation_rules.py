@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from controlplane.validation import DeploymentContext, Finding, ValidationResult, validate_config
 
@@ -175,7 +176,7 @@ def test_token_from_another_variable_missing_from_the_container_is_an_error() ->
 def test_token_of_the_wrong_type_is_an_error_that_does_not_quote_it() -> None:
     result = validate(config(AWS, token="token = 123456789"))
     assert at(result.errors, "control-plane.token") == ["token must be a non-empty string, not a number"]
-    assert "123456789" not in result.model_dump_json()
+    assert "123456789" not in msgspec.json.encode(result).decode()
 
 
 def test_token_without_the_cpt_prefix_warns() -> None:
@@ -584,7 +585,7 @@ def test_deployment_findings_warn_without_context_and_fail_with_it(
     assert any(words in message for message in at(without_context.warnings, path)), (
         without_context.format_text()
     )
-    with_context = validate(data, FULL_CONTEXT.model_copy(update=missing))
+    with_context = validate(data, msgspec.structs.replace(FULL_CONTEXT, **missing))
     assert not with_context.valid
     assert any(words in message for message in at(with_context.errors, path)), with_context.format_text()
 
@@ -599,11 +600,11 @@ def test_deployment_findings_warn_without_context_and_fail_with_it(
             FULL_CONTEXT,
         ),
         (AWS, "repository { type = aws, bucket = packages }", FULL_CONTEXT),
-        (AWS, "server { port = 9090 }", FULL_CONTEXT.model_copy(update={"server_port": 9090})),
+        (AWS, "server { port = 9090 }", msgspec.structs.replace(FULL_CONTEXT, server_port=9090)),
         (
             AWS,
             "repository { type = aws, bucket = b, server { port = 9090 } }",
-            FULL_CONTEXT.model_copy(update={"server_port": 9090}),
+            msgspec.structs.replace(FULL_CONTEXT, server_port=9090),
         ),
     ],
     ids=["instance profile", "elastic IPs", "private packages", "server port", "old server block"],
