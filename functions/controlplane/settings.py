@@ -175,8 +175,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Settings from an environment mapping; a missing or malformed variable is a `SettingsError`.
 
-    Every value is text: numbers and booleans (`true`/`false`, `1`/`0`) are read from it, around any
-    blank space; the error names the first variable that does not fit."""
+    Every value is text: numbers and booleans (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`) are
+    read from it, around any blank space; the error names the first variable that does not fit."""
     try:
         return parse(Settings, {name: _trimmed(name, value) for name, value in environ.items()})
     except msgspec.ValidationError as error:
@@ -184,16 +184,24 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 def _trimmed(name: str, value: str) -> str:
-    return value.strip() if name in _READ_AS_NUMBER_OR_BOOL else value
+    if name in _READ_AS_BOOL:
+        return _BOOL_WORDS.get(value.strip().lower(), value)
+    return value.strip() if name in _READ_AS_NUMBER else value
 
 
 # The variables read as a number or a boolean (an `Annotated` type's `__origin__` is the type it
-# constrains): pydantic read them around blank space, msgspec reads the text exactly.
-_READ_AS_NUMBER_OR_BOOL = frozenset(
+# constrains), read as they always were: around blank space, booleans in any of the usual words.
+_READ_AS_NUMBER = frozenset(
     setting.encode_name
     for setting in msgspec.structs.fields(Settings)
-    if getattr(setting.type, "__origin__", setting.type) in (int, float, bool)
+    if getattr(setting.type, "__origin__", setting.type) in (int, float)
 )
+_READ_AS_BOOL = frozenset(
+    setting.encode_name for setting in msgspec.structs.fields(Settings) if setting.type is bool
+)
+_BOOL_WORDS = {word: "true" for word in ("1", "on", "t", "true", "y", "yes")} | {
+    word: "false" for word in ("0", "off", "f", "false", "n", "no")
+}
 
 
 @functools.cache

@@ -38,6 +38,44 @@ def test_a_missing_setting_is_named() -> None:
         load_settings(environ)
 
 
+@pytest.mark.parametrize(
+    ("variable", "text", "attribute", "value"),
+    [
+        ("SERVER_PORT", " 8443 ", "server_port", 8443),
+        ("DEPLOYMENT_DEADLINE_MINUTES", "7.5", "deployment_deadline_minutes", 7.5),
+        ("KEEP_REVISIONS", "1.0", "keep_revisions", 1),
+        ("CONTEXT_ELASTIC_IPS_CONFIGURED", "true", "elastic_ips_configured", True),
+        ("CONTEXT_ELASTIC_IPS_CONFIGURED", "False", "elastic_ips_configured", False),
+        ("CONTEXT_ELASTIC_IPS_CONFIGURED", "1", "elastic_ips_configured", True),
+        ("CONTEXT_ELASTIC_IPS_CONFIGURED", " yes ", "elastic_ips_configured", True),
+        ("CONTEXT_ELASTIC_IPS_CONFIGURED", "off", "elastic_ips_configured", False),
+        ("CLUSTER_NAME", " c ", "cluster", " c "),  # names are taken as written
+    ],
+)
+def test_numbers_and_booleans_are_read_from_text(
+    variable: str, text: str, attribute: str, value: object
+) -> None:
+    assert getattr(load_settings({**fakes.ENV, variable: text}), attribute) == value
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        ("SERVER_PORT", "0", "SERVER_PORT: Expected `int` >= 1"),
+        ("SERVER_PORT", "eighty", "SERVER_PORT: Expected `int`, got `str`"),
+        ("LOCK_LEASE_SECONDS", "59", "LOCK_LEASE_SECONDS: Expected `int` >= 60"),
+        ("KEEP_REVISIONS", "1.5", "KEEP_REVISIONS: Expected `int`, got `str`"),
+        ("CONTEXT_TOKEN_INJECTED", "perhaps", "CONTEXT_TOKEN_INJECTED: Expected `bool`, got `str`"),
+        ("RUN_WAIT_EXPIRY", "never", "RUN_WAIT_EXPIRY: Invalid enum value 'never'"),
+        ("CLUSTER_NAME", "", "CLUSTER_NAME: Expected `str` of length >= 1"),
+    ],
+)
+def test_a_malformed_setting_is_named_with_what_it_should_be(variable: str, text: str, message: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**fakes.ENV, variable: text})
+    assert str(refused.value) == f"invalid Lambda environment: {message}"
+
+
 def test_settings_are_read_once_until_reset(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in fakes.ENV.items():
         monkeypatch.setenv(name, value)
