@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,7 +265,7 @@ class Follower:
         return found
 
 
-def _task_time(task: dict[str, Any], status: str) -> datetime:
+def _task_time(task: Mapping[str, object], status: str) -> datetime:
     """When a task reached `status`, from the timestamps DescribeTasks gives."""
     fields = {
         "STOPPED": ("stoppedAt", "stoppingAt"),
@@ -275,8 +275,9 @@ def _task_time(task: dict[str, Any], status: str) -> datetime:
         "DEPROVISIONING": ("executionStoppedAt", "stoppingAt"),
     }.get(status, ("createdAt",))
     for name in (*fields, "createdAt"):
-        if task.get(name):
-            return task[name]  # type: ignore[no-any-return]
+        value = task.get(name)
+        if isinstance(value, datetime):
+            return value
     return datetime.min.replace(tzinfo=UTC)
 
 

@@ -26,7 +26,7 @@ from cpctl import exit_codes
 from cpctl.local_health_cmd import register_local
 from cpctl.terminal import add_output_argument, wants_json
 from cpctl.twin import faults
-from cpctl.twin.deployments import DEFAULT_WALL_TIMEOUT, DeployResult, deploy_file, deploy_initial
+from cpctl.twin.deployments import DEFAULT_WALL_TIMEOUT, DeployResult, deploy_file, deploy_initial, outcome_of
 from cpctl.twin.twin import (
     LocalTwin,
     TwinError,
@@ -127,7 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
             on_start=lambda arn: twin.watch(arn, lambda text: _line(out, text)),
         )
         _line(out, "")
-        _print_summary(out, result, total_wall=time.monotonic() - wall_start)
+        print_summary(out, result, total_wall=time.monotonic() - wall_start)
     return 0 if result.report.status == "SUCCEEDED" else 1
 
 
@@ -153,7 +153,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     if wants_json(args):
         out.write(json.dumps(result.as_json(), indent=2) + "\n")
     else:
-        _print_summary(out, result, total_wall=None)
+        print_summary(out, result, total_wall=None)
     # The codes of `cpctl deploy`: 0 only when FILE's version is the one up.
     report = result.report
     return exit_codes.of_execution(
@@ -337,7 +337,7 @@ def _short(task_definition: str) -> str:
     return task_definition.rsplit("/", 1)[-1]
 
 
-def _print_summary(out: TextIO, result: DeployResult, *, total_wall: float | None) -> None:
+def print_summary(out: TextIO, result: DeployResult, *, total_wall: float | None) -> None:
     report, service = result.report, result.service
     outcome = report.status + (f" ({report.error})" if report.error else "")
     rows = [
@@ -351,6 +351,11 @@ def _print_summary(out: TextIO, result: DeployResult, *, total_wall: float | Non
     ]
     if report.cause:
         rows.insert(1, ("Cause", report.cause))
+    for other in result.also_started:
+        # The same upload's event delivered again: what that execution decided (docs/workflow.md, "Admission").
+        ended = outcome_of(other) or other.status
+        cause = f": {other.cause}" if other.cause else ""
+        rows.append(("Also started", f"{other.name}, {ended}{cause}"))
     if total_wall is not None:
         rows.append(("Whole demo", f"{total_wall:.1f} s wall"))
     for label, value in rows:

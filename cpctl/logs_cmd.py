@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import ClientError
 from controlplane.diagnostics import redact
@@ -32,6 +32,9 @@ from controlplane.errors import error_code
 from cpctl.aws_options import add_stack_arguments
 from cpctl.status_cmd import Clients, StackRef, StatusError, service_revision, with_stack
 from cpctl.terminal import wants_json
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
 
 DEFAULT_POLL_SECONDS = 2.0
 _DURATION = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhd])$")
@@ -121,7 +124,7 @@ def task_logs(ref: StackRef, clients: Clients, *, task_id: str | None) -> TaskLo
     return _streams(clients, definition, newest_stream[1])
 
 
-def _started(task: dict[str, Any]) -> datetime:
+def _started(task: TaskTypeDef) -> datetime:
     """When a task started (created, for one that never started); botocore gives aware datetimes."""
     when = task.get("startedAt") or task.get("createdAt")
     return when if isinstance(when, datetime) else datetime.min.replace(tzinfo=UTC)
@@ -136,13 +139,10 @@ def _service_tasks(ref: StackRef, clients: Clients) -> list[str]:
     return arns
 
 
-def _described(ref: StackRef, clients: Clients, tasks: list[str]) -> list[dict[str, Any]]:
+def _described(ref: StackRef, clients: Clients, tasks: list[str]) -> list[TaskTypeDef]:
     if not tasks:
         return []
-    found: list[dict[str, Any]] = clients.ecs.describe_tasks(cluster=ref.cluster, tasks=tasks).get(
-        "tasks", []
-    )
-    return found
+    return clients.ecs.describe_tasks(cluster=ref.cluster, tasks=tasks).get("tasks", [])
 
 
 def _service_definition(ref: StackRef, clients: Clients) -> str:
@@ -154,9 +154,9 @@ def _streams(clients: Clients, task_definition: str, task_id: str) -> TaskLogs:
     definition = clients.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
     streams = []
     for container in definition.get("containerDefinitions", []):
-        configuration = container.get("logConfiguration") or {}
-        options = configuration.get("options") or {}
-        if configuration.get("logDriver") != "awslogs" or not options.get("awslogs-group"):
+        configuration = container.get("logConfiguration")
+        options = configuration.get("options", {}) if configuration else {}
+        if not configuration or configuration["logDriver"] != "awslogs" or not options.get("awslogs-group"):
             continue
         prefix = options.get("awslogs-stream-prefix")
         name = f"{prefix}/{container['name']}/{task_id}" if prefix else f"{container['name']}/{task_id}"

@@ -36,6 +36,10 @@ from cpctl.terminal import wants_json, write
 
 if TYPE_CHECKING:
     from controlplane.records import DeploymentRecord
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
     from mypy_boto3_ecs.type_defs import ServiceTypeDef
 
 STACK_OUTPUTS = {
@@ -99,10 +103,10 @@ class StackRef:
 
 @dataclass(frozen=True)
 class Clients:
-    ecs: Any
-    dynamodb: Any
-    cloudwatch: Any
-    cloudformation: Any
+    ecs: ECSClient
+    dynamodb: DynamoDBClient
+    cloudwatch: CloudWatchClient
+    cloudformation: CloudFormationClient
     s3: Any = None  # `cpctl diff`, `cpctl deploy`
     logs: Any = None  # `cpctl logs`
     stepfunctions: Any = None  # `cpctl deploy`, `rollback`, `redeploy`

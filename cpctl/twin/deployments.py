@@ -3,8 +3,9 @@ CLI's `local` commands, the health scenarios, the tests and the benchmarks share
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cpctl.twin.twin import ExecutionReport, LocalTwin, ServiceSnapshot, TwinError, builtin_config
@@ -22,6 +23,8 @@ class DeployResult:
     registered_locations: list[str]
     revisions_registered: int
     rolled_back: bool
+    # Executions the same upload started too (a redelivered or late event): how each one ended.
+    also_started: list[ExecutionReport] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,7 +43,23 @@ class DeployResult:
             },
             "registered_locations": self.registered_locations,
             "revisions_registered": self.revisions_registered,
+            "also_started": [
+                {"execution_arn": other.arn, "status": other.status, "outcome": outcome_of(other)}
+                for other in self.also_started
+            ],
         }
+
+
+def outcome_of(report: ExecutionReport) -> str | None:
+    """How the execution ended in the workflow's words: Record outcome's outcome (`succeeded`,
+    `rolled_back`...), or an admission that deployed nothing (`duplicate: ...`, `stale: ...`)."""
+    output = report.output if isinstance(report.output, dict) else {}
+    result, admission = output.get("result"), output.get("admission")
+    if isinstance(result, dict) and "outcome" in result:
+        return str(result["outcome"])
+    if isinstance(admission, dict) and admission.get("decision") not in (None, "admitted"):
+        return f"{admission['decision']}: {admission.get('detail', '')}".rstrip(": ")
+    return None
 
 
 def deploy_file(
@@ -51,7 +70,11 @@ def deploy_file(
     wall_timeout: float = DEFAULT_WALL_TIMEOUT,
     on_start: Callable[[str], Callable[[], None]] | None = None,
 ) -> DeployResult:
-    """Upload `data` as the config, wait for the execution it starts; the result of that execution."""
+    """Upload `data` as the config, wait for the execution it starts; the result of that execution.
+
+    When the upload's event reaches the workflow more than once (fault `events-duplicated`, a late
+    event), the executions it also started are waited for too, and reported in `also_started`."""
+    before = {item["executionArn"] for item in twin.executions()}
     version_id = twin.upload_config(data, faults=faults)
     arn = twin.execution_for_version(version_id)
     stop_watch = on_start(arn) if on_start is not None else None
@@ -60,6 +83,13 @@ def deploy_file(
     finally:
         if stop_watch is not None:
             stop_watch()
+    assert twin.eventbridge is not None
+    if twin.eventbridge.pending() or any(item["status"] == "RUNNING" for item in twin.executions()):
+        twin.wait_until_idle(wall_timeout=wall_timeout)
+    others = [
+        item["executionArn"] for item in twin.executions() if item["executionArn"] not in {*before, arn}
+    ]
+    also_started = [other for other in map(twin.report, others) if version_id in json.dumps(other.input)]
     revisions = [item for item in twin.revisions() if item["tags"].get("execution") == report.name]
     service = twin.service()
     # The execution's own revision; a rollback's image-pinned copy of the last good one is not it.
@@ -71,6 +101,7 @@ def deploy_file(
         registered_locations=sorted(twin.gatling.location_ids()),
         revisions_registered=len(revisions),
         rolled_back=bool(ours) and service.task_definition not in ours,
+        also_started=also_started,
     )
 
 

@@ -93,7 +93,11 @@ def read_api_token(settings: Settings) -> str | None:
     except GetParameterError as error:
         # Secrets Manager's own words (the denied action and resource); a value is never in them.
         raise ApiTokenUnreadable(f"the Gatling API token secret could not be read: {error}") from None
-    return str(value)
+    token = str(value).strip()
+    if not token:
+        # Sent as it is, Gatling would answer 401 and the person would look for a revoked token.
+        raise ApiTokenUnreadable("the Gatling API token secret is empty: put the token in it")
+    return token
 
 
 _FACTORIES = (

@@ -43,7 +43,7 @@ from controlplane.liveness import Probe
 from controlplane.liveness import task_private_ip as private_ip
 from controlplane.models import CheckResult, HealthReport, LostUpload
 from controlplane.records import LastGood, RecordStore
-from controlplane.revisions import TAG_EXECUTION, pinned_version
+from controlplane.revisions import TAG_EXECUTION, describe_pin, pinned_version
 from controlplane.settings import Settings
 from controlplane.telemetry import metrics
 
@@ -239,8 +239,7 @@ def _who_changed(
         parts.append(f"ECS cannot describe it ({error.response.get('Error', {}).get('Code', 'error')})")
     else:
         definition: TaskDefinitionTypeDef = described.get("taskDefinition", {})
-        version = pinned_version(definition)
-        parts.append(f"config version {version}" if version else "config not pinned: reads the latest object")
+        parts.append(describe_pin(definition))
         tags = {tag.get("key"): tag.get("value") for tag in described.get("tags", [])}
         if tags.get(TAG_EXECUTION):
             parts.append(f"registered by workflow execution {tags[TAG_EXECUTION]}")

@@ -139,9 +139,12 @@ def _look(
 ) -> tuple[list[str], str]:
     """(the runs in the way, described; one line about what was seen)."""
     try:
+        token = read_token()
+        if token is None:  # the secret was checked before the first look; it cannot go away
+            raise GatlingApiRefused("no Gatling API token")
         runs = active_runs(
             settings.gatling_api_url,
-            read_token() or "",
+            token,
             updated_since=clock.utcnow() - RUN_LOOKBACK,
             http_get=http_get,
             timeout=settings.http_timeout_seconds,

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 CONFIG_LOADER = "config-loader"
 CONFIG_PATH = "/app/conf/control-plane.conf"
+# The version the template's own revision names (template.yaml, config-loader): no S3 version has
+# this id, so a task of that revision stops at its side-car instead of reading the latest upload.
+UNPINNED = "unpinned"
 TAG_VERSION = "config-version-id"
 TAG_SHA256 = "config-sha256"
 TAG_EXECUTION = "execution"
@@ -46,13 +49,28 @@ def pinned_command(bucket: str, key: str, version_id: str) -> list[str]:
     return ["s3api", "get-object", "--bucket", bucket, "--key", key, "--version-id", version_id, CONFIG_PATH]
 
 
-def pinned_version(task_definition: Mapping[str, Any]) -> str | None:
-    """The config version a revision's side-car fetches, or None when it reads whatever is latest."""
+def named_version(task_definition: Mapping[str, Any]) -> str | None:
+    """What a revision's side-car passes as `--version-id`; None when it reads the latest object."""
     command = _config_loader(task_definition).get("command") or []
     if "--version-id" in command:
         position = command.index("--version-id") + 1
         return str(command[position]) if position < len(command) else None
     return None
+
+
+def pinned_version(task_definition: Mapping[str, Any]) -> str | None:
+    """The config version a revision's side-car fetches, or None when it pins none (the template's
+    revision, whose side-car names `UNPINNED` and so never fetches a config, or one reading the latest)."""
+    version = named_version(task_definition)
+    return None if version == UNPINNED else version
+
+
+def describe_pin(task_definition: Mapping[str, Any]) -> str:
+    """What config a revision's tasks start on, in words."""
+    version = named_version(task_definition)
+    if version == UNPINNED:
+        return "no config: the stack's own revision, whose side-car names no config version"
+    return f"config version {version}" if version else "config not pinned: reads the latest object"
 
 
 def pin(

@@ -14,7 +14,7 @@ import pytest
 
 from cpctl.twin.deployments import deploy_initial
 from cpctl.twin.fargate import image_digest
-from cpctl.twin.twin import LocalTwin, TwinOptions
+from cpctl.twin.twin import LocalTwin, TwinError, TwinOptions
 
 from .conftest import WALL_TIMEOUT, Baseline, config_with_location, deploy, records_of_kind
 from .test_02_invalid_config import INVALID
@@ -121,3 +121,49 @@ def test_a_stack_update_after_more_deployments_than_kept_revisions_succeeds(smal
     assert [report.status for report in reports] == ["SUCCEEDED"]
     assert images(twin, twin.service().task_definition)["control-plane"] == NEW_IMAGE
     assert status_of(twin, stack_revision) == "INACTIVE", "replaced by the update, then cleaned up"
+
+
+def side_car_fetches(twin: LocalTwin) -> list[str]:
+    """Every config fetch a side-car made, as the simulated Fargate tells it."""
+    return [line for line in twin.fargate.events if "side-car of task" in line and " fetched " in line]
+
+
+def test_when_the_heal_after_an_update_fails_ecs_rolls_back_onto_the_stack_revision_which_runs_no_config(
+    twin: LocalTwin, baseline: Baseline
+) -> None:
+    """The circuit breaker rolls back to the last deployment that completed (ECS developer guide,
+    "Amazon ECS deployment circuit breaker"); after a stack update that is CloudFormation's own, of
+    the template's revision. That revision names no config version, so its side-car fails and the
+    control plane is down rather than up on the newest upload, which the workflow rejected."""
+    rejected = deploy(twin, INVALID)
+    assert rejected.report.error == "ConfigRejected"
+    before = {report.name for report in twin.wait_until_idle(wall_timeout=WALL_TIMEOUT)}
+    fetched_before = len(side_car_fetches(twin))
+    # The last good version can no longer be read: the heal's deployment and its rollback fail.
+    twin.arm("config-download-denied", baseline.version_id)
+
+    try:
+        twin.update_stack({"ControlPlaneImage": NEW_IMAGE})
+        update_failure = ""
+    except TwinError as error:
+        update_failure = str(error)
+    reports = [r for r in twin.wait_until_idle(wall_timeout=WALL_TIMEOUT) if r.name not in before]
+
+    stack_revision = template_revision(twin)
+    assert any(
+        f"ECS rolled back to revision {stack_revision.rsplit('/', 1)[-1]}" in line
+        for line in twin.fargate.events
+    ), "the scenario needs ECS's own rollback onto the stack's revision"
+    assert side_car_fetches(twin)[fetched_before:] == [], "a side-car read a config after the update"
+    assert rejected.version_id not in pinned_versions(twin, every_task_revision(twin))
+    ecs = twin.client("ecs")
+    running = ecs.list_tasks(cluster=twin.cluster, desiredStatus="RUNNING")["taskArns"]
+    assert running == [] or all(
+        task["lastStatus"] != "RUNNING"
+        for task in ecs.describe_tasks(cluster=twin.cluster, tasks=running)["tasks"]
+    ), "a control plane runs, on no config the workflow validated"
+    # CloudFormation's wait on the service saw the circuit breaker fail it: the update failed.
+    assert "UPDATE_FAILED: Service (AWS::ECS::Service): ECS deployment circuit breaker" in update_failure
+    # The heal says it could not restore the control plane, and why.
+    (heal,) = reports
+    assert heal.status == "FAILED" and heal.error == "RollbackFailed", (heal.status, heal.error)

@@ -8,8 +8,10 @@ never replaces a newer one (deployed or rejected), and every upload ends in a re
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+from cpctl.local_cmd import print_summary
 from cpctl.twin.eventbridge import REDELIVERY_SECONDS
 from cpctl.twin.twin import ExecutionReport, LocalTwin
 
@@ -18,6 +20,7 @@ from .conftest import (
     Baseline,
     changed_config,
     config_with_location,
+    deploy,
     records_of_kind,
     states_entered,
     version_record,
@@ -73,6 +76,22 @@ def test_a_duplicated_upload_event_deploys_once_and_the_duplicate_says_why(twin:
     # ECS's events were duplicated too: the stopped-task recorder wrote each stopped task once.
     stopped = records_of_kind(twin, "stopped_task")
     assert stopped and len({item["task_arn"] for item in stopped}) == len(stopped)
+
+
+def test_local_deploy_reports_what_the_duplicate_delivery_decided(twin: LocalTwin) -> None:
+    """`cpctl local deploy --fault events-duplicated` waits for the redelivery's execution too and
+    prints how it ended, so the person sees the duplicate deployed nothing."""
+    result = deploy(twin, changed_config(), "events-duplicated")
+
+    assert result.report.status == "SUCCEEDED"
+    (other,) = result.also_started
+    assert other.arn != result.report.arn and other.input["event_id"] == result.report.input["event_id"]
+    assert result.as_json()["also_started"][0]["outcome"].startswith("duplicate: ")
+    out = io.StringIO()
+    print_summary(out, result, total_wall=None)
+    (line,) = [row for row in out.getvalue().splitlines() if row.startswith("Also started")]
+    assert other.name in line and f"duplicate: version {result.version_id}" in line, line
+    assert result.report.name in line, "the duplicate names the execution that handled the upload"
 
 
 def test_a_late_event_of_an_older_upload_never_replaces_the_newer_one(twin: LocalTwin) -> None:

@@ -176,7 +176,7 @@ def test_revision_drift_is_recognised_and_healed_at_once() -> None:
     trigger = heals[0]["trigger"]
     original = seen.original_task_definition.rsplit("/", 1)[-1]
     assert f"{original}, not the last good revision" in trigger, trigger
-    assert "config not pinned" in trigger and "ECS deployment" in trigger
+    assert "no config: the stack's own revision" in trigger and "ECS deployment" in trigger
     assert heals[0]["outcome"] == "succeeded"
     assert seen.task_definition != seen.original_task_definition
     assert seen.task_definition == last_good(seen)["task_definition_arn"]

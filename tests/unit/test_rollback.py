@@ -352,9 +352,10 @@ def test_ecs_rolling_back_onto_the_last_good_revision_keeps_its_digests_so_no_co
     assert world.ecs.calls.count("register_task_definition") == registered
 
 
-def _lagging(world: World, looks: int) -> None:
-    """DescribeServices answers its first `looks` calls as before the UpdateService (eventual consistency)."""
-    before = copy.deepcopy(world.ecs.service)
+def _lagging(world: World, looks: int, before: dict[str, Any] | None = None) -> None:
+    """DescribeServices answers its first `looks` calls with the service as it is now (or as `before`):
+    as before an UpdateService made after (eventual consistency)."""
+    before = copy.deepcopy(world.ecs.service if before is None else before)
     real = world.ecs.describe_services
     calls = {"n": 0}
 
@@ -401,11 +402,14 @@ def test_a_retried_roll_back_adopts_the_rollout_its_first_attempt_started(world:
         replacing=None,
     )
     world.ecs.script = [lambda e: None, lambda e: e.complete()]
+    before_rollback = copy.deepcopy(world.ecs.service)
     first = world.roll_back(state).rollback
     assert first is not None and first.status == "succeeded" and first.target_task_definition_arn == good
     updates = world.ecs.calls.count("update_service")
 
-    # Step Functions ran Roll back again with the same input: the first attempt's answer was lost.
+    # Step Functions ran Roll back again with the same input: the first attempt's answer was lost,
+    # and DescribeServices does not show the first attempt's deployment yet: only the note can tell.
+    _lagging(world, looks=1000, before=before_rollback)
     again = world.roll_back(state).rollback
 
     assert world.ecs.calls.count("update_service") == updates, "the retry restarted the control plane again"

@@ -138,3 +138,19 @@ def test_a_token_secret_that_cannot_be_read_is_a_broken_check_in_words_without_a
     assert str(unreadable.value).startswith("the Gatling API token secret could not be read: ")
     assert "ResourceNotFoundException" in str(unreadable.value)
     aws_clients.reset_clients()
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_an_empty_token_secret_is_a_broken_check_that_says_so() -> None:
+    import boto3
+    from controlplane.errors import ApiTokenUnreadable
+    from moto import mock_aws
+
+    aws_clients.reset_clients()
+    with mock_aws():
+        secrets = boto3.client("secretsmanager")
+        arn = secrets.create_secret(Name="gatling-api-token", SecretString="  \n")["ARN"]
+        settings = fakes.settings(GATLING_API_TOKEN_SECRET_ARN=arn)
+        with pytest.raises(ApiTokenUnreadable, match=r"^the Gatling API token secret is empty"):
+            aws_clients.read_api_token(settings)
+    aws_clients.reset_clients()

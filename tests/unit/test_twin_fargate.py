@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from controlplane import revisions
 
 from cpctl.twin.fargate import DEFAULT_DEPLOYMENT_CONFIGURATION, parse_get_object
 from cpctl.twin.iam_eval import Decision, Request, UnsupportedPolicy, decide, evaluate, wildcard_match
@@ -196,16 +197,25 @@ def test_the_template_side_car_command_parses_like_the_aws_cli(template: dict[st
         for part in loader["Command"]
     ]
     command = ["control-plane.conf" if isinstance(part, dict) else part for part in command]
+    # The template's own revision names a version no object has: a task of it never reads a config.
     assert parse_get_object(command) == (
         "my-bucket",
         "control-plane.conf",
-        None,
+        revisions.UNPINNED,
         None,
         None,
         "/app/conf/control-plane.conf",
     )
-    pinned = [*command[:-1], "--version-id", "v7", command[-1]]
+    assert (
+        revisions.pinned_version({"containerDefinitions": [{"name": "config-loader", "command": command}]})
+        is None
+    )
+    pinned = revisions.pinned_command("my-bucket", "control-plane.conf", "v7")
     assert parse_get_object(pinned)[2] == "v7"  # type: ignore[index]
+    assert (
+        revisions.pinned_version({"containerDefinitions": [{"name": "config-loader", "command": pinned}]})
+        == "v7"
+    )
 
 
 @pytest.mark.parametrize(

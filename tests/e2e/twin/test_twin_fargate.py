@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from controlplane import revisions
 from controlplane.rollout import CONTROL_PLANE_TASKS
 from moto import mock_aws
 
@@ -205,10 +206,17 @@ class Stack:
         return str(self.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)["VersionId"])
 
     def register(self, version_id: str | None = None) -> str:
+        """A revision of the template's task definition whose side-car fetches `version_id`, or the
+        latest object (the template's command without the version it names, `unpinned`)."""
         containers = json.loads(json.dumps(self.containers))
-        if version_id is not None:
-            loader = next(item for item in containers if item["name"] == "config-loader")
-            loader["command"] = [*loader["command"][:-1], "--version-id", version_id, loader["command"][-1]]
+        loader = next(item for item in containers if item["name"] == "config-loader")
+        command = loader["command"]
+        at = command.index("--version-id")
+        assert command[at + 1] == revisions.UNPINNED, command
+        latest = [*command[:at], *command[at + 2 :]]
+        loader["command"] = (
+            latest if version_id is None else [*latest[:-1], "--version-id", version_id, latest[-1]]
+        )
         return str(
             self.ecs.register_task_definition(containerDefinitions=containers, **self.definition)[
                 "taskDefinition"
