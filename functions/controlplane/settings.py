@@ -191,14 +191,13 @@ def _trimmed(name: str, value: str) -> str:
 
 # The variables read as a number or a boolean (an `Annotated` type's `__origin__` is the type it
 # constrains), read as they always were: around blank space, booleans in any of the usual words.
+_FIELDS = msgspec.structs.fields(Settings)  # resolves the annotations: once
 _READ_AS_NUMBER = frozenset(
     setting.encode_name
-    for setting in msgspec.structs.fields(Settings)
+    for setting in _FIELDS
     if getattr(setting.type, "__origin__", setting.type) in (int, float)
 )
-_READ_AS_BOOL = frozenset(
-    setting.encode_name for setting in msgspec.structs.fields(Settings) if setting.type is bool
-)
+_READ_AS_BOOL = frozenset(setting.encode_name for setting in _FIELDS if setting.type is bool)
 _BOOL_WORDS = {word: "true" for word in ("1", "on", "t", "true", "y", "yes")} | {
     word: "false" for word in ("0", "off", "f", "false", "n", "no")
 }
