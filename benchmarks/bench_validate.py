@@ -84,7 +84,8 @@ def best_times(
 
 def worst_cases() -> dict[str, bytes]:
     """Inputs at the 1 MiB cap that push the scanner's and the parser's costs: each just inside a
-    limit of docs/validator.md (or, for the last, past one), so each is read, not refused at once."""
+    limit of docs/validator.md (the `+=` one past it), so each is read, not refused at once; the last
+    is a plain document."""
     cap = MAX_CONFIG_BYTES
     locations = generate(1_600)
     long_strings = "".join(f'k{i} = "{"x" * 16_000}"\n' for i in range(cap // 16_010))
@@ -93,6 +94,8 @@ def worst_cases() -> dict[str, bytes]:
     nested = "".join("a { " * 63 + f"x{i} = 1" + " }" * 63 + "\n" for i in range(1_400))
     redefined = "".join(f"a.b.c{i % 50}.d = {i}\n" for i in range(cap // 20))
     appends = "".join(f"k{i % 5_000} += {i}\n" for i in range(cap // 16))
+    # a plain document (read without the scan) whose substitutions are all on one line
+    one_line = "a = [" + ", ".join(["{ k = ${?UNSET} }"] * 9_000) + "]\n"
     texts = {
         "1,600 AWS locations": locations,
         "64 strings of 16,000 characters": long_strings.encode(),
@@ -101,6 +104,7 @@ def worst_cases() -> dict[str, bytes]:
         "objects nested 63 deep": nested.encode(),
         "keys redefined 50,000 times": redefined.encode(),
         "65,000 += appends": appends.encode(),
+        "9,000 substitutions on one line": one_line.encode(),
     }
     return {name: data[: data.rfind(b"\n", 0, cap) + 1] for name, data in texts.items()}
 

@@ -1183,7 +1183,7 @@ _PLAIN_DEPTH = 12
 _P_BLANKS = "[ ]{0,64}+"
 _P_COMMENT = "(?:#|//)[^\\x00-\\x1f]*+"
 # Blanks, comments and line ends between two tokens (runs of blanks are judged apart).
-_P_LINE_ENDS = f"[ ]*+(?:(?:{_P_COMMENT}|)\\n[ ]*+)*+"
+_P_LINE_ENDS = f"[ ]*+(?:(?=[#/\\n])(?:{_P_COMMENT}|)\\n[ ]*+)*+"
 _P_KEY = '(?:(?!include(?![A-Za-z0-9_-]))[A-Za-z0-9_-]{1,1024}+|"[^"\\\\\\x00-\\x1f{]{1,1024}+")'
 _P_LEAF = (
     '(?:"[^"\\\\\\x00-\\x1f{]{0,4096}+"'
@@ -1197,7 +1197,8 @@ def _plain_items(value: str, last: str) -> str:
     """Items of a body (a key, then a separator, or none before a `{`; then `value`), each followed by
     a comma, a line end, or, for the last one, what `last` allows."""
     item = f"(?:{_P_KEY}{_P_BLANKS}(?:[:=]{_P_BLANKS}|(?=\\{{))|){value}"
-    end = f"(?:[ ]*+(?:{_P_COMMENT}|)\\n{_P_LINE_ENDS}|{_P_BLANKS},{_P_LINE_ENDS}|{last})"
+    # (a bare line end first: the commonest)
+    end = f"(?:\\n{_P_LINE_ENDS}|[ ]*+(?:{_P_COMMENT}|)\\n{_P_LINE_ENDS}|{_P_BLANKS},{_P_LINE_ENDS}|{last})"
     return f"(?:{item}{end})"
 
 
@@ -1223,9 +1224,12 @@ _PLAIN_OPENERS = re.compile('(?:"[^"\\n]*+"|(?:#|//)[^\\n]*+|\\$\\{|[^"#/{$\\n]+
 # substitutions, and quotes (so that a `$` in a string never seems to be followed by a `{`).
 _NOT_A_MARK = bytes(byte for byte in range(256) if chr(byte) not in '{}[],\n#/$"')
 _PLAIN_SUBSTITUTION = re.compile(r"\$\{(\??)([A-Za-z_][A-Za-z0-9_]*)\}")
-_PLAIN_KEY_BEFORE = re.compile(r'(?:([A-Za-z0-9_-]+)|"([^"\n]*)")[ ]*[:=][ ]*\Z')
+_UNQUOTED_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PLAIN_SECRET = re.compile(r'"?[ ]*[:=][ ]*(?:"([^"\n]*)"|([A-Za-z0-9_.-]+))')
 _PLAIN_JSON_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+_JSON_OBJECT_KEYS = re.compile(rb'"([^"\\]*)":\{')
+# A key (1,024 characters, quoted), the blanks around its separator (64 each) and the separator.
+_PLAIN_FIELD_BEFORE_VALUE = 1_200
 
 
 @dataclass(frozen=True, slots=True)
@@ -1296,7 +1300,8 @@ def _plain_substitutions(
     given to a key that holds an object (the earlier value stays: a redefinition).
 
     Looks at every `${` that reads as a substitution (`most` of them at most), some perhaps in
-    comments, which only makes it stricter."""
+    comments, which only makes it stricter; each in constant time, so many on one line stay linear."""
+    holding_objects: set[bytes] | None = None  # the keys that hold an object in the JSON
     start = text.find("${")
     while start >= 0 and most > 0:
         most -= 1
@@ -1305,16 +1310,28 @@ def _plain_substitutions(
             optional, name = substitution.groups()
             if name in tree:
                 return False
-            key = _PLAIN_KEY_BEFORE.search(text, text.rfind("\n", 0, start) + 1, start)
-            written_key = (key.group(1) or key.group(2)) if key is not None else None
+            written_key = _key_before(text, start)
             if written_key == name:
                 return False  # a self-reference
-            if (
-                written_key is not None
-                and optional
-                and name not in environment
-                and (not _PLAIN_JSON_KEY.fullmatch(written_key) or f'"{written_key}":{{'.encode() in written)
-            ):
-                return False
+            if written_key is not None and optional and name not in environment:
+                if holding_objects is None:  # every `":{` of the JSON is a key's: its strings hold no `{`
+                    holding_objects = set(_JSON_OBJECT_KEYS.findall(written))
+                if not _PLAIN_JSON_KEY.fullmatch(written_key) or written_key.encode() in holding_objects:
+                    return False
         start = text.find("${", start + 2) if most else -1
     return True
+
+
+def _key_before(text: str, start: int) -> str | None:
+    """The key of the field whose value starts at `start`, when a key and a separator are right before
+    it (looked for in the few characters a plain field's key, blanks and separator take)."""
+    before = text[max(0, start - _PLAIN_FIELD_BEFORE_VALUE) : start].rstrip(" ")
+    if not before.endswith(("=", ":")):
+        return None
+    before = before[:-1].rstrip(" ")
+    if before.endswith('"'):
+        opening = before.rfind('"', 0, len(before) - 1)
+        key = before[opening + 1 : -1]
+        return key if opening >= 0 and "\n" not in key else None
+    found = _UNQUOTED_KEY.match(before[::-1])  # read backwards from the separator
+    return found.group()[::-1] if found is not None else None

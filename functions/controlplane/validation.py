@@ -174,6 +174,8 @@ def _validate_plain(data: bytes, context: DeploymentContext | None, filename: st
             source = scan(text, environment)
         except SourceError:
             return None
+        if source.violation is not None or source.includes:
+            return None  # never on a plain document; should it happen, the scan judges alone
         report.secrets.update(source.secrets)
         return _judge(tree, data, context, source, report)
     if _PLACEHOLDER_MARK in text or _PLACEHOLDER_END in text:
