@@ -9,8 +9,7 @@ time, and every hostile input at the 1 MiB cap is answered within 2 s. Times are
 several runs of the process's CPU time: on a machine shared with other work a run is paused while
 others get the cores, and the longer the run the more often, so wall-time minima grow faster than
 the work does (--wall measures wall time instead). Ratios compare runs of one process.
---strict exits 1 when a target is missed (the zig-hocon ratio aside: docs/validator.md says why
-it is out of reach).
+--strict exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -85,7 +84,8 @@ def best_times(
 
 def worst_cases() -> dict[str, bytes]:
     """Inputs at the 1 MiB cap that push the scanner's and the parser's costs: each just inside a
-    limit of docs/validator.md (or, for the last, past one), so each is read, not refused at once."""
+    limit of docs/validator.md (the `+=` one past it), so each is read, not refused at once; the last
+    is a plain document."""
     cap = MAX_CONFIG_BYTES
     locations = generate(1_600)
     long_strings = "".join(f'k{i} = "{"x" * 16_000}"\n' for i in range(cap // 16_010))
@@ -94,6 +94,8 @@ def worst_cases() -> dict[str, bytes]:
     nested = "".join("a { " * 63 + f"x{i} = 1" + " }" * 63 + "\n" for i in range(1_400))
     redefined = "".join(f"a.b.c{i % 50}.d = {i}\n" for i in range(cap // 20))
     appends = "".join(f"k{i % 5_000} += {i}\n" for i in range(cap // 16))
+    # a plain document (read without the scan) whose substitutions are all on one line
+    one_line = "a = [" + ", ".join(["{ k = ${?UNSET} }"] * 9_000) + "]\n"
     texts = {
         "1,600 AWS locations": locations,
         "64 strings of 16,000 characters": long_strings.encode(),
@@ -102,6 +104,7 @@ def worst_cases() -> dict[str, bytes]:
         "objects nested 63 deep": nested.encode(),
         "keys redefined 50,000 times": redefined.encode(),
         "65,000 += appends": appends.encode(),
+        "9,000 substitutions on one line": one_line.encode(),
     }
     return {name: data[: data.rfind(b"\n", 0, cap) + 1] for name, data in texts.items()}
 
@@ -136,7 +139,7 @@ def main() -> int:
         scaling = f"{validate / previous:.1f}x" if previous else "-"
         print(
             f"{locations:>9,}  {size / 1024:>5.0f}KB  {parse:>11.3f}s  {zig_parse:>8.3f}s  {validate:>7.3f}s  "
-            f"{validate / parse:>4.2f}x  {scaling:>14}  {validate / zig_parse:>17.1f}x"
+            f"{validate / parse:>4.2f}x  {scaling:>14}  {validate / zig_parse:>17.2f}x"
         )
         previous = validate
 
@@ -145,12 +148,13 @@ def main() -> int:
     ratio_ok = ratio <= RATIO_TARGET
     scaling_ok = all(s <= SCALING_TARGET for s in scalings)
     zig_ratio = rows[-1][4] / rows[-1][3]
+    zig_ratio_ok = zig_ratio <= RATIO_TARGET
     print(
         f"target: 1,000 locations within {RATIO_TARGET}x a bare hocon-parser parse: {ratio:.2f}x, {_verdict(ratio_ok)}"
     )
     print(
-        f"target: 1,000 locations within {RATIO_TARGET}x a bare zig-hocon parse: {zig_ratio:.1f}x, "
-        f"{_verdict(zig_ratio <= RATIO_TARGET)} (zig-hocon parses {rows[-1][2] / rows[-1][3]:.0f}x faster than hocon-parser)"
+        f"target: 1,000 locations within {RATIO_TARGET}x a bare zig-hocon parse: {zig_ratio:.2f}x, "
+        f"{_verdict(zig_ratio_ok)} (zig-hocon parses {rows[-1][2] / rows[-1][3]:.0f}x faster than hocon-parser)"
     )
     print(
         f"target: 10x the locations within {SCALING_TARGET:.0f}x the time: "
@@ -164,7 +168,7 @@ def main() -> int:
         worst_ok = worst_ok and seconds <= WORST_CASE_TARGET
         print(f"  {name:<34} {len(data) / 1024:>6.0f}KB  {seconds:>6.2f}s  {verdict[:70]}")
     print(f"target: every input up to the 1 MiB cap within {WORST_CASE_TARGET:.0f} s: {_verdict(worst_ok)}")
-    return 1 if args.strict and not (ratio_ok and scaling_ok and worst_ok) else 0
+    return 1 if args.strict and not (ratio_ok and zig_ratio_ok and scaling_ok and worst_ok) else 0
 
 
 def _verdict(met: bool) -> str:

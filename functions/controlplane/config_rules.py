@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from controlplane.deployment_context import (
     TOKEN_PREFIX,
@@ -300,6 +300,131 @@ def _key_name(path: KeyPath) -> str:
     return render_path(path[-1:]) if isinstance(path[-1], str) else render_path(path)
 
 
+def _is_fine(value: Any, key: Key) -> bool:
+    """True when `value` is what `key` wants: `_Checker.check_value` then has nothing to say (asked
+    first, as it is the common case, so a valid file makes no message and no key path)."""
+    if is_environment_placeholder(value):
+        return True  # comes from the container's environment: unknown here
+    kind = key.kind
+    if kind == "string":
+        return not isinstance(value, list | dict)
+    if kind == "any":
+        return True
+    if kind == "object":
+        return isinstance(value, dict) and _object_is_fine(value, key.keys)
+    if kind == "map":
+        return isinstance(value, dict)
+    if kind == "number":
+        return _is_number(value)
+    if kind == "boolean":
+        return isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_WORDS)
+    if kind == "strings":
+        return (
+            isinstance(value, list)
+            and (bool(value) or not key.non_empty)
+            and not any(item is None or isinstance(item, list | dict) for item in value)
+        )
+    if kind == "enum":
+        return value in key.values
+    if kind == "java":
+        return value == "latest" or (_is_number(value) and float(_as_number(value)).is_integer())
+    if kind == "spot":
+        return isinstance(value, bool) or value in ("preferred", "true", "false")
+    return _is_number(value) and _as_number(value) in range(1, 65536)  # a port
+
+
+# The required keys of each table of keys, found once (keyed by the table's id; the table is kept).
+class _Table(NamedTuple):
+    """What `_object_is_fine` needs to know of a table of keys, found once."""
+
+    keys: Mapping[str, Key]  # kept, so that its id stays its own
+    required: frozenset[str]
+    # For each shape of object met (its keys and the types of their values, in order): the keys
+    # whose values must still be looked at, or None when the shape alone has something to say.
+    plans: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[tuple[str, Key], ...] | None]
+    # The shape met last and its plan: the objects of a list are mostly of one shape, and comparing
+    # two shapes costs less than finding one in `plans`.
+    last: list[Any]
+
+
+_tables: dict[int, _Table] = {}
+# Types whose every value satisfies a kind (None: an absent optional key).
+_FINE_BY_TYPE: Mapping[type, frozenset[str]] = {
+    str: frozenset({"string", "any"}),
+    bool: frozenset({"boolean", "spot", "string", "any"}),
+    dict: frozenset({"map", "any"}),
+}
+_MAX_PLANS = 64  # shapes remembered per table: a real file has a few
+
+
+def _table(keys: Mapping[str, Key]) -> _Table:
+    table = _tables.get(id(keys))
+    if table is None:
+        required = frozenset(name for name, key in keys.items() if key.required)
+        table = _tables[id(keys)] = _Table(keys, required, {}, [(), (), None])
+    return table
+
+
+def _plan(
+    table: _Table, names: tuple[str, ...], kinds: tuple[type, ...]
+) -> tuple[tuple[str, Key], ...] | None:
+    """The keys of an object of that shape whose values decide whether it is fine (None: it is not)."""
+    if not table.required <= set(names):
+        return None  # a required key is missing
+    left = []
+    for name, kind_of_item in zip(names, kinds, strict=True):
+        key = table.keys.get(name)
+        if key is None:
+            return None  # an unknown key
+        if kind_of_item is type(None):
+            if key.required:
+                return None
+        elif key.kind not in _FINE_BY_TYPE.get(kind_of_item, ()):
+            left.append((name, key))
+    return tuple(left)
+
+
+def _object_is_fine(value: Mapping[str, Any], keys: Mapping[str, Key]) -> bool:
+    """True when `_Checker.check_object` has nothing to say about `value`: its shape is judged once
+    for all objects of that shape, then the values its shape cannot vouch for, the commonest by their
+    exact type, any other by `_is_fine`."""
+    table = _table(keys)
+    names, kinds = tuple(value), tuple(map(type, value.values()))
+    last = table.last
+    if names == last[0] and kinds == last[1]:
+        plan = last[2]
+    else:
+        plans = table.plans
+        try:
+            plan = plans[names, kinds]
+        except KeyError:
+            plan = _plan(table, names, kinds)
+            if len(plans) < _MAX_PLANS:
+                plans[names, kinds] = plan
+        table.last[:] = (names, kinds, plan)
+    if plan is None:
+        return False
+    for name, key in plan:
+        item = value[name]
+        kind = key.kind
+        kind_of_item = type(item)
+        if kind_of_item is str:
+            if kind == "enum" and item in key.values:
+                continue
+        elif kind_of_item is dict:
+            if kind == "object" and _object_is_fine(item, key.keys):
+                continue
+        elif kind_of_item is list and kind == "strings" and item:
+            for element in item:
+                if type(element) is not str:
+                    break
+            else:
+                continue
+        if not _is_fine(item, key):
+            return False
+    return True
+
+
 class _Checker:
     def __init__(self, context: DeploymentContext | None) -> None:
         self.context = context
@@ -346,6 +471,8 @@ class _Checker:
     # --- generic shape checks ------------------------------------------------------------------
 
     def check_object(self, value: Mapping[str, Any], keys: Mapping[str, Key], path: KeyPath) -> None:
+        if _object_is_fine(value, keys):
+            return
         for name, key in keys.items():
             item = value.get(name)
             if item is None:
@@ -360,46 +487,37 @@ class _Checker:
                 self.warning((*path, name), f"unknown key {render_path((name,))}{hint}")
 
     def check_value(self, value: Any, key: Key, path: KeyPath) -> None:
-        if is_environment_placeholder(value):
-            return  # comes from the container's environment: unknown here
-        kind = key.kind
-        if kind == "any":
+        if _is_fine(value, key):
             return
+        kind = key.kind
         if kind == "object":
             if isinstance(value, dict):
                 self.check_object(value, key.keys, path)
             else:
                 self.error(path, f"{_key_name(path)} must be an object, not {_type_name(value)}")
         elif kind == "map":
-            if not isinstance(value, dict):
-                self.error(path, f"{_key_name(path)} must be an object, not {_type_name(value)}")
+            self.error(path, f"{_key_name(path)} must be an object, not {_type_name(value)}")
         elif kind == "string":
-            if isinstance(value, list | dict):
-                self.error(path, f"{_key_name(path)} must be a string, not {_type_name(value)}")
+            self.error(path, f"{_key_name(path)} must be a string, not {_type_name(value)}")
         elif kind == "number":
-            if not _is_number(value):
-                self.error(path, f"{_key_name(path)} must be a number, not {_type_name(value)}")
+            self.error(path, f"{_key_name(path)} must be a number, not {_type_name(value)}")
         elif kind == "boolean":
-            if not (isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_WORDS)):
-                self.error(path, f"{_key_name(path)} must be true or false, not {show(value)}")
+            self.error(path, f"{_key_name(path)} must be true or false, not {show(value)}")
         elif kind == "strings":
             self.check_strings(value, key, path)
         elif kind == "enum":
-            if value not in key.values:
-                allowed = ", ".join(key.values)
-                self.error(path, f"{_key_name(path)} is {show(value)}; allowed values: {allowed}")
+            allowed = ", ".join(key.values)
+            self.error(path, f"{_key_name(path)} is {show(value)}; allowed values: {allowed}")
         elif kind == "java":
-            if not (value == "latest" or (_is_number(value) and float(_as_number(value)).is_integer())):
-                self.error(
-                    path,
-                    f"{_key_name(path)} is {show(value)}; allowed values: latest or a Java version such as 25",
-                )
+            self.error(
+                path,
+                f"{_key_name(path)} is {show(value)}; allowed values: latest or a Java version such as 25",
+            )
         elif kind == "spot":
-            if not (isinstance(value, bool) or value in ("preferred", "true", "false")):
-                self.error(
-                    path, f'{_key_name(path)} is {show(value)}; allowed values: true, false or "preferred"'
-                )
-        elif kind == "port" and not (_is_number(value) and _as_number(value) in range(1, 65536)):
+            self.error(
+                path, f'{_key_name(path)} is {show(value)}; allowed values: true, false or "preferred"'
+            )
+        else:  # a port
             self.error(path, f"{_key_name(path)} must be a port number from 1 to 65535, not {show(value)}")
 
     def check_strings(self, value: Any, key: Key, path: KeyPath) -> None:

@@ -9,6 +9,10 @@ finds include directives and collects secret literals. The scanner also notes th
 Lightbend Config refuses that the parser would read (a `+=` inside a list, a raw tab inside quotes,
 an include directive off its grammar...) and the constructs the validator refuses on purpose.
 
+Most configs need none of the scanner's work: `read_plain` recognises a plain document (one match
+of a regular expression, a few counts) and has the parser read it as it is written; the validator
+scans it only to place what its rules report.
+
 Nothing here reads a file or a URL named by the config: include directives are removed from the
 text before the parser sees it, and the parser is given no base directory, so a directive the
 scanner missed is an error, never a read or a fetch.
@@ -1136,9 +1140,15 @@ def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
     zig-hocon is given no base directory, so any include directive left in the text is an error,
     never a read or a fetch. Raises `ParseFailure`.
     """
+    return _parse_to_json(text, environment)[0]
+
+
+def _parse_to_json(text: str, environment: Mapping[str, str]) -> tuple[dict[str, Any], bytes]:
+    """`parse_resolved`, and the parser's JSON of the tree."""
     try:
         config = zig_hocon.ConfigFactory.parse_string(text, env=dict(environment))
-        tree: object = json.loads(config.to_json(), parse_int=_lightbend_integer)
+        written = config.to_json()
+        tree: object = json.loads(written, parse_int=_lightbend_integer)
     except zig_hocon.ConfigSubstitutionException as error:
         position = Position(error.line, max(error.column or 1, 1)) if error.line else None
         kind: Literal["substitution", "cycle"] = "substitution" if error.name == "Unresolved" else "cycle"
@@ -1148,10 +1158,180 @@ def parse_resolved(text: str, environment: Mapping[str, str]) -> dict[str, Any]:
         raise ParseFailure("syntax", _failure_text(error.name), position, error.name or "") from None
     if not isinstance(tree, dict):
         raise ParseFailure("root", "the file's root must be an object, not a list", Position(1, 1))
-    return tree
+    return tree, written
 
 
 def _lightbend_integer(written: str) -> int | str:
     """An integer of the parser's JSON as Lightbend Config reads it: beyond 64 bits, its text."""
     value = int(written)
     return value if len(written) < 19 or value in _LONG_RANGE else str(value)
+
+
+# --- plain documents: read as they are written ------------------------------------------------
+
+# What one match of `_PLAIN_DOCUMENT` recognises is a document the scanner would hand to the parser
+# with only its comments, blank lines and indentation removed, noting nothing and reaching no limit
+# (docs/validator.md, "Speed"): keys of one segment, never `include`; values that are a quoted
+# string with no escape, control character or `{`, a number as JSON writes it (at most 18 digits
+# before the point), an unquoted word of letters, digits, `_`, `-` and `.` that starts with a letter
+# or `_`, a whole `${NAME}` or `${?NAME}`, or a list or an object of them; each value alone, then a
+# comma, a line end or the closing bracket; spaces as the only blanks; at most
+# `_PLAIN_DEPTH` levels of brackets and MAX_ARRAY_ITEMS items in each. Every loop is possessive
+# or bounded, so the match is linear. `read_plain` checks what a match cannot. (An optional part is
+# written `(?:x|)`, which the engine runs faster than `(?:x)?`.)
+_PLAIN_DEPTH = 12
+_P_BLANKS = "[ ]{0,64}+"
+_P_COMMENT = "(?:#|//)[^\\x00-\\x1f]*+"
+# Blanks, comments and line ends between two tokens (runs of blanks are judged apart).
+_P_LINE_ENDS = f"[ ]*+(?:(?=[#/\\n])(?:{_P_COMMENT}|)\\n[ ]*+)*+"
+_P_KEY = '(?:(?!include(?![A-Za-z0-9_-]))[A-Za-z0-9_-]{1,1024}+|"[^"\\\\\\x00-\\x1f{]{1,1024}+")'
+_P_LEAF = (
+    '(?:"[^"\\\\\\x00-\\x1f{]{0,4096}+"'
+    "|-?(?:0|[1-9][0-9]{0,17}+)(?:\\.[0-9]{1,64}+|)(?:[eE]-?[0-9]{1,3}+|)"
+    "|[A-Za-z_][A-Za-z0-9_.-]{0,1023}+"
+    "|\\$\\{\\??[A-Za-z_][A-Za-z0-9_]{0,255}+\\})"
+)
+
+
+def _plain_items(value: str, last: str) -> str:
+    """Items of a body (a key, then a separator, or none before a `{`; then `value`), each followed by
+    a comma, a line end, or, for the last one, what `last` allows."""
+    item = f"(?:{_P_KEY}{_P_BLANKS}(?:[:=]{_P_BLANKS}|(?=\\{{))|){value}"
+    # (a bare line end first: the commonest)
+    end = f"(?:\\n{_P_LINE_ENDS}|[ ]*+(?:{_P_COMMENT}|)\\n{_P_LINE_ENDS}|{_P_BLANKS},{_P_LINE_ENDS}|{last})"
+    return f"(?:{item}{end})"
+
+
+def _plain_document() -> re.Pattern[str]:
+    value = _P_LEAF
+    for _ in range(_PLAIN_DEPTH):  # a list or an object holds values one level less deep
+        items = _plain_items(value, f"{_P_BLANKS}(?=[\\]}}])")
+        value = f"(?:{_P_LEAF}|[\\[{{]{_P_LINE_ENDS}{items}{{0,{MAX_ARRAY_ITEMS}}}+[\\]}}])"
+    nested = _plain_items(value, f"{_P_BLANKS}(?=\\}})")
+    top = _plain_items(value, f"[ ]*+(?:{_P_COMMENT})?\\Z")
+    return re.compile(
+        f"{_P_LINE_ENDS}(?:\\{{{_P_LINE_ENDS}{nested}*+\\}}{_P_LINE_ENDS}[ ]*+(?:{_P_COMMENT})?|{top}*+)\\Z"
+    )
+
+
+# Compiled when first used: compiling takes about 30 ms, which no import should pay.
+_plain_pattern: list[re.Pattern[str]] = []
+_TOO_MANY_BLANKS = " " * (MAX_BLANK_RUN + 1)
+_PLAIN_BRACED_ROOT = re.compile(f"{_P_LINE_ENDS}\\{{")
+# In a plain document: every `{` that opens an object (strings and comments skipped), then the end.
+_PLAIN_OPENERS = re.compile('(?:"[^"\\n]*+"|(?:#|//)[^\\n]*+|\\$\\{|[^"#/{$\\n]++|[/$\\n])*+(\\{|\\Z)')
+# Every byte but those `read_plain` counts: brackets, commas, line ends, the marks of comments and
+# substitutions, and quotes (so that a `$` in a string never seems to be followed by a `{`).
+_NOT_A_MARK = bytes(byte for byte in range(256) if chr(byte) not in '{}[],\n#/$"')
+_PLAIN_SUBSTITUTION = re.compile(r"\$\{(\??)([A-Za-z_][A-Za-z0-9_]*)\}")
+_UNQUOTED_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_PLAIN_SECRET = re.compile(r'"?[ ]*[:=][ ]*(?:"([^"\n]*)"|([A-Za-z0-9_.-]+))')
+_PLAIN_JSON_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+_JSON_OBJECT_KEYS = re.compile(rb'"([^"\\]*)":\{')
+# A key (1,024 characters, quoted), the blanks around its separator (64 each) and the separator.
+_PLAIN_FIELD_BEFORE_VALUE = 1_200
+
+
+@dataclass(frozen=True, slots=True)
+class PlainRead:
+    """The resolved tree of a plain document, and the values written after a `token` or `password`
+    key (each with how many times it is written so): every secret literal the scanner would note,
+    and maybe more."""
+
+    tree: dict[str, Any]
+    secrets: dict[str, int]
+
+
+def read_plain(text: str, environment: Mapping[str, str]) -> PlainRead | None:
+    """The tree of `text` when it is a plain document, parsed as it is written; None for any other
+    document, and when the parser refuses it: `scan` judges those, and places what it reports.
+
+    Beyond the match: no more tokens than MAX_TOKENS (an upper bound from counted characters); no
+    object redefined (the parser's JSON has as many objects as the text has `{`, and no key an unset
+    optional substitution is given holds an object), so the merge work is never estimated; no
+    substitution whose name is a key of the file (a self-reference, or a value from the file).
+    """
+    if not _plain_pattern:
+        _plain_pattern.append(_plain_document())
+    if _plain_pattern[0].match(text) is None or _TOO_MANY_BLANKS in text:
+        return None
+    if any("{" in value for value in environment.values()):
+        return None  # the objects are counted by their `{`
+    # The characters that count, alone: one pass in C, then counts of a short text.
+    marks = text.encode().translate(None, _NOT_A_MARK)
+    opening, substitutions = marks.count(b"{"), marks.count(b"${")
+    if len(text) > MAX_TOKENS:
+        count = marks.count
+        closing, commas = count(b"}") + count(b"]"), count(b",")
+        items = commas + count(b"\n") + closing + 1  # each ends with one of them, or the end
+        if 3 * items + opening + count(b"[") + closing + commas > MAX_TOKENS:
+            return None
+    try:
+        tree, written = _parse_to_json(text, environment)
+    except ParseFailure:
+        return None
+    if b"#" in marks or b"//" in marks:  # perhaps comments, which may hold a `{`
+        objects = _PLAIN_OPENERS.findall(text).count("{")
+    else:  # strings hold no `{`: each one is an object's or a substitution's (a `"` is kept between)
+        objects = opening - substitutions
+    if _PLAIN_BRACED_ROOT.match(text) is None:
+        objects += 1  # the root
+    if written.count(b"{") != objects:
+        return None  # objects merged or replaced: the scanner estimates that work
+    if substitutions and not _plain_substitutions(text, tree, written, environment, substitutions):
+        return None
+    secrets: dict[str, int] = {}
+    for word in SECRET_KEYS:
+        start = text.find(word)
+        while start >= 0:
+            found = _PLAIN_SECRET.match(text, start + len(word))
+            if found is not None:
+                value = found.group(1) if found.group(1) is not None else found.group(2)
+                secrets[value] = secrets.get(value, 0) + 1
+            start = text.find(word, start + 1)
+    return PlainRead(tree, secrets)
+
+
+def _plain_substitutions(
+    text: str, tree: dict[str, Any], written: bytes, environment: Mapping[str, str], most: int
+) -> bool:
+    """True when no substitution of a plain document is one the scanner notes, or one the file may
+    resolve: neither a self-reference nor a name of the file's own keys, nor an unset optional one
+    given to a key that holds an object (the earlier value stays: a redefinition).
+
+    Looks at every `${` that reads as a substitution (`most` of them at most), some perhaps in
+    comments, which only makes it stricter; each in constant time, so many on one line stay linear."""
+    holding_objects: set[bytes] | None = None  # the keys that hold an object in the JSON
+    start = text.find("${")
+    while start >= 0 and most > 0:
+        most -= 1
+        substitution = _PLAIN_SUBSTITUTION.match(text, start)
+        if substitution is not None:
+            optional, name = substitution.groups()
+            if name in tree:
+                return False
+            written_key = _key_before(text, start)
+            if written_key == name:
+                return False  # a self-reference
+            if written_key is not None and optional and name not in environment:
+                if holding_objects is None:  # every `":{` of the JSON is a key's: its strings hold no `{`
+                    holding_objects = set(_JSON_OBJECT_KEYS.findall(written))
+                if not _PLAIN_JSON_KEY.fullmatch(written_key) or written_key.encode() in holding_objects:
+                    return False
+        start = text.find("${", start + 2) if most else -1
+    return True
+
+
+def _key_before(text: str, start: int) -> str | None:
+    """The key of the field whose value starts at `start`, when a key and a separator are right before
+    it (looked for in the few characters a plain field's key, blanks and separator take)."""
+    before = text[max(0, start - _PLAIN_FIELD_BEFORE_VALUE) : start].rstrip(" ")
+    if not before.endswith(("=", ":")):
+        return None
+    before = before[:-1].rstrip(" ")
+    if before.endswith('"'):
+        opening = before.rfind('"', 0, len(before) - 1)
+        key = before[opening + 1 : -1]
+        return key if opening >= 0 and "\n" not in key else None
+    found = _UNQUOTED_KEY.match(before[::-1])  # read backwards from the separator
+    return found.group()[::-1] if found is not None else None

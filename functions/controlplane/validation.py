@@ -11,7 +11,7 @@ message, path and summary string is passed through a redaction of the secrets fo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -30,6 +30,7 @@ from controlplane.hocon_source import (
     KeyPath,
     ParseFailure,
     PathSegment,
+    PlainRead,
     Position,
     SourceError,
     SourceMap,
@@ -37,6 +38,7 @@ from controlplane.hocon_source import (
     decode_source,
     garbage_collection_paused,
     parse_resolved,
+    read_plain,
     render_path,
     scan,
 )
@@ -62,6 +64,7 @@ MAX_REPORTED_SUBSTITUTIONS = 20
 _MIN_REDACTED_LENGTH = 4
 # Every placeholder has it: text without it has none to show.
 _PLACEHOLDER_MARK = environment_placeholder("")[0]
+_PLACEHOLDER_END = environment_placeholder("")[-1]
 
 
 class LocationSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,12 +146,71 @@ def validate_config(
 
 
 def _validate(data: bytes, context: DeploymentContext | None, filename: str) -> ValidationResult:
+    plain = _validate_plain(data, context, filename)
+    return plain if plain is not None else _validate_scanned(data, context, filename)
+
+
+def _validate_plain(data: bytes, context: DeploymentContext | None, filename: str) -> ValidationResult | None:
+    """The verdict on a plain document (hocon_source.read_plain), read without the scan, which then
+    runs only to place the findings of the rules; None for any other file, which `_validate_scanned`
+    judges. docs/validator.md, "Speed", says why both give the same result."""
+    environment = context.environment() if context is not None else {}
+    read = _read_plain(data, environment)
+    if read is None:
+        return None
+    text, plain = read
+    tree = plain.tree
+    report = _Report(filename)
+    if check_config(tree, context=context):
+        # Findings: the scan places them, and says where the token comes from (on a plain document
+        # it notes nothing, reaches no limit and hands the parser the same text).
+        try:
+            source = scan(text, environment)
+        except SourceError:
+            return None
+        if source.violation is not None or source.includes:
+            return None  # never on a plain document; should it happen, the scan judges alone
+        report.secrets.update(source.secrets)
+        return _judge(tree, data, context, source, report)
+    if _PLACEHOLDER_MARK in text or _PLACEHOLDER_END in text:
+        return None  # a secret could then be part of a placeholder's text
+    # No scan, so no secret literal it would note; those values are in `plain.secrets` (and maybe
+    # more). Redacting them changes nothing when none is written anywhere else.
+    for secret, written in plain.secrets.items():
+        if len(secret) >= _MIN_REDACTED_LENGTH and (secret in filename or text.count(secret) != written):
+            return None
+    root = tree.get("control-plane")
+    token = root.get("token") if isinstance(root, dict) else None
+    if isinstance(token, str) and not is_environment_placeholder(token) and token not in plain.secrets:
+        return None
+    report.secrets.update(plain.secrets)
+    return report.result(_summary(tree, data, report))
+
+
+def _read_plain(data: bytes, environment: Mapping[str, str]) -> tuple[str, PlainRead] | None:
+    """The text of `data` and what `read_plain` reads of it, or None (the scan then reads it)."""
+    try:
+        text = decode_source(data)
+        plain = read_plain(text, environment)
+    except (SourceError, *_PARSER_FAILURES):
+        return None
+    return (text, plain) if plain is not None else None
+
+
+def _validate_scanned(data: bytes, context: DeploymentContext | None, filename: str) -> ValidationResult:
     report = _Report(filename)
     environment = context.environment() if context is not None else {}
     read = _read(data, environment, context, report, as_container=False)
     if read is None:
         return report.result(None)
     source, tree = read
+    return _judge(tree, data, context, source, report)
+
+
+def _judge(
+    tree: dict[str, Any], data: bytes, context: DeploymentContext | None, source: SourceMap, report: _Report
+) -> ValidationResult:
+    """The rules' findings on a tree, placed by the scan's notes, and the summary."""
     root = tree.get("control-plane")
     token = root.get("token") if isinstance(root, dict) else None
     if isinstance(token, str) and not is_environment_placeholder(token):
@@ -227,6 +289,9 @@ def read_config(
     report = _Report("control-plane.conf")
     context = DeploymentContext(container_env=tuple(environment))
     with garbage_collection_paused():
+        plain = _read_plain(data, environment)
+        if plain is not None:  # read as validate_config reads it, without the scan
+            return report.result(None), plain[1].tree
         read = _read(data, dict(environment), context, report, as_container=False)
     return report.result(None), (read[1] if read is not None else None)
 
@@ -250,10 +315,13 @@ def load_config(data: bytes, *, environment: Mapping[str, str]) -> dict[str, Any
     return read[1]
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= _MIN_REDACTED_LENGTH:
-            text = text.replace(secret, "***")
+def _redact(text: str, secrets: Collection[str]) -> str:
+    for written in secrets:
+        if written in text:  # some secret is there: take them all, longest first
+            for secret in sorted(secrets, key=len, reverse=True):
+                if len(secret) >= _MIN_REDACTED_LENGTH:
+                    text = text.replace(secret, "***")
+            break
     if _PLACEHOLDER_MARK in text:
         text = show_placeholders(text)
     text = hide_token_like(text)
@@ -378,6 +446,14 @@ def _summary(tree: Mapping[str, Any], data: bytes, report: _Report) -> ConfigSum
     description = root.get("description")
     locations = root.get("locations")
     summaries = []
+    cleaned: dict[str, str] = {}  # types and regions repeat: each is redacted once
+
+    def clean(text: str) -> str:
+        known = cleaned.get(text)
+        if known is None:
+            known = cleaned[text] = report.clean(text)
+        return known
+
     for location in locations if isinstance(locations, list) else []:
         if not isinstance(location, dict):
             continue
@@ -387,9 +463,9 @@ def _summary(tree: Mapping[str, Any], data: bytes, report: _Report) -> ConfigSum
         where = location.get("zone" if kind == "gcp" else "region")
         summaries.append(
             LocationSummary(
-                id=report.clean(location_id),
-                type=report.clean(kind),
-                region_or_zone=report.clean(where) if isinstance(where, str) else None,
+                id=clean(location_id),
+                type=clean(kind),
+                region_or_zone=clean(where) if isinstance(where, str) else None,
             )
         )
     return ConfigSummary(
