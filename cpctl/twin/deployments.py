@@ -3,7 +3,6 @@ CLI's `local` commands, the health scenarios, the tests and the benchmarks share
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +88,13 @@ def deploy_file(
     others = [
         item["executionArn"] for item in twin.executions() if item["executionArn"] not in {*before, arn}
     ]
-    also_started = [other for other in map(twin.report, others) if version_id in json.dumps(other.input)]
+    # The same event again: a redelivery (or a late copy) has the upload's event id.
+    event_id = report.input.get("event_id") if isinstance(report.input, dict) else None
+    also_started = [
+        other
+        for other in map(twin.report, others)
+        if event_id and isinstance(other.input, dict) and other.input.get("event_id") == event_id
+    ]
     revisions = [item for item in twin.revisions() if item["tags"].get("execution") == report.name]
     service = twin.service()
     # The execution's own revision; a rollback's image-pinned copy of the last good one is not it.

@@ -85,13 +85,10 @@ def _versions_newest_first(bucket: str, key: str, *, s3: S3Client) -> list[str]:
     return ordered
 
 
-def version_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> str | None:
-    """The version of `key` written just before `version_id` (delete markers skipped), if any."""
+def versions_before(bucket: str, key: str, version_id: str, *, s3: S3Client) -> list[str]:
+    """The versions of `key` written before `version_id`, newest first (delete markers skipped)."""
     ordered = _versions_newest_first(bucket, key, s3=s3)
-    if version_id not in ordered:
-        return None
-    older = ordered[ordered.index(version_id) + 1 :]
-    return older[0] if older else None
+    return ordered[ordered.index(version_id) + 1 :] if version_id in ordered else []
 
 
 # The bucket's lifecycle rule expires only noncurrent versions tagged RETENTION_TAG=EXPENDABLE

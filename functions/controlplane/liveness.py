@@ -29,7 +29,7 @@ import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane import clock
-from controlplane.codec import parse
+from controlplane.codec import describe, parse
 from controlplane.errors import GatlingApiError, GatlingApiRefused
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpGet, HttpUnreachable
@@ -69,7 +69,11 @@ def invoked_probe(function_arn: str, *, lambda_client: LambdaClient) -> Probe:
 
     def probe(private_ip: str, port: int) -> str | None:
         where = f"GET /info on {private_ip}:{port}"
-        request = ProbeInfoInput(private_ip=private_ip, port=port)
+        try:
+            # Parsed, not constructed: a struct's constructor checks no type or constraint.
+            request = parse(ProbeInfoInput, {"private_ip": private_ip, "port": port})
+        except msgspec.ValidationError as error:
+            return f"{where} not sent: {describe(error)}"
         try:
             response = lambda_client.invoke(
                 FunctionName=function_arn,
@@ -203,8 +207,9 @@ def task_private_ip(task: TaskTypeDef) -> str | None:
         if attachment.get("type") != "ElasticNetworkInterface":
             continue
         for detail in attachment.get("details", []):
-            if detail.get("name") == "privateIPv4Address":
-                return str(detail.get("value"))
+            value = detail.get("value")
+            if detail.get("name") == "privateIPv4Address" and isinstance(value, str) and value:
+                return value
     return None
 
 

@@ -29,7 +29,7 @@ import msgspec
 from botocore.exceptions import ClientError
 
 from controlplane import clock
-from controlplane.config_versions import read_version, version_before
+from controlplane.config_versions import read_version, versions_before
 from controlplane.diagnostics import CONTROL_PLANE, error_lines, unavailable_reason
 from controlplane.ecs_service import describe_service
 from controlplane.models import (
@@ -173,16 +173,26 @@ def _begin(
     target = last_good.task_definition_arn if last_good else state.revision.previous_task_definition_arn
     described = ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]
     if pinned_version(described) is None:
+        # No last good revision yet: the one before pins no config (the stack's own names `unpinned`).
+        # Only a config version that once deployed successfully is safe to start on: the version
+        # written just before the failing one may be one the validator rejected, or one that failed.
         config = state.config
-        older = version_before(config.bucket, config.key, config.version_id, s3=s3)
+        older = next(
+            (
+                version
+                for version in versions_before(config.bucket, config.key, config.version_id, s3=s3)
+                if (store.version(version) or {}).get("status") == "succeeded"
+            ),
+            None,
+        )
         if older is None:
             return Rollback(
                 failure=failure,
                 target_task_definition_arn=target,
                 status="failed",
                 problem=(
-                    f"{target} reads whatever config is latest and no config version older than "
-                    f"{config.version_id} exists, so there is nothing safe to roll back to"
+                    f"{target} pins no config version and no config version older than "
+                    f"{config.version_id} ever deployed successfully, so there is nothing safe to roll back to"
                 ),
             )
         data = read_version(config.bucket, config.key, older, s3=s3)

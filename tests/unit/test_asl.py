@@ -19,6 +19,7 @@ from controlplane import errors
 from controlplane.aws_clients import reset_clients
 from controlplane.http_client import HttpResponse
 from controlplane.models import OutcomeResult, WorkflowState
+from controlplane.records import RecordStore
 from controlplane.settings import reset_settings
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -602,6 +603,9 @@ def test_with_the_bake_and_the_run_wait_off_a_deployment_takes_13_transitions(
 
 def test_a_failed_rollout_is_rolled_back_and_ends_failed_with_a_cause(run: Run) -> None:
 
+    # The config in the bucket once deployed: with no last good revision, the rollback pins it.
+    store = RecordStore(dynamodb=run.dynamodb, table=fakes.TABLE, service=fakes.CLUSTER)
+    store.mark_version(run.versions[0], status="succeeded", execution_name="exec-0")
     run.ecs.script = [
         lambda ecs: None,
         lambda ecs: ecs.fail_with_side_car(),

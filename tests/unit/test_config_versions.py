@@ -14,7 +14,7 @@ from controlplane.config_versions import (
     RETENTION_TAG,
     mark_retention,
     validate_version,
-    version_before,
+    versions_before,
 )
 from controlplane.models import ConfigObject
 from controlplane.validation import MAX_CONFIG_BYTES
@@ -77,10 +77,10 @@ def test_an_oversized_object_is_rejected_without_reading_it_all(s3: Any) -> None
 
 def test_the_version_before_another(s3: Any) -> None:
     first, second, third = fakes.create_config_bucket(s3, [b"1", b"2", b"3"])
-    assert version_before(fakes.BUCKET, fakes.KEY, third, s3=s3) == second
-    assert version_before(fakes.BUCKET, fakes.KEY, second, s3=s3) == first
-    assert version_before(fakes.BUCKET, fakes.KEY, first, s3=s3) is None
-    assert version_before(fakes.BUCKET, fakes.KEY, "unknown", s3=s3) is None
+    assert versions_before(fakes.BUCKET, fakes.KEY, third, s3=s3) == [second, first]
+    assert versions_before(fakes.BUCKET, fakes.KEY, second, s3=s3) == [first]
+    assert versions_before(fakes.BUCKET, fakes.KEY, first, s3=s3) == []
+    assert versions_before(fakes.BUCKET, fakes.KEY, "unknown", s3=s3) == []
 
 
 def test_retention_tags_keep_the_last_good_version_and_free_the_others() -> None:

@@ -20,7 +20,7 @@ from controlplane.codec import dump
 from controlplane.errors import ApiTokenUnreadable, GatlingApiError, GatlingApiRefused, GatlingApiUnavailable
 from controlplane.gatling_api import private_location_ids
 from controlplane.http_client import HttpResponse, HttpUnreachable, http_get
-from controlplane.liveness import Probe, await_up, begin, invoked_probe, probe_info
+from controlplane.liveness import Probe, await_up, begin, invoked_probe, probe_info, task_private_ip
 from controlplane.models import UpCheck
 
 from tests.unit import workflow_fakes as fakes
@@ -366,6 +366,19 @@ def test_an_invoke_without_an_answer_is_a_failed_probe_with_the_reason() -> None
         problem is not None
         and "could not be invoked (ReadTimeoutError: Read timeout on endpoint URL" in problem
     )
+
+
+def test_an_address_that_is_not_one_is_never_sent_to_the_probe() -> None:
+    class Refuses:
+        def invoke(self, **kwargs: Any) -> Any:
+            raise AssertionError("the probe was invoked")
+
+    problem = invoked_probe(PROBE_ARN, lambda_client=Refuses())("None", 8080)  # type: ignore[arg-type]
+    assert problem is not None and problem.startswith("GET /info on None:8080 not sent: private_ip: ")
+    task: Any = {
+        "attachments": [{"type": "ElasticNetworkInterface", "details": [{"name": "privateIPv4Address"}]}]
+    }
+    assert task_private_ip(task) is None, "a detail without a value is no address"
 
 
 def test_a_probe_answer_of_another_shape_is_a_failed_probe() -> None:

@@ -122,6 +122,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         logs = boto3.client("logs", region_name=fakes.REGION)
         logs.create_log_group(logGroupName=fakes.LOG_GROUP)
         store = RecordStore(dynamodb=dynamodb, table=fakes.TABLE, service=fakes.CLUSTER)
+        # The good config once deployed (its version record says so); the bad one is being deployed.
+        store.mark_version(versions[0], status="succeeded", execution_name="exec-0")
         yield World(fakes.FakeEcs(), s3, logs, store, versions, clock)
 
 
@@ -141,10 +143,10 @@ def test_it_rolls_back_to_the_last_good_revision_and_waits_for_that_rollout(worl
     assert after.invocations == 1
 
 
-def test_without_a_record_it_rolls_back_to_the_previous_revision_pinned_to_the_previous_config(
+def test_without_a_last_good_it_rolls_back_to_the_previous_revision_pinned_to_an_older_good_config(
     world: World,
 ) -> None:
-    state = world.failed_state()  # the previous revision, td:1, reads whatever config is latest
+    state = world.failed_state()  # the previous revision, td:1, pins no config
     world.ecs.script = [lambda e: e.complete()]
     after = world.roll_back(state).rollback
     assert after is not None and after.status == "succeeded"
@@ -153,6 +155,22 @@ def test_without_a_record_it_rolls_back_to_the_previous_revision_pinned_to_the_p
     tags = {t["key"]: t["value"] for t in world.ecs.tags[target["taskDefinitionArn"]]}
     assert tags["config-version-id"] == world.versions[0]
     assert len(tags["config-sha256"]) == 64
+
+
+@pytest.mark.parametrize("status", ["rejected", "rolled_back", "failed"])
+def test_an_older_config_that_never_deployed_successfully_is_not_safe_to_roll_back_to(
+    world: World, status: str
+) -> None:
+    """Upload A is rejected (or failed), B passes validation and fails: with no last good revision,
+    starting the control plane on A, the version just before B, would run a config nobody proved."""
+    state = world.failed_state()
+    world.store.mark_version(world.versions[0], status=status, execution_name="exec-0")
+    updates = world.ecs.calls.count("update_service")
+    after = world.roll_back(state).rollback
+    assert after is not None and after.status == "failed" and after.problem is not None
+    assert "no config version older than" in after.problem and "ever deployed successfully" in after.problem
+    assert world.ecs.calls.count("update_service") == updates
+    assert "register_task_definition" not in world.ecs.calls
 
 
 def test_with_nothing_safe_to_roll_back_to_it_changes_nothing(world: World) -> None:
@@ -300,7 +318,7 @@ def test_an_ecs_rollback_that_never_completes_fails_at_the_deadline(world: World
 
 
 def test_ecs_rolling_back_onto_an_unpinned_revision_is_replaced_by_the_pinned_one(world: World) -> None:
-    state = world.failed_state()  # no record: the target is td:1 re-pinned to the previous config
+    state = world.failed_state()  # no last good: the target is td:1 re-pinned to the older good config
     ecs_rollback = world.ecs.roll_back_by_itself(state.revision.previous_task_definition_arn)  # type: ignore[union-attr]
     updates = world.ecs.calls.count("update_service")
     # seen in progress (by the check for a rollout this execution started already, then by the wait), then ours completes
