@@ -52,6 +52,20 @@ def test_numbers_given_as_text_parse_as_they_did() -> None:
     assert request.size == 12
 
 
+@pytest.mark.parametrize(
+    ("given", "forced"), [(True, True), ("true", True), (1, True), (False, False), ("false", False)]
+)
+def test_a_manual_request_forces_only_with_a_boolean_or_its_json_text(given: object, forced: bool) -> None:
+    assert parse(models.DeploymentRequest, {"reason": "r", "force": given}).force is forced
+
+
+@pytest.mark.parametrize("given", ["yes", "on", "y", "force", 2])
+def test_a_manual_request_refuses_other_words_for_force(given: object) -> None:
+    with pytest.raises(msgspec.ValidationError) as refused:
+        parse(models.DeploymentRequest, {"reason": "r", "force": given})
+    assert describe(refused.value).startswith("force: ")
+
+
 def transformed_upload() -> dict[str, Any]:
     return {
         "source": "upload",
