@@ -3,6 +3,7 @@ CLI's `local` commands, the health scenarios, the tests and the benchmarks share
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,7 @@ def deploy_file(
 
     When the upload's event reaches the workflow more than once (fault `events-duplicated`, a late
     event), the executions it also started are waited for too, and reported in `also_started`."""
+    deadline = time.monotonic() + wall_timeout  # one wall-time budget for all the waits below
     before = {item["executionArn"] for item in twin.executions()}
     version_id = twin.upload_config(data, faults=faults)
     arn = twin.execution_for_version(version_id)
@@ -84,7 +86,7 @@ def deploy_file(
             stop_watch()
     assert twin.eventbridge is not None
     if twin.eventbridge.pending() or any(item["status"] == "RUNNING" for item in twin.executions()):
-        twin.wait_until_idle(wall_timeout=wall_timeout)
+        twin.wait_until_idle(wall_timeout=max(deadline - time.monotonic(), 1.0))
     others = [
         item["executionArn"] for item in twin.executions() if item["executionArn"] not in {*before, arn}
     ]
