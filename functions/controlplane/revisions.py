@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 CONFIG_LOADER = "config-loader"
 CONFIG_PATH = "/app/conf/control-plane.conf"
 # The version the template's own revision names (template.yaml, config-loader): no S3 version has
-# this id, so a task of that revision stops at its side-car instead of reading the latest upload.
+# this id, so GetObject fails (S3 API reference, GetObject: a versionId selects that version and needs
+# s3:GetObjectVersion; an unknown one is an error, NoSuchVersion) and a task of that revision stops
+# at its side-car instead of reading the latest upload. Pinned by tests/e2e/test_12_stack_update.py.
 UNPINNED = "unpinned"
 TAG_VERSION = "config-version-id"
 TAG_SHA256 = "config-sha256"
