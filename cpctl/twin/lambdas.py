@@ -22,6 +22,7 @@ The router knows which function's code runs in each thread (`current()`), so the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import io
@@ -33,7 +34,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -398,11 +399,7 @@ class LambdaRouter:
 
     def _leave(self, saved: dict[str, str | None]) -> None:
         self._stack().pop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        set_environment(saved)
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         module = self._modules.get(spec.module_name)
@@ -447,6 +444,17 @@ class LambdaRouter:
         saved = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
         return saved
+
+
+def set_environment(values: Mapping[str, str | None]) -> None:
+    """Set each variable, or unset it for None. An unset tolerates a variable another thread unset
+    meanwhile: `os.environ.pop` reads then deletes, and raised KeyError when two threads restored at once."""
+    for name, value in values.items():
+        if value is not None:
+            os.environ[name] = value
+            continue
+        with contextlib.suppress(KeyError):
+            del os.environ[name]
 
 
 _TRANSIENT_ERRORS = (("ServiceException", 500), ("TooManyRequestsException", 429))

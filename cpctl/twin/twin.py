@@ -45,7 +45,7 @@ from cpctl.twin.cloudformation import register as described_stack
 from cpctl.twin.ecs_events import DeploymentStateEvents, TaskStateEvents
 from cpctl.twin.eventbridge import EVENT_FAULTS, EventBridge
 from cpctl.twin.iam_calls import CallAuthorizer, Where, role_policies, target_check
-from cpctl.twin.lambdas import FunctionSpec, LambdaRouter
+from cpctl.twin.lambdas import FunctionSpec, LambdaRouter, set_environment
 from cpctl.twin.network import LambdaNetwork
 from cpctl.twin.provision import Provisioner, ProvisionError, Stack, StackUpdate, translate
 
@@ -1078,19 +1078,11 @@ def _domain_resets() -> list[Callable[[], None]]:
 @contextlib.contextmanager
 def _environ(values: dict[str, str | None]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    set_environment(values)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        set_environment(saved)
 
 
 @contextlib.contextmanager
